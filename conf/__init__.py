@@ -1,0 +1,1 @@
+# Makes conf/ an importable package (ganxfer.conf) so Hydra finds it with pkg:// after install.

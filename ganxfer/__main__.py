@@ -1,0 +1,3 @@
+from ganxfer.cli import main
+
+raise SystemExit(main())

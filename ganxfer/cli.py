@@ -1,0 +1,62 @@
+"""`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
+composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
+
+import sys
+from importlib.resources import files
+
+import hydra
+from omegaconf import DictConfig
+
+from ganxfer.errors import UserError
+
+STAGES = ("pretrain", "finetune", "evaluate", "sample")
+
+
+@hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
+def run_stage(cfg: DictConfig):
+    from ganxfer.stages import STAGES as RUNNERS  # imported here: `ganxfer --help` stays quick
+
+    try:
+        return RUNNERS[cfg.stage.name](cfg)
+    except UserError as err:
+        if cfg.debug:
+            raise
+        print(f"ganxfer {cfg.stage.name}: error: {err}", file=sys.stderr)
+        sys.exit(2)  # SystemExit passes through Hydra, which would print a traceback for an Exception
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    stage, overrides = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
+              "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
+        return 2
+    sys.argv = [f"ganxfer {stage}", f"stage={stage}", *overrides]
+    run_stage()
+    return 0
+
+
+def usage() -> str:
+    groups = "\n".join(f"  {group:<10} {', '.join(options)}" for group, options in config_groups().items())
+    return (
+        "usage: ganxfer <stage> [key=value ...] [-m] [--cfg job] [hydra.run.dir=...]\n\n"
+        "stages:\n"
+        "  pretrain   train a GAN on the source data (default: bundled digits 0-4)\n"
+        "  finetune   transfer a checkpoint to the target data: ckpt=PATH|latest (default: digits 5-9)\n"
+        "  evaluate   compare a checkpoint's samples with held-out real rows: ckpt=PATH|latest\n"
+        "  sample     write synthetic rows: ckpt=PATH|latest n=N out=FILE.csv\n\n"
+        f"config groups (pick with group=option):\n{groups}\n\n"
+        "`ganxfer <stage> --cfg job` prints the composed config; `ganxfer <stage> --help` shows Hydra's help."
+    )
+
+
+def config_groups() -> dict[str, list[str]]:
+    root = files("ganxfer.conf")
+    return {folder.name: sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir()
+                                if entry.name.endswith(".yaml"))
+            for folder in sorted(root.iterdir(), key=lambda entry: entry.name)
+            if folder.is_dir() and not folder.name.startswith("_")}

@@ -1,0 +1,5 @@
+"""One module per stage; each exposes run(cfg). Stages orchestrate, the layers below do the work."""
+
+from ganxfer.stages import evaluate, finetune, pretrain, sample
+
+STAGES = {"pretrain": pretrain.run, "finetune": finetune.run, "evaluate": evaluate.run, "sample": sample.run}
