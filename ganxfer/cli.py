@@ -35,9 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
         return 2
-    sys.argv = [f"ganxfer {stage}", f"stage={stage}", *overrides]
+    sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
     run_stage()
     return 0
+
+
+def with_stage_override(stage: str, args: list[str]) -> list[str]:
+    """Hydra's parser takes its overrides as one run of positional arguments (flags such as
+    `--cfg job` may stand before it): put stage=<stage> at the head of that run."""
+    first = next((i for i, arg in enumerate(args) if "=" in arg and not arg.startswith("-")), 0)
+    return [*args[:first], f"stage={stage}", *args[first:]]
 
 
 def usage() -> str:

@@ -56,10 +56,11 @@ class Schema:
         """Generator output -> rows with the original names; integers rounded into their range."""
         table = {}
         for j, column in enumerate(self.columns):
-            values = (np.clip(scaled[:, j], -1, 1) + 1) / 2 * (column.high - column.low) + column.low
+            values = (scaled[:, j].astype(np.float64) + 1) / 2 * (column.high - column.low) + column.low
             if column.kind == "integer":
-                values = np.clip(np.round(values), column.low, column.high).astype(np.int64)
-            table[column.name] = values
+                values = np.round(values)
+            values = np.clip(values, column.low, column.high)
+            table[column.name] = values.astype(np.int64) if column.kind == "integer" else values
         return pd.DataFrame(table)
 
     def check_columns(self, table: pd.DataFrame) -> None:

@@ -1,0 +1,34 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganxfer import checkpoint, cli
+
+# Small enough that a run takes well under a second; big enough to exercise every part.
+TINY = ["trainer.steps=6", "trainer.batch_size=16", "trainer.log_every=2", "trainer.ckpt_every=3",
+        "model.z_dim=8", "model.g_hidden=32", "model.d_hidden=32"]
+
+
+def console_script() -> str:
+    """The installed `ganxfer` entry point of the interpreter running the tests."""
+    return str(Path(sys.executable).with_name("ganxfer"))
+
+
+@pytest.fixture
+def ganxfer(tmp_path, monkeypatch):
+    """Run `ganxfer <stage> ...` in this process, in tmp_path; return the run directory."""
+    monkeypatch.chdir(tmp_path)
+    counter = iter(range(1000))
+
+    def run(stage: str, *overrides: str) -> Path:
+        run_dir = tmp_path / f"run{next(counter)}_{stage}"
+        monkeypatch.setattr(sys, "argv", ["ganxfer"])
+        assert cli.main([stage, *overrides, f"hydra.run.dir={run_dir}"]) == 0
+        return run_dir
+
+    return run
+
+
+def load_last(run_dir: Path) -> dict:
+    return checkpoint.load(run_dir / "checkpoints" / "last.ckpt")

@@ -1,0 +1,63 @@
+"""Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
+
+import pytest
+import torch
+
+from conftest import TINY, load_last
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_same_state(a[key], b[key])
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert a == b
+
+
+def parameters(state_dict: dict) -> dict:
+    """Trainable weights only: BatchNorm's running statistics move with every batch."""
+    return {name: value for name, value in state_dict.items() if name.endswith(("weight", "bias"))}
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(ganxfer):
+    first, second = ganxfer("pretrain", *TINY), ganxfer("pretrain", *TINY)
+    other = ganxfer("pretrain", *TINY, "seed=1")
+    assert_same_state(load_last(first)["networks"], load_last(second)["networks"])
+    with pytest.raises(AssertionError):
+        assert_same_state(load_last(first)["networks"], load_last(other)["networks"])
+
+
+def test_resume_continues_exactly(ganxfer):
+    whole = ganxfer("pretrain", *TINY, "trainer.steps=10")
+    half = ganxfer("pretrain", *TINY, "trainer.steps=5")
+    resumed = ganxfer("pretrain", *TINY, "trainer.steps=10", f"resume={half}/checkpoints/last.ckpt")
+    whole_state, resumed_state = load_last(whole), load_last(resumed)
+    assert load_last(half)["step"] == 5 and resumed_state["step"] == 10
+    assert_same_state(whole_state["networks"], resumed_state["networks"])
+    assert_same_state(whole_state["rng"], resumed_state["rng"])
+
+
+def test_finetune_starts_from_the_source_and_scratch_does_not(ganxfer):
+    source = ganxfer("pretrain", *TINY, "seed=5")  # another initialisation than the finetune runs
+    ckpt = f"ckpt={source}/checkpoints/last.ckpt"
+    no_steps = ["trainer.steps=1", "trainer.log_every=1"]
+    full = load_last(ganxfer("finetune", *TINY, *no_steps, ckpt, "data.shots=20"))
+    scratch = load_last(ganxfer("finetune", *TINY, *no_steps, ckpt, "data.shots=20", "transfer=scratch"))
+    source_weights = parameters(load_last(source)["networks"]["generator"])
+    # One step of Adam moves each weight by at most about lr (2e-4) from where it started.
+    full_gap = max((w - source_weights[n]).abs().max() for n, w in parameters(full["networks"]["generator"]).items())
+    scratch_gap = max((w - source_weights[n]).abs().max() for n, w in parameters(scratch["networks"]["generator"]).items())
+    assert full_gap < 1e-3 < 0.05 < scratch_gap
+    assert full["stage"] == "finetune" and full["config"]["data"]["classes"] == [5, 6, 7, 8, 9]
+    assert len(full["split"]["train_rows"]) == 20
+
+
+def test_the_training_log_has_one_row_per_log_step(ganxfer):
+    run = ganxfer("pretrain", *TINY)
+    lines = (run / "train_log.csv").read_text().splitlines()
+    assert lines[0] == "step,d_loss,g_loss,steps_per_s"
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [2, 4, 6]
+    assert (run / "samples.png").stat().st_size > 0
