@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, losses, models, transfer
-from ganxfer.data import Schema, load_table, split_table
+from ganxfer import checkpoint, data, losses, models, transfer
+from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.report import image_grid
 from ganxfer.stages.common import console, pick_device, run_dir
@@ -24,12 +24,10 @@ def train(cfg, stage: str) -> Path:
         cfg.model = OmegaConf.create(source["config"]["model"])
         console.print(f"finetune from [bold]{cfg.ckpt}[/] with transfer={cfg.transfer.name}")
 
-    split = split_table(load_table(cfg.data), cfg.data)
-    label = [cfg.data.label] if cfg.data.label else []
-    schema = Schema.from_dict(resumed["schema"]) if resumed else Schema.fit(split.train, exclude=label)
-    if source is not None:
-        _check_same_columns(Schema.from_dict(source["schema"]), schema)
-    data = torch.from_numpy(schema.transform(split.train)).to(device)
+    prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
+                            resumed=Schema.from_dict(resumed["schema"]) if resumed else None)
+    split, schema = prepared.split, prepared.schema
+    train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
 
     torch.manual_seed(cfg.seed)
     generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.width))
@@ -61,11 +59,11 @@ def train(cfg, stage: str) -> Path:
         })
 
     schedule = Schedule(cfg.trainer.steps, cfg.trainer.batch_size, cfg.trainer.log_every, cfg.trainer.ckpt_every)
-    fit(gan, data, losses.get(cfg.loss.name), rng, schedule, start_step, save, _csv_logger(out / "train_log.csv"))
+    fit(gan, train_rows, losses.get(cfg.loss.name), rng, schedule, start_step, save, _csv_logger(out / "train_log.csv"))
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
-        rows = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
-        image_grid(schema.inverse(rows).to_numpy(), cfg.data.shape, out / "samples.png")
+        samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
+        image_grid(schema.inverse(samples).to_numpy(), cfg.data.shape, out / "samples.png")
     return ckpt_path
 
 
@@ -85,16 +83,6 @@ def _resume_state(cfg, stage: str, device) -> dict | None:
         raise UserError(f"the model config differs from the checkpoint's ({state['config']['model']}); "
                         "resume with the same model settings")
     return state
-
-
-def _check_same_columns(source: Schema, target: Schema) -> None:
-    if source.names != target.names:
-        only_source = sorted(set(source.names) - set(target.names))
-        only_target = sorted(set(target.names) - set(source.names))
-        raise UserError(
-            "the target data's columns differ from the source model's: "
-            f"missing {only_source or 'none'}, extra {only_target or 'none'}"
-            + ("" if only_source or only_target else " (same names, different order)"))
 
 
 def _check_same_rows(state: dict, split) -> None:
