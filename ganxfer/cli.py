@@ -64,6 +64,6 @@ def usage() -> str:
 def config_groups() -> dict[str, list[str]]:
     root = files("ganxfer.conf")
     return {folder.name: sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir()
-                                if entry.name.endswith(".yaml"))
+                                if entry.name.endswith(".yaml") and not entry.name.startswith("_"))
             for folder in sorted(root.iterdir(), key=lambda entry: entry.name)
             if folder.is_dir() and not folder.name.startswith("_")}

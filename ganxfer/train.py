@@ -1,6 +1,8 @@
-"""The training loop shared by pretrain and finetune: alternate a discriminator step and a
-generator step on random batches of a data tensor that already lives on the device."""
+"""The training loop shared by pretrain and finetune: alternate discriminator and generator steps
+on random batches of a data tensor that already lives on the device."""
 
+import copy
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -8,31 +10,65 @@ from typing import Callable
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganxfer.errors import UserError
-from ganxfer.losses import Loss
+from ganxfer.objective import Objective
+
+
+def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [parameter for parameter in module.parameters() if parameter.requires_grad]
+
+
+class EMA(torch.nn.Module):
+    """An exponential moving average of the generator's weights and buffers (BatchNorm statistics
+    included): ema <- ema + (1 - beta) (current - ema). With warm-up, beta = min(decay, (1 + t) /
+    (10 + t)) at the t-th update, so the average is not dominated by the first, random weights.
+    (torch.optim.swa_utils.AveragedModel does the same but reads a counter on the host at every
+    update, which stalls a GPU once per step.)"""
+
+    def __init__(self, generator: torch.nn.Module, decay: float, warmup: bool = False):
+        super().__init__()
+        self.module = copy.deepcopy(generator).requires_grad_(False)
+        self.decay, self.warmup = decay, warmup
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long, device=_device_of(generator)))
+
+    @torch.no_grad()
+    def update(self, generator: torch.nn.Module) -> None:
+        self.updates += 1
+        beta = self.decay
+        if self.warmup:
+            beta = ((1 + self.updates) / (10 + self.updates)).clamp(max=self.decay)
+        current = itertools.chain(generator.parameters(), generator.buffers())
+        averaged = itertools.chain(self.module.parameters(), self.module.buffers())
+        for ema, value in zip(averaged, current):
+            if ema.is_floating_point():
+                ema.lerp_(value, 1 - beta)
+            else:
+                ema.copy_(value)  # integer buffers such as BatchNorm's batch counter
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 @dataclass
 class GAN:
     generator: torch.nn.Module
     discriminator: torch.nn.Module
-    ema: AveragedModel | None  # a moving average of the generator, used to evaluate and sample
+    ema: EMA | None  # a moving average of the generator, used to evaluate and sample
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
 
     @classmethod
-    def create(cls, generator, discriminator, optimizer_cfg, ema_decay: float | None) -> "GAN":
-        def adam(module, lr):
-            return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(optimizer_cfg["betas"]))
-
+    def create(cls, generator, discriminator, lr_g: float, lr_d: float, betas, ema_decay: float | None,
+               ema_warmup: bool = False) -> "GAN":
+        """Optimisers hold only the trainable parameters: frozen ones are never touched."""
         ema = None
         if ema_decay is not None:
-            # use_buffers: BatchNorm's running statistics are averaged along with the weights.
-            ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            ema = EMA(generator, ema_decay, ema_warmup)
         return cls(generator, discriminator, ema,
-                   adam(generator, optimizer_cfg["lr_g"]), adam(discriminator, optimizer_cfg["lr_d"]))
+                   torch.optim.Adam(trainable(generator), lr=lr_g, betas=tuple(betas)),
+                   torch.optim.Adam(trainable(discriminator), lr=lr_d, betas=tuple(betas)))
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -69,12 +105,16 @@ class Schedule:
     batch_size: int
     log_every: int
     ckpt_every: int
+    d_steps: int = 1  # discriminator steps per generator step
+    grad_clip: float | None = None  # clip each network's gradient norm to this
 
 
-def fit(gan: GAN, data: torch.Tensor, loss: Loss, rng: torch.Generator, schedule: Schedule,
-        start_step: int, save: Callable[[int], None], log: Callable[[dict], None]) -> None:
-    """Train from start_step to schedule.steps. `rng` draws every batch and every z, so saving
-    its state with the networks makes a resumed run continue exactly."""
+def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
+        start_step: int, save: Callable[[int], None], log: Callable[[dict], None],
+        before_step: Callable[[int], None] = lambda step: None) -> None:
+    """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
+    number of the objective, so saving its state with the networks makes a resumed run
+    continue exactly. `before_step` lets a transfer strategy change course mid-run."""
     generator, discriminator = gan.generator, gan.discriminator
     generator.train()
     discriminator.train()
@@ -84,20 +124,19 @@ def fit(gan: GAN, data: torch.Tensor, loss: Loss, rng: torch.Generator, schedule
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
         for step in range(start_step + 1, schedule.steps + 1):
-            real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
-            fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
+            before_step(step)
+            for d_step in range(schedule.d_steps):
+                real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
+                # Only the last fake batch is reused by the generator step: it alone keeps a graph.
+                with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
+                    fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
+                d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
+                _update(gan.opt_d, d_loss, schedule.grad_clip)
 
-            d_loss = loss.discriminator(discriminator(real), discriminator(fake.detach()))
-            gan.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            gan.opt_d.step()
-
-            g_loss = loss.generator(discriminator(fake))
-            gan.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            gan.opt_g.step()
+            g_loss = objective.generator(discriminator, real, fake, step)
+            _update(gan.opt_g, g_loss, schedule.grad_clip)
             if gan.ema is not None:
-                gan.ema.update_parameters(generator)
+                gan.ema.update(generator)
 
             last = step == schedule.steps
             if step % schedule.log_every == 0 or last:
@@ -108,10 +147,18 @@ def fit(gan: GAN, data: torch.Tensor, loss: Loss, rng: torch.Generator, schedule
                 tick, tick_step = now, step
                 _check_finite(row)
                 log(row)
-                progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"],
-                                rate=row["steps_per_s"])
+                progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
             if step % schedule.ckpt_every == 0 or last:
                 save(step)
+
+
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        for group in optimizer.param_groups:
+            torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
+    optimizer.step()
 
 
 def _check_finite(row: dict) -> None:

@@ -28,7 +28,12 @@ class Discriminator(nn.Module):
         for _ in range(layers):
             blocks += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
             width = hidden
-        self.net = nn.Sequential(*blocks, nn.Linear(width, 1))
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, 1)
+
+    def features(self, x):
+        """The penultimate layer, for feature matching and feature-space metrics."""
+        return self.body(x)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)
+        return self.head(self.body(x)).squeeze(1)

@@ -6,11 +6,12 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, data, losses, models, transfer
+from ganxfer import checkpoint, data, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.report import image_grid
 from ganxfer.stages.common import console, pick_device, run_dir
+from ganxfer.objective import Objective
 from ganxfer.train import GAN, Schedule, fit
 
 
@@ -31,8 +32,11 @@ def train(cfg, stage: str) -> Path:
 
     torch.manual_seed(cfg.seed)
     generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.width))
-    gan = GAN.create(generator, discriminator, cfg.optimizer, cfg.trainer.ema_decay if cfg.trainer.ema else None)
+    optimizer, trainer = cfg.optimizer, cfg.trainer
+    gan = GAN.create(generator, discriminator, optimizer.lr_g, optimizer.lr_d, optimizer.betas,
+                     trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    objective = Objective(cfg.loss, train_rows, trainer.steps, rng)
     start_step = 0
     if resumed is not None:
         _check_same_rows(resumed, split)
@@ -58,8 +62,9 @@ def train(cfg, stage: str) -> Path:
                       "holdout_rows": torch.tensor(split.holdout.index.to_numpy())},
         })
 
-    schedule = Schedule(cfg.trainer.steps, cfg.trainer.batch_size, cfg.trainer.log_every, cfg.trainer.ckpt_every)
-    fit(gan, train_rows, losses.get(cfg.loss.name), rng, schedule, start_step, save, _csv_logger(out / "train_log.csv"))
+    schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
+                        trainer.d_steps, trainer.grad_clip)
+    fit(gan, train_rows, objective, rng, schedule, start_step, save, _csv_logger(out / "train_log.csv"))
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
         samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
