@@ -20,8 +20,8 @@ from ganxfer.files import atomic_write
 
 FORMAT = "ganxfer-checkpoint"
 VERSION = 1
-REQUIRED_KEYS = ("format", "format_version", "stage", "step", "networks", "rng", "config",
-                 "schema", "split", "versions")
+REQUIRED_KEYS = ("format", "format_version", "stage", "step", "networks", "transfer", "augment", "rng",
+                 "config", "schema", "split", "versions")
 
 
 def versions() -> dict:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from ganxfer.errors import UserError
 
-STAGES = ("pretrain", "finetune", "evaluate", "sample")
+STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
 
 @hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if argv else 2
     stage, overrides = argv[0], argv[1:]
+    if stage == "report" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
+        overrides = [f"stage.dir={overrides[0]}", *overrides[1:]]  # `ganxfer report DIR`
     if stage not in STAGES:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
@@ -55,7 +57,8 @@ def usage() -> str:
         "  pretrain   train a GAN on the source data (default: bundled digits 0-4)\n"
         "  finetune   transfer a checkpoint to the target data: ckpt=PATH|latest (default: digits 5-9)\n"
         "  evaluate   compare a checkpoint's samples with held-out real rows: ckpt=PATH|latest\n"
-        "  sample     write synthetic rows: ckpt=PATH|latest n=N out=FILE.csv\n\n"
+        "  sample     write synthetic rows: ckpt=PATH|latest n=N out=FILE.csv\n"
+        "  report     one table over a finished sweep: ganxfer report outputs/multirun/...\n\n"
         f"config groups (pick with group=option):\n{groups}\n\n"
         "`ganxfer <stage> --cfg job` prints the composed config; `ganxfer <stage> --help` shows Hydra's help."
     )

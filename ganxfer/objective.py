@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 
 from ganxfer import losses
+from ganxfer.transfer.augment import Augment
 
 Penalty = Callable[[], torch.Tensor]
 
@@ -19,7 +20,7 @@ class Objective:
         self.moments = None
         if loss_cfg.moment_matching > 0:
             self.moments = losses.Moments(real_rows, loss_cfg.moment_distance)
-        self.augment: Callable[[torch.Tensor], torch.Tensor] = lambda rows: rows
+        self.augment: Augment | None = None
         # Regularisers from a transfer strategy (L2-SP, EWC): each returns a weighted scalar.
         self.d_penalties: list[Penalty] = []
         self.g_penalties: list[Penalty] = []
@@ -31,6 +32,8 @@ class Objective:
         if lazy_r1:
             real_in = real_in.detach().requires_grad_(True)
         real_logits = discriminator(real_in)
+        if self.augment is not None:
+            self.augment.observe(real_logits)
         total = self.loss.discriminator(real_logits, discriminator(fake_in))
         if lazy_r1:
             # Applied every r1_every steps, so scaled by r1_every (lazy regularisation, Karras et al. 2020).
@@ -56,7 +59,8 @@ class Objective:
 
     def _d_inputs(self, rows: torch.Tensor, step: int) -> torch.Tensor:
         """What D sees: augmented rows, plus instance noise whose scale decays linearly to zero."""
-        rows = self.augment(rows)
+        if self.augment is not None:
+            rows = self.augment(rows)
         scale = self.cfg.instance_noise * max(0.0, 1 - step / self.total_steps)
         if scale > 0:
             rows = rows + scale * torch.randn(rows.shape, generator=self.rng, device=rows.device)

@@ -51,6 +51,14 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+def sampler_weights(networks: dict) -> dict:
+    """The weights to sample with from a checkpoint's networks: the EMA generator's if present."""
+    if networks["ema"] is None:
+        return networks["generator"]
+    prefix = "module."  # EMA keeps the averaged generator as its submodule `module`
+    return {key[len(prefix):]: value for key, value in networks["ema"].items() if key.startswith(prefix)}
+
+
 @dataclass
 class GAN:
     generator: torch.nn.Module
@@ -107,49 +115,59 @@ class Schedule:
     ckpt_every: int
     d_steps: int = 1  # discriminator steps per generator step
     grad_clip: float | None = None  # clip each network's gradient norm to this
+    eval_every: int | None = None  # compute metrics every this many steps (and always at the end)
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
         start_step: int, save: Callable[[int], None], log: Callable[[dict], None],
-        before_step: Callable[[int], None] = lambda step: None) -> None:
+        before_step: Callable[[int], None] = lambda step: None,
+        evaluate: Callable[[], dict] | None = None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `before_step` lets a transfer strategy change course mid-run."""
-    generator, discriminator = gan.generator, gan.discriminator
-    generator.train()
-    discriminator.train()
-    batch, device = schedule.batch_size, data.device
+    continue exactly. `before_step` lets a transfer strategy change course mid-run; `evaluate`,
+    called every schedule.eval_every steps and at the end, adds metrics to that step's log row."""
+    gan.generator.train()
+    gan.discriminator.train()
     with _progress() as progress:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            for d_step in range(schedule.d_steps):
-                real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
-                # Only the last fake batch is reused by the generator step: it alone keeps a graph.
-                with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
-                    fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
-                d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
-                _update(gan.opt_d, d_loss, schedule.grad_clip)
-
-            g_loss = objective.generator(discriminator, real, fake, step)
-            _update(gan.opt_g, g_loss, schedule.grad_clip)
-            if gan.ema is not None:
-                gan.ema.update(generator)
-
+            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step)
             last = step == schedule.steps
-            if step % schedule.log_every == 0 or last:
+            evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
+            if step % schedule.log_every == 0 or evaluating or last:
                 # The only host synchronisation of the loop: losses are read at log steps.
                 row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item()}
-                now = time.perf_counter()
-                row["steps_per_s"] = (step - tick_step) / (now - tick)
-                tick, tick_step = now, step
+                row["steps_per_s"] = (step - tick_step) / (time.perf_counter() - tick)
                 _check_finite(row)
+                if evaluating:
+                    row.update(evaluate())
                 log(row)
+                tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
             if step % schedule.ckpt_every == 0 or last:
                 save(step)
+
+
+def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):
+    """schedule.d_steps discriminator updates, then one generator update and the EMA."""
+    generator, discriminator = gan.generator, gan.discriminator
+    batch, device = schedule.batch_size, data.device
+    for d_step in range(schedule.d_steps):
+        real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
+        # Only the last fake batch is reused by the generator step: it alone keeps a graph.
+        with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
+            fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
+        d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
+        _update(gan.opt_d, d_loss, schedule.grad_clip)
+
+    g_loss = objective.generator(discriminator, real, fake, step)
+    _update(gan.opt_g, g_loss, schedule.grad_clip)
+    if gan.ema is not None:
+        gan.ema.update(generator)
+    return d_loss, g_loss
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:

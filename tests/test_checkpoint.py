@@ -7,7 +7,7 @@ from ganxfer.errors import UserError
 
 def minimal_payload(step: int) -> dict:
     return {"stage": "pretrain", "step": step, "networks": {"w": torch.full((3,), float(step))},
-            "rng": {}, "config": {}, "schema": {"columns": []}, "split": {}}
+            "transfer": {}, "augment": {}, "rng": {}, "config": {}, "schema": {"columns": []}, "split": {}}
 
 
 def test_save_then_load_round_trips_with_format_and_versions(tmp_path):

@@ -1,9 +1,13 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
+import json
+
+import pandas as pd
 import pytest
 import torch
 
 from conftest import TINY, load_last
+from ganxfer import checkpoint
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -55,9 +59,15 @@ def test_finetune_starts_from_the_source_and_scratch_does_not(ganxfer):
     assert len(full["split"]["train_rows"]) == 20
 
 
-def test_the_training_log_has_one_row_per_log_step(ganxfer):
-    run = ganxfer("pretrain", *TINY)
-    lines = (run / "train_log.csv").read_text().splitlines()
-    assert lines[0] == "step,d_loss,g_loss,steps_per_s"
-    assert [int(line.split(",")[0]) for line in lines[1:]] == [2, 4, 6]
+def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
+    run = ganxfer("pretrain", *TINY, "trainer.eval_every=4")
+    log = pd.read_csv(run / "train_log.csv")
+    assert list(log.columns) == ["step", "d_loss", "g_loss", "steps_per_s", "fd", "mmd2_rbf"]
+    assert log["step"].tolist() == [2, 4, 6]
+    assert log["fd"].isna().tolist() == [True, False, False]  # evaluated every 4 steps and at the end
+    final = json.loads((run / "metrics.json").read_text())
+    assert final["step"] == 6 and final["fd"] == pytest.approx(log["fd"].iloc[-1])
+    best_step = int(log.loc[log["fd"].idxmin(), "step"])
+    assert final["best_step"] == best_step and load_last(run)["step"] == 6
+    assert checkpoint.load(run / "checkpoints" / "best.ckpt")["step"] == best_step
     assert (run / "samples.png").stat().st_size > 0

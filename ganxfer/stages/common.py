@@ -4,10 +4,12 @@ from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 from rich.console import Console
 
-from ganxfer import models
+from ganxfer import models, transfer
 from ganxfer.data import Schema
+from ganxfer.train import sampler_weights
 
 console = Console()
 
@@ -33,13 +35,12 @@ def data_given_on_command_line() -> bool:
 
 
 def sampler_from_checkpoint(state: dict, device) -> torch.nn.Module:
-    """The generator a checkpoint samples with: its EMA copy when it has one."""
+    """The generator a checkpoint samples with (its EMA copy when it has one), rebuilt with the
+    structure its transfer strategy gave it."""
     schema = Schema.from_dict(state["schema"])
-    generator, _ = models.build(state["config"]["model"], schema.width)
-    networks = state["networks"]
-    weights = networks["generator"]
-    if networks["ema"] is not None:
-        prefix = "module."  # AveragedModel keeps the averaged generator under .module
-        weights = {key[len(prefix):]: value for key, value in networks["ema"].items() if key.startswith(prefix)}
-    generator.load_state_dict(weights)
+    generator, discriminator = models.build(state["config"]["model"], schema.width)
+    if state["stage"] == "finetune":
+        strategy = transfer.get(OmegaConf.create(state["config"]["transfer"]))
+        generator, _ = strategy.adapt(generator, discriminator)
+    generator.load_state_dict(sampler_weights(state["networks"]))
     return generator.to(device)

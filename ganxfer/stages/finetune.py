@@ -3,5 +3,6 @@
 from ganxfer.stages.training import train
 
 
-def run(cfg) -> None:
-    train(cfg, "finetune")
+def run(cfg) -> float:
+    """Returns the final value of trainer.monitor, the number a sweeper minimises."""
+    return train(cfg, "finetune")

@@ -1,51 +1,79 @@
 """pretrain and finetune: the same run, started from random weights or from a source checkpoint."""
 
 import csv
+import json
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, data, models, transfer
+from ganxfer import checkpoint, data, metrics, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
+from ganxfer.objective import Objective
 from ganxfer.report import image_grid
 from ganxfer.stages.common import console, pick_device, run_dir
-from ganxfer.objective import Objective
-from ganxfer.train import GAN, Schedule, fit
+from ganxfer.train import GAN, Schedule, fit, sampler_weights
+from ganxfer.transfer.augment import Augment
 
 
-def train(cfg, stage: str) -> Path:
+def train(cfg, stage: str) -> float:
+    if cfg.trainer.monitor not in metrics.QUICK:
+        raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
     device = pick_device(cfg.trainer.device)
     resumed = _resume_state(cfg, stage, device)
     source = None
     if stage == "finetune" and resumed is None:
-        source = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
-        # The networks are the source's: record its model config as this run's.
+        source_path = checkpoint.resolve(cfg.ckpt)
+        source = checkpoint.load(source_path, device)
+        _check_transferable(source, source_path)
+        # Record what this run was built from: the resolved source and the source's networks.
+        cfg.ckpt = str(source_path)
         cfg.model = OmegaConf.create(source["config"]["model"])
-        console.print(f"finetune from [bold]{cfg.ckpt}[/] with transfer={cfg.transfer.name}")
+        console.print(f"finetune from [bold]{source_path}[/] with transfer={cfg.transfer.name}")
 
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
                             resumed=Schema.from_dict(resumed["schema"]) if resumed else None)
     split, schema = prepared.split, prepared.schema
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
 
+    # pretrain starts from random weights exactly like the scratch baseline.
+    strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
     torch.manual_seed(cfg.seed)
     generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.width))
+    if source is not None and strategy.loads_source:
+        generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
+        discriminator.load_state_dict(source["networks"]["discriminator"])
+    generator, discriminator = strategy.adapt(generator, discriminator)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    strategy.freeze(generator, discriminator)
+    if stage == "finetune" and cfg.transfer.reinit_head:
+        transfer.reinitialise_head(discriminator)
+
     optimizer, trainer = cfg.optimizer, cfg.trainer
-    gan = GAN.create(generator, discriminator, optimizer.lr_g, optimizer.lr_d, optimizer.betas,
+    lr_g, lr_d = optimizer.lr_g, optimizer.lr_d
+    if stage == "finetune":
+        lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
+    gan = GAN.create(generator, discriminator, lr_g, lr_d, optimizer.betas,
                      trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
     objective = Objective(cfg.loss, train_rows, trainer.steps, rng)
+    if cfg.augment.name != "none":
+        objective.augment = Augment(cfg.augment, cfg.data.shape, rng, device)
+
     start_step = 0
     if resumed is not None:
         _check_same_rows(resumed, split)
         gan.load_networks(resumed["networks"])
         gan.load_optimizers(resumed["networks"])
+        strategy.load_state_dict(resumed["transfer"])
+        if objective.augment is not None:
+            objective.augment.load_state_dict(resumed["augment"])
         rng.set_state(resumed["rng"]["batches"].cpu())
         start_step = resumed["step"]
-    elif source is not None:
-        transfer.apply(cfg.transfer.name, gan, source["networks"])
+    elif source is not None and cfg.transfer.load_optimizer:
+        _load_source_optimizers(gan, source, cfg.transfer.name)
+    strategy.regularise(objective, generator, discriminator, trainer.batch_size)
 
     out = run_dir()
     ckpt_path = out / "checkpoints" / "last.ckpt"
@@ -53,23 +81,65 @@ def train(cfg, stage: str) -> Path:
                   f"{len(split.holdout)} held out, on {device}; writing to {out}")
     config = OmegaConf.to_container(cfg, resolve=True)
 
-    def save(step: int) -> None:
-        checkpoint.save(ckpt_path, {
+    def save(step: int, path: Path = ckpt_path) -> None:
+        checkpoint.save(path, {
             "stage": stage, "step": step, "networks": gan.state_dict(),
+            "transfer": strategy.state_dict(), "augment": objective.augment.state_dict() if objective.augment else {},
             "rng": {"batches": rng.get_state(), "torch": torch.get_rng_state()},
             "config": config, "schema": schema.to_dict(),
             "split": {"train_rows": torch.tensor(split.train.index.to_numpy()),
                       "holdout_rows": torch.tensor(split.holdout.index.to_numpy())},
         })
 
+    monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
-                        trainer.d_steps, trainer.grad_clip)
-    fit(gan, train_rows, objective, rng, schedule, start_step, save, _csv_logger(out / "train_log.csv"))
+                        trainer.d_steps, trainer.grad_clip, trainer.eval_every)
+    fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
+        _evaluator(gan, schema, split.holdout, cfg.seed, device))
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
         samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
         image_grid(schema.inverse(samples).to_numpy(), cfg.data.shape, out / "samples.png")
-    return ckpt_path
+    return monitor.finish(out / "metrics.json", stage)
+
+
+def _evaluator(gan: GAN, schema: Schema, holdout, seed: int, device):
+    """Cheap metrics of the sampling generator against the held-out rows, on the same z each time
+    so that successive values differ by training alone."""
+    real = schema.transform(holdout)
+
+    def evaluate() -> dict:
+        sampler = gan.sampler
+        was_training = sampler.training
+        fake = schema.transform(schema.inverse(models.generate(sampler, len(real), seed, device).numpy()))
+        sampler.train(was_training)
+        return metrics.quick(real, fake)
+
+    return evaluate
+
+
+class _Monitor:
+    """Logs each row, keeps best.ckpt at the best value of the monitored metric, and writes the
+    final metrics for sweeps and reports."""
+
+    def __init__(self, metric: str, save, best_path: Path, write_row):
+        self.metric, self.save, self.best_path, self.write_row = metric, save, best_path, write_row
+        self.best, self.last = None, {}
+
+    def log(self, row: dict) -> None:
+        self.write_row(row)
+        if self.metric in row:
+            self.last = row
+            if self.best is None or row[self.metric] < self.best[self.metric]:
+                self.best = row
+                self.save(row["step"], self.best_path)
+
+    def finish(self, path: Path, stage: str) -> float:
+        record = {"stage": stage, **self.last, "best_step": self.best["step"], f"best_{self.metric}": self.best[self.metric]}
+        path.write_text(json.dumps(record, indent=2))
+        console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in self.last.items()
+                                            if key not in ("step", "d_loss", "g_loss", "steps_per_s")))
+        return self.last[self.metric]
 
 
 def _resume_state(cfg, stage: str, device) -> dict | None:
@@ -79,15 +149,30 @@ def _resume_state(cfg, stage: str, device) -> dict | None:
     if state["stage"] != stage:
         raise UserError(f"resume={cfg.resume} is a {state['stage']} checkpoint; resume it with "
                         f"`ganxfer {state['stage']} resume=...`")
-    if cfg.trainer.steps < state["step"]:
-        raise UserError(f"trainer.steps={cfg.trainer.steps} is fewer than the {state['step']} steps "
-                        f"{cfg.resume} has already done; trainer.steps is the run's total")
+    if cfg.trainer.steps <= state["step"]:
+        raise UserError(f"{cfg.resume} has done {state['step']} steps already and trainer.steps="
+                        f"{cfg.trainer.steps} is the run's total: ask for more steps to continue it")
     if stage == "finetune":
         cfg.model = OmegaConf.create(state["config"]["model"])
     elif OmegaConf.to_container(cfg.model) != state["config"]["model"]:
         raise UserError(f"the model config differs from the checkpoint's ({state['config']['model']}); "
                         "resume with the same model settings")
     return state
+
+
+def _check_transferable(source: dict, path) -> None:
+    earlier = source["config"]["transfer"]["name"]
+    if source["stage"] == "finetune" and transfer.changes_structure(earlier):
+        raise UserError(f"{path} was fine-tuned with transfer={earlier}, which reshapes the networks; "
+                        "transfer from its pretrain checkpoint instead")
+
+
+def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
+    try:
+        gan.load_optimizers(source["networks"])
+    except ValueError:
+        raise UserError(f"transfer.load_optimizer=true needs every weight trainable, as in the source; "
+                        f"transfer={strategy} freezes or adds some") from None
 
 
 def _check_same_rows(state: dict, split) -> None:
@@ -97,11 +182,13 @@ def _check_same_rows(state: dict, split) -> None:
 
 
 def _csv_logger(path: Path):
-    """One CSV row per log step (step, losses, speed)."""
+    """One CSV row per log step: step, losses, speed, and the metrics at evaluation steps."""
+    columns = ["step", "d_loss", "g_loss", "steps_per_s", *metrics.QUICK]
+
     def log(row: dict) -> None:
         new = not path.exists()
         with path.open("a", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(row))
+            writer = csv.DictWriter(file, fieldnames=columns)
             if new:
                 writer.writeheader()
             writer.writerow(row)

@@ -1,28 +1,31 @@
-"""Transfer strategies: how a finetune run starts from the source checkpoint's networks.
+"""Transfer strategies: how a finetune run starts from the source checkpoint and what it trains.
 
-Each strategy takes the freshly built GAN (random weights, fresh optimisers) and the source's
-network states, and prepares the GAN for training on the target data.
+Every strategy implements the small interface of base.Strategy (adapt, freeze, regularise,
+before_step); `transfer=NAME` picks one. Augmentation (augment.py) combines with any of them.
 """
 
-from typing import Callable
-
 from ganxfer.errors import UserError
-from ganxfer.train import GAN
+from ganxfer.transfer.base import Scratch, Strategy
+from ganxfer.transfer.freezing import FreezeD, FreezeG, ScaleShift, reinitialise_head
+from ganxfer.transfer.minegan import MineGAN
+from ganxfer.transfer.regularise import EWC, L2SP
+from ganxfer.transfer.svd import SVD
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "scratch": Scratch, "full": Strategy, "freeze_d": FreezeD, "freeze_g": FreezeG,
+    "scale_shift": ScaleShift, "l2sp": L2SP, "ewc": EWC, "minegan": MineGAN, "svd": SVD,
+}
 
 
-def full(gan: GAN, source: dict) -> None:
-    """Wang et al. 2018, "Transferring GANs": start from the source G, D and EMA-G; train all."""
-    gan.load_networks(source)
+def get(cfg) -> Strategy:
+    if cfg.name not in STRATEGIES:
+        raise UserError(f"unknown transfer strategy {cfg.name!r}; available: {', '.join(STRATEGIES)}")
+    return STRATEGIES[cfg.name](cfg)
 
 
-def scratch(gan: GAN, source: dict) -> None:
-    """The baseline: the source's architecture with its random initial weights, nothing loaded."""
+def changes_structure(name: str) -> bool:
+    """True for strategies that add modules or reparametrise weights (their checkpoints need them)."""
+    return STRATEGIES[name].adapt is not Strategy.adapt
 
 
-STRATEGIES: dict[str, Callable[[GAN, dict], None]] = {"full": full, "scratch": scratch}
-
-
-def apply(name: str, gan: GAN, source: dict) -> None:
-    if name not in STRATEGIES:
-        raise UserError(f"unknown transfer strategy {name!r}; available: {', '.join(STRATEGIES)}")
-    STRATEGIES[name](gan, source)
+__all__ = ["STRATEGIES", "Strategy", "changes_structure", "get", "reinitialise_head"]

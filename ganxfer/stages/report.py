@@ -1,0 +1,68 @@
+"""ganxfer report SWEEP_DIR: one table over a finished sweep (mean ± sd per swept setting),
+report.csv and report.png in the sweep directory."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure  # drawn straight to a file: no display, no pyplot state
+from rich.table import Table
+
+from ganxfer import sweep
+from ganxfer.errors import UserError
+from ganxfer.stages.common import console
+
+SKIPPED = {"step", "d_loss", "g_loss", "steps_per_s", "best_step"}
+
+
+def run(cfg) -> None:
+    if cfg.stage.dir is None:
+        raise UserError("name the sweep to report on: ganxfer report outputs/multirun/...")
+    folder = Path(cfg.stage.dir)
+    jobs = sweep.load_jobs(folder)
+    metric_names = [c for c in jobs.columns if c not in SKIPPED and jobs[c].dtype.kind == "f"
+                    and c != "job" and not c.startswith("best_")]
+    keys = sweep.swept_keys(jobs, metric_names + list(SKIPPED) + [c for c in jobs if c.startswith("best_")])
+    jobs["steps_to_quality"] = sweep.steps_to_quality(jobs, keys)
+    columns = metric_names + (["steps_to_quality"] if jobs["steps_to_quality"].notna().any() else [])
+    summary = sweep.summarise(jobs, keys, columns)
+    summary.to_csv(folder / "report.csv", index=False)
+    console.print(_table(summary, keys, columns, folder))
+    _plot(summary, keys, metric_names[0], folder / "report.png")
+    console.print(f"wrote {folder / 'report.csv'} and {folder / 'report.png'}")
+
+
+def _table(summary, keys, columns, folder) -> Table:
+    table = Table(title=f"{folder}: mean ± sd over seeds")
+    for key in [*keys, *columns, "jobs"]:
+        table.add_column(key, justify="left" if key in keys else "right")
+    for _, row in summary.iterrows():
+        cells = [str(row[key]) for key in keys]
+        cells += [_mean_sd(row[f"{name}_mean"], row[f"{name}_std"]) for name in columns]
+        table.add_row(*cells, str(row["jobs"]))
+    return table
+
+
+def _mean_sd(mean, sd) -> str:
+    if mean != mean:  # NaN: no job reached it
+        return "never"
+    return f"{mean:.4g}" if sd != sd else f"{mean:.4g} ± {sd:.2g}"
+
+
+def _plot(summary, keys, metric: str, path: Path) -> None:
+    """The metric against shots, one line per strategy, when both were swept; else one bar per group."""
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    if {"transfer", "data.shots"} <= set(keys):
+        summary = summary.assign(shots=summary["data.shots"].astype(int)).sort_values("shots")
+        for strategy, rows in summary.groupby("transfer"):
+            axes.errorbar(rows["shots"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                          label=strategy, marker="o", capsize=3)
+        axes.set_xscale("log")
+        axes.set_xlabel("training rows (data.shots)")
+        axes.legend()
+    else:
+        labels = [", ".join(str(row[key]) for key in keys) or "all" for _, row in summary.iterrows()]
+        axes.bar(labels, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"].fillna(0))
+        axes.tick_params(axis="x", rotation=45)
+    axes.set_ylabel(metric)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)

@@ -1,0 +1,41 @@
+"""The interface every transfer strategy implements; the defaults are full fine-tuning."""
+
+import torch
+from torch import nn
+
+
+class Strategy:
+    """Full fine-tuning (Wang et al. 2018, "Transferring GANs"): start from the source G and D and
+    train every weight on the target data."""
+
+    loads_source = True  # start from the source's weights (False: the scratch baseline)
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def adapt(self, generator: nn.Module, discriminator: nn.Module) -> tuple[nn.Module, nn.Module]:
+        """Structural changes (extra modules, reparametrised weights). Made once the source weights
+        are loaded, and again whenever a finetuned checkpoint is rebuilt to be loaded."""
+        return generator, discriminator
+
+    def freeze(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Switch off requires_grad of what must not train; optimisers are built afterwards."""
+
+    def regularise(self, objective, generator: nn.Module, discriminator: nn.Module, batch_size: int) -> None:
+        """Add penalties to the objective (anchored at the weights the run starts from)."""
+
+    def before_step(self, step: int) -> None:
+        """Called before every training step, for strategies that change course mid-run."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What a resumed run needs to continue exactly (anchors, Fisher information)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+class Scratch(Strategy):
+    """The baseline: the source's architecture with fresh random weights, trained on the same data."""
+
+    loads_source = False

@@ -1,0 +1,96 @@
+"""Strategies that train everything but pull the weights back toward the source's."""
+
+import torch
+
+from ganxfer.transfer.base import Strategy
+
+
+def _snapshot(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in network.named_parameters() if value.requires_grad}
+
+
+def _squared_distances(network: torch.nn.Module, anchors: dict[str, torch.Tensor]):
+    for name, value in network.named_parameters():
+        if name in anchors:
+            yield name, (value - anchors[name]) ** 2
+
+
+class L2SP(Strategy):
+    """L2-SP (Li, Grandvalet & Davoine 2018): penalise the distance to the starting point,
+
+        lambda_G * sum_tensors mean((theta - theta_src)^2), and lambda_D likewise for D.
+    """
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.anchors: dict[str, torch.Tensor] = {}
+
+    def regularise(self, objective, generator, discriminator, batch_size):
+        if not self.anchors:  # a resumed run has them from its checkpoint
+            self.anchors = {**_prefixed("g.", _snapshot(generator)), **_prefixed("d.", _snapshot(discriminator))}
+        g_anchors, d_anchors = _unprefixed("g.", self.anchors), _unprefixed("d.", self.anchors)
+        if self.cfg.lambda_g > 0:
+            objective.g_penalties.append(lambda: self.cfg.lambda_g * sum(
+                gap.mean() for _, gap in _squared_distances(generator, g_anchors)))
+        if self.cfg.lambda_d > 0:
+            objective.d_penalties.append(lambda: self.cfg.lambda_d * sum(
+                gap.mean() for _, gap in _squared_distances(discriminator, d_anchors)))
+
+    def state_dict(self):
+        return dict(self.anchors)
+
+    def load_state_dict(self, state):
+        self.anchors = dict(state)
+
+
+class EWC(Strategy):
+    """Elastic weight consolidation for few-shot GANs (Li et al. 2020): weights that mattered to
+    the source generator are held close to their source values,
+
+        penalty = lambda * sum_i F_i (theta_i - theta_src_i)^2,
+        F_i = mean over `fisher_batches` batches of (d L_G / d theta_i)^2,
+
+    with L_G the generator's adversarial loss against the source D on the source G's own samples.
+    (The gradients are squared: the Fisher information is their second moment.)"""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.anchors: dict[str, torch.Tensor] = {}
+        self.fisher: dict[str, torch.Tensor] = {}
+
+    def regularise(self, objective, generator, discriminator, batch_size):
+        if not self.anchors:
+            self.anchors = _snapshot(generator)
+            self.fisher = fisher_information(generator, discriminator, objective.loss.generator,
+                                             batch_size, self.cfg.fisher_batches, objective.rng)
+        objective.g_penalties.append(lambda: self.cfg.lambda_ewc * sum(
+            (self.fisher[name] * gap).sum() for name, gap in _squared_distances(generator, self.anchors)))
+
+    def state_dict(self):
+        return {**_prefixed("anchor.", self.anchors), **_prefixed("fisher.", self.fisher)}
+
+    def load_state_dict(self, state):
+        self.anchors, self.fisher = _unprefixed("anchor.", state), _unprefixed("fisher.", state)
+
+
+def fisher_information(generator, discriminator, generator_loss, batch_size: int, batches: int,
+                       rng: torch.Generator) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher information of G's trainable weights (see EWC)."""
+    parameters = {name: value for name, value in generator.named_parameters() if value.requires_grad}
+    fisher = {name: torch.zeros_like(value) for name, value in parameters.items()}
+    device = next(generator.parameters()).device
+    for _ in range(batches):
+        z = torch.randn(batch_size, generator.z_dim, generator=rng, device=device)
+        loss = generator_loss(discriminator(generator(z)))
+        gradients = torch.autograd.grad(loss, list(parameters.values()))
+        for name, gradient in zip(parameters, gradients):
+            fisher[name] += gradient.detach() ** 2 / batches
+    return fisher
+
+
+def _prefixed(prefix: str, tensors: dict) -> dict:
+    return {prefix + name: value for name, value in tensors.items()}
+
+
+def _unprefixed(prefix: str, tensors: dict) -> dict:
+    return {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
