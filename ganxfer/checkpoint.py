@@ -41,14 +41,16 @@ def load(path, device="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    unreadable = f"{path} is not a readable ganxfer checkpoint (truncated, or another kind of file)"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not ours
+        raise UserError(unreadable)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         raise UserError(f"{path} holds objects other than tensors and plain data; it was not "
                         "written by ganxfer and is refused unread (loading it could run code)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise UserError(f"{path} is not a readable ganxfer checkpoint (truncated or another "
-                        f"kind of file): {str(err).splitlines()[0]}") from None
+    except Exception as err:  # torch reports damaged archives with assorted exception types
+        raise UserError(f"{unreadable}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     return validate(payload, path)
 
 

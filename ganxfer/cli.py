@@ -1,13 +1,16 @@
 """`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
+import os
 import sys
 from importlib.resources import files
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from ganxfer.errors import UserError
+from ganxfer.validate import check_values
 
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
@@ -17,12 +20,14 @@ def run_stage(cfg: DictConfig):
     from ganxfer.stages import STAGES as RUNNERS  # imported here: `ganxfer --help` stays quick
 
     try:
+        check_values(cfg)
         return RUNNERS[cfg.stage.name](cfg)
     except UserError as err:
         if cfg.debug:
             raise
         print(f"ganxfer {cfg.stage.name}: error: {err}", file=sys.stderr)
-        sys.exit(2)  # SystemExit passes through Hydra, which would print a traceback for an Exception
+        # SystemExit passes through Hydra, which would print a traceback for an Exception.
+        sys.exit(getattr(err, "exit_code", 2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,9 +42,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
         return 2
+    problem = unwritable_output(overrides)
+    if problem:
+        print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
+        return 2
     sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
     run_stage()
     return 0
+
+
+def unwritable_output(overrides: list[str]) -> str | None:
+    """Hydra creates the run directory before any ganxfer code runs, and reports a failure there
+    with a traceback: check the folder it will be made in first."""
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        folder = next((arg.split("=", 1)[1] for arg in overrides if arg.startswith(key + "=")), "outputs")
+        existing = Path(folder).absolute()
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            return f"{key}={folder} cannot be created: {existing} is not a writable folder"
+    return None
 
 
 def with_stage_override(stage: str, args: list[str]) -> list[str]:

@@ -10,6 +10,8 @@ def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = True) -
     """Write into a temporary file beside `path`, fsync it, then rename it over `path`: readers
     see the old file or the new one, never a mixture."""
     path = Path(path)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)  # from a write that was killed before it could clean up
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); give it the permissions a plain open() would.

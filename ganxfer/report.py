@@ -2,18 +2,34 @@
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib import image
+from pandas.api.types import is_numeric_dtype
 from rich.table import Table
+from sklearn.decomposition import PCA
+
+from ganxfer.metrics import correlations, is_categorical
+
+matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a server
+from matplotlib import pyplot  # noqa: E402  (after choosing the backend)
+
+MAX_PANELS = 16  # marginal plots of the first this many columns: more would be unreadable
 
 
-def metrics_table(title: str, results: dict, ideals: dict) -> Table:
+def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
+    """One row per metric, one value column per compared item (results: item -> {metric: value}),
+    and the ideal value given by ideal(metric)."""
     table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    for item in results:
+        table.add_column(item, justify="right")
     table.add_column("ideal")
-    for name, value in results.items():
-        table.add_row(name, f"{value:.4g}", ideals[name])
+    names = list(dict.fromkeys(name for values in results.values() for name in values))
+    for name in names:
+        cells = [f"{values[name]:.4g}" if name in values else "-" for values in results.values()]
+        table.add_row(name, *cells, ideal(name))
     return table
 
 
@@ -27,3 +43,74 @@ def image_grid(rows: np.ndarray, shape, path: Path, side: int = 8, zoom: int = 4
         top, left = 1 + (k // side) * (height + 1), 1 + (k % side) * (width + 1)
         canvas[top: top + height, left: left + width] = np.kron(picture, np.ones((zoom, zoom)))
     image.imsave(path, canvas, cmap="gray_r", vmin=0, vmax=1)
+
+
+def marginals_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> None:
+    """Real against synthetic distribution of each of the first MAX_PANELS columns: bar charts of
+    category shares for categorical columns, histograms on shared bins for the others."""
+    names = list(real.columns[:MAX_PANELS])
+    width = int(np.ceil(np.sqrt(len(names))))
+    height = int(np.ceil(len(names) / width))
+    figure, axes = pyplot.subplots(height, width, figsize=(3 * width, 2.4 * height), squeeze=False,
+                                   layout="constrained")
+    for axis, name in zip(axes.flat, names):
+        (_category_bars if is_categorical(real[name]) else _histograms)(axis, real[name], fake[name])
+        axis.set_title(str(name), fontsize=9)
+        axis.tick_params(labelsize=6)
+    for axis in axes.flat[len(names):]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    _save(figure, path)
+
+
+def _category_bars(axis, real: pd.Series, fake: pd.Series) -> None:
+    shares = pd.DataFrame({"real": real.value_counts(normalize=True, dropna=False),
+                           "synthetic": fake.value_counts(normalize=True, dropna=False)}).fillna(0.0)
+    if is_numeric_dtype(shares.index):
+        shares = shares.sort_index()  # numbers in order; text in order of frequency
+    positions = np.arange(len(shares))
+    for offset, label in ((-0.2, "real"), (0.2, "synthetic")):
+        axis.bar(positions + offset, shares[label], width=0.4, label=label)
+    axis.set_xticks(positions, [str(value) for value in shares.index])
+
+
+def _histograms(axis, real: pd.Series, fake: pd.Series) -> None:
+    present = {"real": real.dropna().to_numpy(np.float64), "synthetic": fake.dropna().to_numpy(np.float64)}
+    bins = np.histogram_bin_edges(np.concatenate(list(present.values())), bins=30)
+    for label, values in present.items():
+        axis.hist(values, bins=bins, density=True, histtype="step", label=label)
+
+
+def correlations_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> None:
+    """Heatmaps of the real and synthetic correlation matrices of the numeric columns, and of their
+    difference (nothing is drawn for fewer than two numeric columns)."""
+    numeric = list(real.select_dtypes("number").columns)
+    if len(numeric) < 2:
+        return
+    real_corr, fake_corr = correlations(real[numeric]), correlations(fake[numeric])
+    panels = {"real": real_corr, "synthetic": fake_corr, "synthetic - real": fake_corr - real_corr}
+    figure, axes = pyplot.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
+    for axis, (title, matrix) in zip(axes, panels.items()):
+        shown = axis.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+        axis.set_title(title)
+    figure.colorbar(shown, ax=axes, shrink=0.8, label="Pearson correlation")
+    _save(figure, path)
+
+
+def pca_plot(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
+    """Both samples projected on the first two principal components of the real rows."""
+    pca = PCA(n_components=min(2, real.shape[1])).fit(real)
+    figure, axis = pyplot.subplots(figsize=(5.5, 5), layout="constrained")
+    for rows, name in ((real, "real"), (fake, "synthetic")):
+        points = pca.transform(rows)
+        axis.scatter(points[:, 0], points[:, -1], s=6, alpha=0.5, label=name)
+    shares = pca.explained_variance_ratio_
+    axis.set_xlabel(f"PC1 ({shares[0]:.0%} of the real variance)")
+    axis.set_ylabel(f"PC2 ({shares[-1]:.0%})" if len(shares) > 1 else "PC1")
+    axis.legend()
+    _save(figure, path)
+
+
+def _save(figure, path: Path) -> None:
+    figure.savefig(path, dpi=90)
+    pyplot.close(figure)

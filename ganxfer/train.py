@@ -4,14 +4,17 @@ on random batches of a data tensor that already lives on the device."""
 import copy
 import itertools
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ganxfer.errors import UserError
+from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
 
 
@@ -128,7 +131,7 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
     called every schedule.eval_every steps and at the end, adds metrics to that step's log row."""
     gan.generator.train()
     gan.discriminator.train()
-    with _progress() as progress:
+    with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
@@ -147,8 +150,29 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
                 log(row)
                 tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
-            if step % schedule.ckpt_every == 0 or last:
+            if step % schedule.ckpt_every == 0 or last or stop_requests:
                 save(step)
+            if stop_requests and not last:
+                number = stop_requests[0]
+                raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
+                                  f"{schedule.steps}; its checkpoint is saved", number)
+
+
+@contextmanager
+def _stop_requests():
+    """While training, SIGINT (Ctrl-C) and SIGTERM (cluster pre-emption) ask the loop to stop after
+    the current step, so that the checkpoint it writes is complete. Yields the signals received."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # handlers can only be installed from the main thread
+        return
+    previous = {number: signal.signal(number, lambda number, frame: received.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):

@@ -1,7 +1,10 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from ganxfer import checkpoint, cli
 
@@ -32,3 +35,23 @@ def ganxfer(tmp_path, monkeypatch):
 
 def load_last(run_dir: Path) -> dict:
     return checkpoint.load(run_dir / "checkpoints" / "last.ckpt")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Test data are tiny: extra BLAS/OpenMP threads gain nothing, and on a busy machine their
+    spinning makes scikit-learn's gradient boosting tens of times slower."""
+    with threadpool_limits(1):
+        yield
+
+
+def mixed_table(seed, rows=200):
+    """Every kind of column the data layer produces: floats, integers with gaps, text, booleans."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.random(rows) < 0.1
+    return pd.DataFrame({
+        "price": np.where(gaps, np.nan, rng.gamma(2.0, 10.0, rows)),
+        "visits": pd.array(np.where(gaps, None, rng.integers(0, 40, rows)), dtype="Int64"),
+        "shop": np.where(gaps, None, rng.choice(["north", "south", "web"], rows)),
+        "member": rng.random(rows) < 0.3,
+    })

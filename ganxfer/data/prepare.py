@@ -1,39 +1,104 @@
-"""From a data config to the scaled training rows a run trains on."""
+"""From a data config to the encoded training rows a run trains on."""
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from ganxfer.data.columns import CategoricalColumn, NumericColumn
+from ganxfer.data.images import check_pixel_range
+from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.schema import Schema
 from ganxfer.data.tables import DataSplit, load_table, split_table
 from ganxfer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainingData:
     split: DataSplit
     schema: Schema
-    rows: np.ndarray  # split.train scaled by schema (float32), ready to become one device tensor
+    rows: np.ndarray  # split.train encoded by schema (float32), ready to become one device tensor
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None) -> TrainingData:
-    """Load, split and scale. A resumed run keeps its checkpoint's schema; a finetune run
-    (`source` given) must have the source model's columns and refits the scaling on its data."""
-    split = split_table(load_table(data_cfg), data_cfg)
+    """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
+    (`source` given) keeps the source model's schema, so the networks fit the data as they
+    were trained; with data.refit=true the numeric scalings are fitted on the target instead."""
+    table = load_table(data_cfg)
+    split = split_table(table, data_cfg)
     if resumed is not None:
         schema = resumed
+    elif source is not None:
+        schema = schema_for_target(source, split.train, data_cfg)
     else:
-        schema = Schema.fit(split.train, exclude=[data_cfg.label] if data_cfg.label else [])
-        if source is not None:
-            check_same_columns(source, schema)
+        schema = fit_schema(split.train, table, data_cfg)
+    del table  # a large file is held once less while the rows are encoded
     return TrainingData(split, schema, schema.transform(split.train))
 
 
-def check_same_columns(source: Schema, target: Schema) -> None:
-    if source.names != target.names:
-        only_source = sorted(set(source.names) - set(target.names))
-        only_target = sorted(set(target.names) - set(source.names))
+def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
+    """Kinds and pixel ranges are read from every row (`table`), statistics from `train` only."""
+    exclude = [data_cfg.label] if data_cfg.label else []
+    if data_cfg.shape is not None:
+        return Schema.fit_image(table, data_cfg.shape, data_cfg.get("pixel_range"), exclude)
+    return Schema.fit(train, exclude, FitOptions.from_config(data_cfg), kinds_from=table)
+
+
+def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
+    """The source model's schema, checked against the target rows (and refitted on request)."""
+    generated = [str(name) for name in table.columns if name != data_cfg.label]
+    check_same_columns(source.names, generated)
+    if source.image_shape is not None:
+        check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
+        return source
+    for column in source.columns:
+        _check_fits(column, table[column.name])
+    return source.refit(table) if data_cfg.get("refit", False) else source
+
+
+def check_same_columns(source: list[str], target: list[str]) -> None:
+    """Columns are matched by name (their order may differ); any missing or new one stops the run."""
+    missing = [name for name in source if name not in target]
+    new = [name for name in target if name not in source]
+    if missing or new:
+        matching = [name for name in source if name in target]
         raise UserError(
             "the target data's columns differ from the source model's: "
-            f"missing {only_source or 'none'}, extra {only_target or 'none'}"
-            + ("" if only_source or only_target else " (same names, different order)"))
+            f"{len(matching)} match ({_few(matching)}); missing from the target: {_few(missing)}; "
+            f"new in the target: {_few(new)}. Fine-tune on data with the source's columns "
+            "(data.drop=[...] leaves new ones out)")
+
+
+def _check_fits(column, series: pd.Series) -> None:
+    """Target categories the source model cannot generate stop the run; values outside its
+    range and gaps it does not model are taken as they come, and said so."""
+    if isinstance(column, NumericColumn):
+        numbers = as_numbers(series.dropna(), column.name)
+        if numbers is None:
+            raise UserError(f"column {column.name!r} holds text in the target data; the source model "
+                            "generates numbers there")
+        outside = int(((numbers < column.low) | (numbers > column.high)).sum())
+        if outside:
+            log.warning("column %r has %d target value(s) outside the source model's range [%g, %g], which "
+                        "its samples keep to; data.refit=true fits the target's range", column.name, outside,
+                        column.low, column.high)
+    if isinstance(column, CategoricalColumn):
+        unknown = column.unknown(series)
+        if unknown:
+            raise UserError(f"column {column.name!r} holds categories the source model never saw: "
+                            f"{_few(unknown)}; it knows {_few(column.values)}. Leave those rows out "
+                            "or pretrain on data that have them")
+    gaps = int(series.isna().sum())
+    if gaps and not column.models_gaps:
+        log.warning("column %r has %d gap(s) in the target, where the source model generates none: "
+                    "they are filled with %s", column.name, gaps, column.stand_in())
+
+
+def _few(names: list, shown: int = 8) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(map(str, names[:shown])) + more

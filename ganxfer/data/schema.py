@@ -1,67 +1,89 @@
-"""The Schema records each generated column's name, kind and scaling statistics as plain data
-(it travels inside checkpoints), maps rows to the generator's tanh range [-1, 1] and back."""
+"""The Schema: each generated column's kind and fitted transform, kept as plain data (it travels
+inside checkpoints, which are read with torch.load(weights_only=True)). It maps table rows to
+the generator's output space and generator output back to rows with the original columns.
 
-from dataclasses import asdict, dataclass
+The generator's output is laid out column by column; `layout` lists its blocks, ("tanh", width)
+for scaled numbers and ("softmax", width) for a one-hot choice (a category, a mode, or
+present/missing), so that a model can give each block the right activation."""
 
 import numpy as np
 import pandas as pd
 
+from ganxfer.data.columns import NumericColumn, column_from_dict
+from ganxfer.data.images import image_shape, picture_shape, pixel_columns
+from ganxfer.data.inference import FitOptions, fit_column, infer_kind
+from ganxfer.data.missing import check_no_empty_columns, report_gaps
+from ganxfer.data.scalers import fit_scaler
 from ganxfer.errors import UserError
 
-
-@dataclass
-class Column:
-    name: str
-    kind: str  # "integer" (every value integral) or "continuous"
-    low: float
-    high: float
+FORMAT = 2  # format 1 (ganxfer 0.1's first checkpoints) knew numeric columns only
 
 
 class Schema:
-    def __init__(self, columns: list[Column]):
+    def __init__(self, columns: list, image_shape: tuple[int, int, int] | None = None):
         self.columns = columns
+        self.image_shape = image_shape  # (channels, height, width) when every row is an image
 
     @property
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
 
     @property
+    def layout(self) -> list[tuple[str, int]]:
+        return [block for column in self.columns for block in column.blocks]
+
+    @property
     def width(self) -> int:
-        return len(self.columns)
+        return sum(width for _, width in self.layout)
+
+    @property
+    def picture_shape(self) -> tuple[int, int] | None:
+        return picture_shape(self.image_shape) if self.image_shape else None
 
     @classmethod
-    def fit(cls, table: pd.DataFrame, exclude=()) -> "Schema":
-        columns = []
-        for name in table.columns:
-            if name in exclude:
-                continue
-            values = _numeric(table[name], name)
-            kind = "integer" if np.all(values == np.round(values)) else "continuous"
-            columns.append(Column(str(name), kind, float(values.min()), float(values.max())))
-        if not columns:
+    def fit(cls, table: pd.DataFrame, exclude=(), options: FitOptions | None = None,
+            kinds_from: pd.DataFrame | None = None) -> "Schema":
+        """Infer each column's kind (data.categorical / data.continuous override it) and fit it
+        on `table`. The kinds are inferred from `kinds_from` when given: the whole file, so
+        that a bad value in a held-out row stops the run as surely as one in a training row."""
+        options = options or FitOptions()
+        table = table.drop(columns=[name for name in exclude if name in table.columns])
+        if table.shape[1] == 0:
             raise UserError("the data have no columns to generate")
+        options.check_names([str(name) for name in table.columns])
+        check_no_empty_columns(table)
+        reference = table if kinds_from is None else kinds_from
+        columns = [fit_column(table[name], infer_kind(reference[name], options), options) for name in table.columns]
+        report_gaps(table, options.missing)
         return cls(columns)
 
-    def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """Rows -> float32 array scaled so the training range maps onto [-1, 1]."""
-        self.check_columns(table)
-        out = np.empty((len(table), self.width), dtype=np.float32)
-        for j, column in enumerate(self.columns):
-            values = _numeric(table[column.name], column.name)
-            span = column.high - column.low
-            out[:, j] = 0.0 if span == 0 else 2 * (values - column.low) / span - 1
-        return out
+    @classmethod
+    def fit_image(cls, table: pd.DataFrame, shape, pixel_range=None, exclude=()) -> "Schema":
+        """Every column but `exclude` is a pixel of an image of `shape` ([C, H, W] or [H, W])."""
+        shape = image_shape(shape)
+        pixels = table.drop(columns=[name for name in exclude if name in table.columns])
+        return cls(pixel_columns(pixels, shape, pixel_range), shape)
 
-    def inverse(self, scaled: np.ndarray) -> pd.DataFrame:
-        """Generator output -> rows with the original names; integers rounded into their range."""
-        table = {}
-        for j, column in enumerate(self.columns):
-            values = (scaled[:, j].astype(np.float64) + 1) / 2 * (column.high - column.low) + column.low
-            if column.kind == "integer":
-                values = np.round(values)
-            values = np.clip(values, column.low, column.high)
-            table[column.name] = values.astype(np.int64) if column.kind == "integer" else values
-        return pd.DataFrame(table)
+    def refit(self, table: pd.DataFrame) -> "Schema":
+        """The same columns, categories and missing indicators (so the same network layout),
+        with each numeric column's scaling fitted anew on `table` (data.refit=true)."""
+        if self.image_shape is not None:
+            return self  # the pixel range is the images' scale, shared by source and target
+        return Schema([_refitted(column, table[column.name]) if isinstance(column, NumericColumn) else column
+                       for column in self.columns])
+
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """Rows -> float32 array of `width` columns, laid out as `layout` says."""
+        self.check_columns(table)
+        encoded = np.empty((len(table), self.width), dtype=np.float32)
+        for column, (start, stop) in zip(self.columns, self._spans()):
+            encoded[:, start:stop] = column.encode(table[column.name])
+        return encoded
+
+    def inverse(self, encoded: np.ndarray) -> pd.DataFrame:
+        """Generator output -> rows with the original names, order and dtypes."""
+        return pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
+                             for column, (start, stop) in zip(self.columns, self._spans())})
 
     def check_columns(self, table: pd.DataFrame) -> None:
         missing = [name for name in self.names if name not in table.columns]
@@ -70,24 +92,27 @@ class Schema:
                 f"the data lack column(s) the model generates: {', '.join(missing)}; "
                 f"the model was trained on: {', '.join(self.names)}")
 
+    def _spans(self) -> list[tuple[int, int]]:
+        stops = np.cumsum([sum(width for _, width in column.blocks) for column in self.columns])
+        return list(zip([0, *stops[:-1].tolist()], stops.tolist()))
+
     def to_dict(self) -> dict:
-        return {"columns": [asdict(column) for column in self.columns]}
+        return {"format": FORMAT, "columns": [column.to_dict() for column in self.columns],
+                "image_shape": list(self.image_shape) if self.image_shape else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Schema":
-        return cls([Column(**column) for column in data["columns"]])
+        if data.get("format") != FORMAT:
+            raise UserError("the checkpoint's data schema is from an older ganxfer (numeric columns "
+                            "only) and cannot be read by this one: train it again")
+        shape = data["image_shape"]
+        return cls([column_from_dict(column) for column in data["columns"]], tuple(shape) if shape else None)
 
 
-def _numeric(series: pd.Series, name) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce")
-    text = series[values.isna() & series.notna()]
-    if len(text):
-        raise UserError(f"column {name!r} holds text ({text.iloc[0]!r} in row {text.index[0]}): "
-                        "only numeric columns can be generated; fix the value or drop the column")
-    if values.isna().any():
-        raise UserError(f"column {name!r} has {int(values.isna().sum())} missing value(s); "
-                        "fill or drop them first")
-    values = values.to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise UserError(f"column {name!r} holds infinite values")
-    return values
+def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:
+    values = series.dropna().to_numpy(dtype=np.float64)
+    if len(values) == 0:
+        raise UserError(f"column {column.name!r} has no values in the target data: nothing to refit it on")
+    return NumericColumn(column.name, column.kind, column.dtype, float(values.min()), float(values.max()),
+                         fit_scaler(column.scaler.name, values), float(np.median(values)),
+                         float(series.isna().mean()), column.indicator)

@@ -1,13 +1,20 @@
-"""Where rows come from: a CSV file or scikit-learn's bundled digits; then which rows are kept
-(`classes`), held out for evaluation (`holdout`) and trained on (`shots`)."""
+"""Where rows come from: a CSV file or scikit-learn's bundled digits; then which rows and
+columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`), held out for
+evaluation (`holdout`) and trained on (`shots`)."""
 
+import csv
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
+
+
+CHUNK_ROWS = 100_000
 
 
 @dataclass
@@ -17,19 +24,14 @@ class DataSplit:
 
 
 def load_table(data_cfg) -> pd.DataFrame:
-    """The rows named by a data config, restricted to `classes`; the index is the row's
-    position in the source file, so a split can be recorded and reproduced."""
+    """The rows named by a data config; the index is the row's position in the source file, so
+    a split can be recorded and reproduced."""
     table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
-    label = data_cfg.label
-    if label is not None and label not in table.columns:
-        raise UserError(f"data.label={label!r} is not a column; columns are: {_names(table)}")
-    if data_cfg.classes is not None:
-        if label is None:
-            raise UserError("data.classes selects rows by label: set data.label=COLUMN too")
-        wanted = list(data_cfg.classes)
-        table = table[table[label].isin(wanted)]
-        if table.empty:
-            raise UserError(f"no rows have {label} in {wanted}")
+    table = drop_columns(table, data_cfg.get("drop") or [])
+    table = select_classes(table, data_cfg.label, data_cfg.classes)
+    check_no_empty_columns(table)
+    if data_cfg.get("missing") == "drop":
+        table = drop_incomplete_rows(table, data_cfg.label)
     return table
 
 
@@ -37,18 +39,60 @@ def read_csv(path) -> pd.DataFrame:
     if path is None:
         raise UserError("data=csv needs a file: data.path=FILE.csv")
     try:
-        table = pd.read_csv(path)
+        with warnings.catch_warnings():
+            # index_col=False: a first row longer than the header must not silently become an index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # Read in chunks: pandas' one-shot parse holds about twice the table while it converts.
+            with pd.read_csv(path, index_col=False, chunksize=CHUNK_ROWS) as chunks:
+                table = pd.concat(chunks, ignore_index=True)
     except FileNotFoundError:
         raise UserError(f"data file not found: {path}") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
         raise UserError(f"cannot read data file {path}: {err}") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"data file {path} is empty: expected a header row and data rows") from None
-    except pd.errors.ParserError as err:
-        raise UserError(f"data file {path} is not a well-formed CSV: {err}") from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
+        raise UserError(f"data file {path} is not a well-formed CSV: {str(err).strip()}") from None
     if table.empty:
         raise UserError(f"data file {path} has a header but no data rows")
+    if table.isna().any(axis=None):
+        _check_no_short_rows(path, table.shape[1])
     return table
+
+
+def _check_no_short_rows(path, width: int) -> None:
+    """pandas reads a row with too few fields as a row with gaps; with gaps allowed that would
+    pass unnoticed, so a file with gaps is read once more to count each row's fields."""
+    with open(path, newline="") as file:
+        short = [number for number, row in enumerate(csv.reader(file), start=1) if row and len(row) < width]
+    if short:
+        raise UserError(f"data file {path} is not a well-formed CSV: {len(short)} row(s) have fewer than "
+                        f"the header's {width} fields (first: line {short[0]}); an empty field is "
+                        "written as nothing between two commas")
+
+
+def drop_columns(table: pd.DataFrame, names) -> pd.DataFrame:
+    names = [str(name) for name in names]
+    unknown = [name for name in names if name not in table.columns]
+    if unknown:
+        raise UserError(f"data.drop names {', '.join(map(repr, unknown))}, not a column; "
+                        f"columns are: {_names(table)}")
+    return table.drop(columns=names)
+
+
+def select_classes(table: pd.DataFrame, label: str | None, classes) -> pd.DataFrame:
+    if label is not None and label not in table.columns:
+        raise UserError(f"data.label={label!r} is not a column; columns are: {_names(table)}")
+    if classes is None:
+        return table
+    if label is None:
+        raise UserError("data.classes selects rows by label: set data.label=COLUMN too")
+    wanted, present = list(classes), pd.unique(table[label].dropna()).tolist()
+    absent = [value for value in wanted if value not in present]
+    if absent:
+        raise UserError(f"data.classes names {absent}, which column {label!r} never holds; "
+                        f"it holds: {sorted(present, key=str)[:30]}")
+    return table[table[label].isin(wanted)]
 
 
 def _digits() -> pd.DataFrame:
@@ -62,31 +106,32 @@ def _digits() -> pd.DataFrame:
 
 def split_table(table: pd.DataFrame, data_cfg) -> DataSplit:
     """Hold out a share of rows for evaluation, then keep `shots` training rows; both seeded by
-    data.split_seed and stratified by the label column when there is one."""
+    data.split_seed and stratified by the label column when there is one. Row positions are
+    split, not the table, so each row is copied once (a large table is not held three times)."""
     label = data_cfg.label
     if len(table) < 2:
         raise UserError(f"the data have {len(table)} row(s): at least 2 are needed")
-    train, holdout = train_test_split(
-        table, test_size=data_cfg.holdout, random_state=data_cfg.split_seed,
-        stratify=_strata(table, label))
+    positions = np.arange(len(table))
+    labels = table[label].to_numpy() if label is not None else None
+    train, holdout = train_test_split(positions, test_size=data_cfg.holdout, random_state=data_cfg.split_seed,
+                                      stratify=_strata(labels))
     shots = data_cfg.shots
     if shots is not None and shots < len(train):
-        train, _ = train_test_split(
-            train, train_size=shots, random_state=data_cfg.split_seed,
-            stratify=_strata(train, label, shots))
+        train, _ = train_test_split(train, train_size=shots, random_state=data_cfg.split_seed,
+                                    stratify=_strata(labels[train] if labels is not None else None, shots))
     elif shots is not None and shots > len(train):
         raise UserError(f"data.shots={shots} but only {len(train)} training rows are left "
                         f"after holding out {data_cfg.holdout:.0%} for evaluation")
-    return DataSplit(train=train.sort_index(), holdout=holdout.sort_index())
+    return DataSplit(train=table.iloc[np.sort(train)], holdout=table.iloc[np.sort(holdout)])
 
 
-def _strata(table, label, n_picked=None):
+def _strata(labels: np.ndarray | None, n_picked=None):
     """Stratify by label only where every class can be represented."""
-    if label is None:
+    if labels is None:
         return None
-    counts = table[label].value_counts()
+    counts = pd.Series(labels).value_counts()
     enough = counts.min() >= 2 and (n_picked is None or n_picked >= len(counts))
-    return table[label] if enough else None
+    return labels if enough else None
 
 
 def _names(table) -> str:

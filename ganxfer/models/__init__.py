@@ -1,19 +1,42 @@
-"""Networks. They know nothing of files or configs beyond the few sizes they are built from."""
+"""Networks. They know nothing of files or configs beyond the few sizes they are built from:
+`build` reads the model config and hands each constructor plain numbers and lists."""
 
 import torch
 
 from ganxfer.errors import UserError
-from ganxfer.models.mlp import Discriminator, Generator
+from ganxfer.models import dcgan, mlp
+
+Layout = list[tuple[str, int]]  # the generator's output blocks: ("tanh" | "softmax", width)
 
 
-def build(model_cfg, data_width: int) -> tuple[torch.nn.Module, torch.nn.Module]:
-    if model_cfg["name"] != "mlp":
-        raise UserError(f"unknown model {model_cfg['name']!r}; available: mlp")
-    generator = Generator(model_cfg["z_dim"], model_cfg["g_hidden"], model_cfg["g_layers"], data_width)
-    discriminator = Discriminator(data_width, model_cfg["d_hidden"], model_cfg["d_layers"])
+def build(model_cfg, layout: Layout | int, image_shape: tuple[int, int, int] | None = None
+          ) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D for data whose encoded rows are laid out as `layout` (a plain width means that
+    many tanh outputs); `image_shape` (C, H, W) when every row is an image."""
+    layout = [("tanh", layout)] if isinstance(layout, int) else [(kind, int(width)) for kind, width in layout]
+    builders = {"mlp": _mlp, "dcgan": _dcgan}
+    if model_cfg["name"] not in builders:
+        raise UserError(f"unknown model {model_cfg['name']!r}; available: {', '.join(builders)}")
+    generator, discriminator = builders[model_cfg["name"]](model_cfg, layout, image_shape)
     if model_cfg.get("spectral_norm", False):
         with_spectral_norm(discriminator)
     return generator, discriminator
+
+
+def _mlp(model_cfg, layout: Layout, image_shape):
+    width = sum(size for _, size in layout)
+    generator = mlp.Generator(model_cfg["z_dim"], model_cfg["g_hidden"], model_cfg["g_layers"], layout,
+                              model_cfg.get("gumbel_tau", 0.2))
+    return generator, mlp.Discriminator(width, model_cfg["d_hidden"], model_cfg["d_layers"])
+
+
+def _dcgan(model_cfg, layout: Layout, image_shape):
+    if image_shape is None or any(kind != "tanh" for kind, _ in layout):
+        raise UserError("model=dcgan generates images: use image data (data=image_csv, or data.shape=[C,H,W]); "
+                        "tables take model=mlp")
+    shape = tuple(int(size) for size in image_shape)
+    return (dcgan.Generator(model_cfg["z_dim"], model_cfg["g_channels"], shape),
+            dcgan.Discriminator(model_cfg["d_channels"], shape))
 
 
 def with_spectral_norm(module: torch.nn.Module) -> torch.nn.Module:
@@ -26,8 +49,9 @@ def with_spectral_norm(module: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def generate(generator: Generator, n: int, seed: int, device, chunk: int = 8192) -> torch.Tensor:
-    """n rows from G in eval mode (BatchNorm uses its running statistics), reproducible by seed."""
+def generate(generator: torch.nn.Module, n: int, seed: int, device, chunk: int = 8192) -> torch.Tensor:
+    """n rows from G in eval mode (BatchNorm uses its running statistics, one-hot blocks are
+    exact one-hots), reproducible by seed."""
     rng = torch.Generator(device=device).manual_seed(seed)
     generator.eval()
     parts = [generator(torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device))

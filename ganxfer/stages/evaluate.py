@@ -1,48 +1,135 @@
-"""ganxfer evaluate ckpt=PATH|latest: compare the checkpoint's samples with held-out real rows."""
+"""ganxfer evaluate ckpt=PATH|latest|[A,B,...] [metrics=[...]]: compare each checkpoint's samples
+with the same real rows: those the first checkpoint's run held out, or the held-out split of data=...."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 from ganxfer import checkpoint, models
 from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
-from ganxfer.metrics import METRICS
-from ganxfer.report import metrics_table
+from ganxfer.files import atomic_write
+from ganxfer.metrics import METRICS, Comparison, evaluate, ideal
+from ganxfer.report import correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
 from ganxfer.stages.common import console, data_given_on_command_line, pick_device, run_dir, sampler_from_checkpoint
 
 
 def run(cfg) -> float:
-    """Returns the Fréchet distance, the number a sweeper minimises."""
+    """Returns the (first) checkpoint's data-space Fréchet distance, the number a sweeper minimises."""
+    names = chosen_metrics(cfg.metrics)
     device = pick_device(cfg.trainer.device)
-    path = checkpoint.resolve(cfg.ckpt)
-    state = checkpoint.load(path, device)
-    schema = Schema.from_dict(state["schema"])
-    real = held_out_rows(cfg, state)
-    generator = sampler_from_checkpoint(state, device)
-    fake = schema.inverse(models.generate(generator, len(real), cfg.seed, device).numpy())
-    # Both sides pass through the same inverse -> transform, so integer rounding is shared.
-    real_x, fake_x = schema.transform(real), schema.transform(fake)
-    results = {name: function(real_x, fake_x) for name, (function, _, _) in METRICS.items()}
+    paths = checkpoint_paths(cfg.ckpt)
+    states = [checkpoint.load(path, device) for path in paths]
+    # One scaling for every checkpoint, so that their distances are measured in the same space.
+    first = Schema.from_dict(states[0]["schema"])
+    table, real, label = evaluation_rows(cfg, states[0])
+    reference = table.drop(index=real.index)  # real rows outside the comparison: features are learnt on them
+    out = run_dir()
+    records = []
+    for number, (path, state) in enumerate(zip(paths, states), start=1):
+        schema = Schema.from_dict(state["schema"])
+        check_same_columns(first, schema, path)
+        train, holdout = generator_split(state)
+        fake = synthetic_rows(state, schema, len(real), cfg.seed, device)
+        comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train,
+                                holdout=holdout, cache_dir=out, seed=cfg.seed)
+        results, skipped = evaluate(comparison, names)
+        write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", schema.picture_shape)
+        records.append({"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
+                        "real_rows": len(real), **results, "skipped": skipped})
+    if first.image_shape is not None:
+        image_grid(real[first.names].to_numpy(), first.picture_shape, out / "real_samples.png")
+    show(records, [result for name in names for result in METRICS[name].ideals])
+    text = json.dumps(records[0] if len(records) == 1 else records, indent=2)
+    atomic_write(out / "metrics.json", lambda file: file.write(text), binary=False)
+    return records[0]["fd"]
 
-    ideals = {name: f"{ideal} ({direction})" for name, (_, ideal, direction) in METRICS.items()}
-    console.print(f"{path}: {state['stage']} step {state['step']}")
-    console.print(metrics_table(f"vs {len(real)} held-out real rows", results, ideals))
-    record = {"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
-              "real_rows": len(real), **results}
-    (run_dir() / "metrics.json").write_text(json.dumps(record, indent=2))
-    return results["fd"]
+
+def chosen_metrics(spec) -> list[str]:
+    """metrics=null -> all; metrics=[a,b] -> those. fd always comes first: it is the returned number."""
+    names = list(METRICS) if spec is None else [spec] if isinstance(spec, str) else list(spec)
+    unknown = [str(name) for name in names if name not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric(s): {', '.join(unknown)}; choose from: {', '.join(METRICS)}")
+    return list(dict.fromkeys(["fd", *names]))
 
 
-def held_out_rows(cfg, state: dict) -> pd.DataFrame:
-    """The rows the checkpoint's run held out, or the held-out split of data=... when given."""
+def checkpoint_paths(spec) -> list[Path]:
+    specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
+    if not specs:
+        raise UserError("ckpt=[] names no checkpoint: give ckpt=PATH or ckpt=[PATH,PATH,...]")
+    return [checkpoint.resolve(one) for one in specs]
+
+
+def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """(all rows of the data, the real rows to compare with, the label column): the rows the
+    checkpoint's run held out, or the held-out split of data=... when given."""
     if data_given_on_command_line():
-        return split_table(load_table(cfg.data), cfg.data).holdout
+        table = load_table(cfg.data)
+        return table, split_table(table, cfg.data).holdout, cfg.data.label
     data_cfg = OmegaConf.create(state["config"]["data"])
     table = load_table(data_cfg)
-    rows = state["split"]["holdout_rows"].cpu().numpy()
-    if not set(rows) <= set(table.index):
+    real = recorded_rows(state, table, "holdout_rows")
+    if real is None:
         raise UserError(f"the held-out rows of {data_cfg.path or data_cfg.name} changed since "
                         "training; pass data=... to evaluate on a new split")
-    return table.loc[rows]
+    return table, real, data_cfg.label
+
+
+def generator_split(state: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The rows the checkpoint trained on and held out, from its own data (for memorisation and
+    utility); None when those data are gone or changed since."""
+    try:
+        table = load_table(OmegaConf.create(state["config"]["data"]))
+    except UserError:
+        return None, None
+    return recorded_rows(state, table, "train_rows"), recorded_rows(state, table, "holdout_rows")
+
+
+def recorded_rows(state: dict, table: pd.DataFrame, key: str) -> pd.DataFrame | None:
+    rows = state["split"][key].cpu().numpy()
+    return table.loc[rows] if set(rows) <= set(table.index) else None
+
+
+def check_same_columns(first: Schema, other: Schema, path) -> None:
+    if set(other.names) != set(first.names):
+        raise UserError(f"{path} generates other columns than the first checkpoint "
+                        f"({', '.join(other.names[:5])}... vs {', '.join(first.names[:5])}...): "
+                        "only checkpoints of the same data can be compared")
+
+
+def synthetic_rows(state: dict, schema: Schema, n: int, seed: int, device) -> pd.DataFrame:
+    """n rows from the checkpoint's generator, in original units (integer columns rounded, as
+    `sample` writes them), so that real and synthetic rows then pass through the same scaling."""
+    generator = sampler_from_checkpoint(state, device)
+    return schema.inverse(models.generate(generator, n, seed, device).numpy())
+
+
+def write_plots(comparison: Comparison, out: Path, prefix: str, picture_shape) -> None:
+    columns = comparison.columns
+    real, fake = comparison.real[columns], comparison.fake[columns]
+    marginals_plot(real, fake, out / f"{prefix}marginals.png")
+    correlations_plot(real, fake, out / f"{prefix}correlations.png")
+    pca_plot(comparison.real_x, comparison.fake_x, out / f"{prefix}pca.png")
+    if picture_shape is not None:
+        image_grid(fake.to_numpy(), picture_shape, out / f"{prefix}samples.png")
+
+
+def show(records: list[dict], result_names: list[str]) -> None:
+    """One table, a value column per checkpoint; then what was skipped, and why."""
+    single = len(records) == 1
+    columns = {"value" if single else f"#{number}": record for number, record in enumerate(records, start=1)}
+    for column, record in columns.items():
+        console.print(f"{'' if single else f'{column}: '}{record['checkpoint']}: {record['stage']} step {record['step']}")
+    values = {column: {name: record[name] for name in result_names if name in record}
+              for column, record in columns.items()}
+    console.print(metrics_table(f"vs {records[0]['real_rows']} held-out real rows", values, ideal))
+    skipped = {}
+    for column, record in columns.items():
+        for name, reason in record["skipped"].items():
+            skipped.setdefault((name, reason), []).append(column)
+    for (name, reason), which in skipped.items():
+        where = "" if single or len(which) == len(records) else f" ({', '.join(which)})"
+        console.print(f"skipped {name}{where}: {reason}")

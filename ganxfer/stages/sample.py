@@ -11,8 +11,6 @@ from ganxfer.stages.common import console, pick_device, run_dir, sampler_from_ch
 
 
 def run(cfg) -> None:
-    if cfg.n < 1:
-        raise UserError(f"n={cfg.n}: ask for at least one row")
     device = pick_device(cfg.trainer.device)
     state = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
     schema = Schema.from_dict(state["schema"])
@@ -21,9 +19,8 @@ def run(cfg) -> None:
     out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
     _write_csv(rows, out)
     console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
-    shape = state["config"]["data"]["shape"]
-    if shape is not None:
-        image_grid(rows.to_numpy(), shape, run_dir() / "samples.png")
+    if schema.image_shape is not None:
+        image_grid(rows.to_numpy(), schema.picture_shape, run_dir() / "samples.png")
 
 
 def _write_csv(rows, out: Path) -> None:

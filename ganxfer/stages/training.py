@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, data, metrics, models, transfer
 from ganxfer.data import Schema
-from ganxfer.errors import UserError
+from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
 from ganxfer.report import image_grid
 from ganxfer.stages.common import console, pick_device, run_dir
@@ -20,6 +20,8 @@ from ganxfer.transfer.augment import Augment
 def train(cfg, stage: str) -> float:
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
+    out = run_dir()
+    _check_writable(out / "checkpoints")
     device = pick_device(cfg.trainer.device)
     resumed = _resume_state(cfg, stage, device)
     source = None
@@ -35,12 +37,13 @@ def train(cfg, stage: str) -> float:
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
                             resumed=Schema.from_dict(resumed["schema"]) if resumed else None)
     split, schema = prepared.split, prepared.schema
+    console.print(data.describe(schema))
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
 
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
     torch.manual_seed(cfg.seed)
-    generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.width))
+    generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.layout, schema.image_shape))
     if source is not None and strategy.loads_source:
         generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
         discriminator.load_state_dict(source["networks"]["discriminator"])
@@ -75,7 +78,6 @@ def train(cfg, stage: str) -> float:
         _load_source_optimizers(gan, source, cfg.transfer.name)
     strategy.regularise(objective, generator, discriminator, trainer.batch_size)
 
-    out = run_dir()
     ckpt_path = out / "checkpoints" / "last.ckpt"
     console.print(f"{stage}: {len(split.train)} training rows x {schema.width} columns, "
                   f"{len(split.holdout)} held out, on {device}; writing to {out}")
@@ -94,12 +96,16 @@ def train(cfg, stage: str) -> float:
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
                         trainer.d_steps, trainer.grad_clip, trainer.eval_every)
-    fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
-        _evaluator(gan, schema, split.holdout, cfg.seed, device))
+    try:
+        fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
+            _evaluator(gan, schema, split.holdout, cfg.seed, device))
+    except Interrupted as stop:
+        raise Interrupted(f"{stop}: continue with `ganxfer {stage} resume={ckpt_path}` and the same settings",
+                          stop.exit_code - 128) from None
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
         samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
-        image_grid(schema.inverse(samples).to_numpy(), cfg.data.shape, out / "samples.png")
+        image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
     return monitor.finish(out / "metrics.json", stage)
 
 
@@ -140,6 +146,17 @@ class _Monitor:
         console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in self.last.items()
                                             if key not in ("step", "d_loss", "g_loss", "steps_per_s")))
         return self.last[self.metric]
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before training, not at the first checkpoint, when the run cannot be saved."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".writable").touch()
+        (folder / ".writable").unlink()
+    except OSError as err:
+        raise UserError(f"cannot write checkpoints to {folder}: {err.strerror}; choose another "
+                        "hydra.run.dir") from None
 
 
 def _resume_state(cfg, stage: str, device) -> dict | None:

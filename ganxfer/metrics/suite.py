@@ -1,0 +1,128 @@
+"""The metric suite: which metrics exist, what each needs, which value is ideal, and running a
+chosen few on one comparison of real and synthetic rows."""
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ganxfer.metrics.c2st import c2st
+from ganxfer.metrics.features import cached_feature_net
+from ganxfer.metrics.frechet import frechet_distance
+from ganxfer.metrics.kernels import kid, mmd2_rbf
+from ganxfer.metrics.memorisation import distance_to_closest_record
+from ganxfer.metrics.neighbours import prdc
+from ganxfer.metrics.tabular import quality
+from ganxfer.metrics.utility import utility
+
+
+class Skipped(Exception):
+    """A metric that cannot be computed from what was given; the message says why."""
+
+
+@dataclass
+class Comparison:
+    """Everything the suite compares. Tables hold original units; `scale` maps a table to the
+    one scaled space in which every distance is measured, the same for real and synthetic rows."""
+    real: pd.DataFrame                       # real evaluation rows (may include the label column)
+    fake: pd.DataFrame                       # synthetic rows, as many: the generated columns
+    scale: Callable[[pd.DataFrame], np.ndarray]
+    label: str | None = None                 # a class column of the real data, if any
+    reference: pd.DataFrame | None = None    # other real rows, labelled: the feature classifier learns on them
+    train: pd.DataFrame | None = None        # the rows the generator was trained on
+    holdout: pd.DataFrame | None = None      # rows of the generator's data that it never saw
+    cache_dir: Path | None = None            # where the feature classifier is kept
+    seed: int = 0
+
+    @cached_property
+    def real_x(self) -> np.ndarray:
+        return self.scale(self.real)
+
+    @cached_property
+    def fake_x(self) -> np.ndarray:
+        return self.scale(self.fake)
+
+    @property
+    def columns(self) -> list[str]:
+        """The generated columns (a label is compared only through `utility`)."""
+        return [name for name in self.fake.columns if name != self.label]
+
+    def labelled(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `table` whose label is known."""
+        return table.dropna(subset=[self.label])
+
+
+def _fd_features(c: Comparison) -> dict:
+    if c.label is None:
+        raise Skipped("the data have no label column (data.label) to train the feature classifier on")
+    reference = None if c.reference is None else c.labelled(c.reference)
+    if reference is None or reference[c.label].nunique() < 2:
+        raise Skipped("the real rows outside the evaluation set hold fewer than 2 classes to learn features from")
+    net = cached_feature_net(c.scale(reference), reference[c.label].to_numpy(), c.cache_dir, c.seed)
+    return {"fd_features": frechet_distance(net(c.real_x), net(c.fake_x))}
+
+
+def _utility(c: Comparison) -> dict:
+    if c.label is None:
+        raise Skipped("the data have no label column (data.label) to predict")
+    if c.label not in c.fake.columns:
+        raise Skipped(f"the generator does not produce the label column {c.label!r}: "
+                      "there is nothing to train a classifier on synthetic rows with")
+    if c.train is None:
+        raise Skipped("the generator's training rows were not available")
+    return utility(c.labelled(c.train), c.labelled(c.real), c.labelled(c.fake), c.label, c.seed)
+
+
+def _memorisation(c: Comparison) -> dict:
+    if c.train is None or c.holdout is None:
+        raise Skipped("the generator's training and held-out rows were not available")
+    return distance_to_closest_record(c.fake_x, c.scale(c.train), c.scale(c.holdout))
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: Callable[[Comparison], dict]  # -> {result name: number}
+    ideals: dict                            # result name -> its ideal value, for a person to read
+    min_rows: int = 2                       # fewer real or synthetic rows than this: skipped
+
+
+SPREAD = "(spread over subsets)"
+METRICS = {
+    "fd": Metric(lambda c: {"fd": frechet_distance(c.real_x, c.fake_x)}, {"fd": "0"}),
+    "fd_features": Metric(_fd_features, {"fd_features": "0"}),
+    "kid": Metric(lambda c: kid(c.real_x, c.fake_x, seed=c.seed), {"kid": "0", "kid_std": SPREAD}, min_rows=4),
+    "mmd2_rbf": Metric(lambda c: mmd2_rbf(c.real_x, c.fake_x, seed=c.seed),
+                       {"mmd2_rbf": "0", "mmd2_rbf_std": SPREAD}, min_rows=4),
+    "prdc": Metric(lambda c: prdc(c.real_x, c.fake_x),  # k = 5 neighbours besides each row itself
+                   {"precision": "1", "recall": "1", "density": "1", "coverage": "1"}, min_rows=6),
+    "c2st": Metric(lambda c: c2st(c.real_x, c.fake_x, seed=c.seed),  # both classes in a 30% test split
+                   {f"c2st{model}_{score}": "0.5" for model in ("", "_logistic") for score in ("accuracy", "auc")},
+                   min_rows=20),
+    "quality": Metric(lambda c: quality(c.real[c.columns], c.fake[c.columns]),
+                      {"quality_column_shapes": "1", "quality_column_pairs": "1", "quality_score": "1"}),
+    "utility": Metric(_utility, {"tstr_accuracy": "= trtr_accuracy", "trtr_accuracy": "(trained on real rows)"}),
+    "memorisation": Metric(_memorisation, {"dcr_close_share": "0.05 (as unseen real rows)",
+                                           "dcr_exact_copies": "0"}),
+}
+
+
+def evaluate(comparison: Comparison, names=tuple(METRICS)) -> tuple[dict, dict]:
+    """Run the named metrics: ({result name: value}, {metric name: why it was skipped})."""
+    results, skipped = {}, {}
+    rows = min(len(comparison.real), len(comparison.fake))
+    for name in names:
+        metric = METRICS[name]
+        try:
+            if rows < metric.min_rows:
+                raise Skipped(f"needs at least {metric.min_rows} real and synthetic rows, has {rows}")
+            results.update(metric.compute(comparison))
+        except Skipped as reason:
+            skipped[name] = str(reason)
+    return results, skipped
+
+
+def ideal(result_name: str) -> str:
+    return next(metric.ideals[result_name] for metric in METRICS.values() if result_name in metric.ideals)

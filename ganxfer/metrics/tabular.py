@@ -1,0 +1,79 @@
+"""Tabular fidelity as SDMetrics' QualityReport scores it: how well each column's distribution
+(its shape) and each pair of numeric columns' correlation (their trend) are reproduced, in [0, 1].
+Columns may hold numbers, text or booleans, with gaps (NaN / None)."""
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from scipy.stats import ks_2samp
+
+MAX_CATEGORIES = 10  # whole numbers with at most this many distinct values are categories (as in data/)
+
+
+def is_categorical(values: pd.Series) -> bool:
+    """Text, booleans, and whole numbers with few distinct values (counts, ratings, codes) are
+    compared as categories; other numbers as a continuous distribution."""
+    if is_bool_dtype(values) or not is_numeric_dtype(values):
+        return True
+    present = values.dropna().to_numpy(dtype=np.float64)
+    return bool(np.all(present == np.round(present))) and len(np.unique(present)) <= MAX_CATEGORIES
+
+
+def ks_complement(real, fake) -> float:
+    """SDMetrics KSComplement: 1 - the two-sample Kolmogorov-Smirnov statistic over the values
+    present (gaps left out),
+
+        1 - sup_x |F_real(x) - F_fake(x)|    (F the empirical distribution functions)
+    """
+    real, fake = (pd.Series(values).dropna().to_numpy(dtype=np.float64) for values in (real, fake))
+    if len(real) == 0 or len(fake) == 0:
+        return 0.0  # one side has no values at all: nothing of the shape is reproduced
+    # method="asymp": only the statistic is used, and the exact p-value is slow for large samples.
+    return 1.0 - float(ks_2samp(real, fake, method="asymp").statistic)
+
+
+def tv_complement(real, fake) -> float:
+    """SDMetrics TVComplement: 1 - the total variation distance between category frequencies
+    (a gap counts as a category of its own),
+
+        1 - ½ Σ_c |p_real(c) - p_fake(c)|
+    """
+    real_shares, fake_shares = (pd.Series(values).value_counts(normalize=True, dropna=False)
+                                for values in (real, fake))
+    real_shares, fake_shares = real_shares.align(fake_shares, fill_value=0.0)
+    return 1.0 - 0.5 * float(np.abs(real_shares - fake_shares).sum())
+
+
+def column_shapes(real: pd.DataFrame, fake: pd.DataFrame) -> dict:
+    """Per column: TV complement when the real column is categorical, KS complement otherwise."""
+    return {name: (tv_complement if is_categorical(real[name]) else ks_complement)(real[name], fake[name])
+            for name in real.columns}
+
+
+def correlations(table: pd.DataFrame) -> np.ndarray:
+    """Pearson correlations between the numeric columns, each pair over the rows where both are
+    present; a constant column's undefined correlations count as 0."""
+    return table.select_dtypes("number").astype(np.float64).corr().fillna(0.0).to_numpy()
+
+
+def correlation_similarities(real: pd.DataFrame, fake: pd.DataFrame) -> np.ndarray:
+    """SDMetrics CorrelationSimilarity for every pair a < b of numeric columns:
+
+        1 - |ρ_real(a, b) - ρ_fake(a, b)| / 2
+    """
+    numeric = list(real.select_dtypes("number").columns)
+    real_corr, fake_corr = correlations(real[numeric]), correlations(fake[numeric])
+    pairs = np.triu_indices(len(numeric), k=1)
+    return 1.0 - np.abs(real_corr - fake_corr)[pairs] / 2
+
+
+def quality(real: pd.DataFrame, fake: pd.DataFrame) -> dict:
+    """SDMetrics single-table quality score (sdmetrics.reports.single_table.QualityReport): the mean
+    of the column-shapes score (mean over columns) and the column-pair-trends score (mean over
+    pairs of numeric columns; SDMetrics would add contingency similarity for pairs involving a
+    category, left out here). Ideal 1."""
+    scores = {"quality_column_shapes": float(np.mean(list(column_shapes(real, fake).values())))}
+    similarities = correlation_similarities(real, fake)
+    if len(similarities):
+        scores["quality_column_pairs"] = float(np.mean(similarities))
+    return {**scores, "quality_score": float(np.mean(list(scores.values())))}

@@ -1,0 +1,212 @@
+"""Bad input given to the real `ganxfer` console script: each must end with a non-zero exit and
+one short message that names the problem, never a Python traceback."""
+
+import os
+import pathlib
+import subprocess
+from importlib.resources import files
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import console_script
+from ganxfer.cli import STAGES
+from ganxfer.data import split_table
+
+TINY = ["trainer.log_every=1", "trainer.ckpt_every=1", "trainer.batch_size=8", "trainer.device=cpu",
+        "model.g_hidden=16", "model.d_hidden=16", "model.z_dim=4"]
+ROWS = 10
+
+
+def tiny(steps: int = 2) -> list[str]:
+    return [f"trainer.steps={steps}", *TINY]
+
+
+def ganxfer(cwd: pathlib.Path, *args) -> subprocess.CompletedProcess:
+    # HYDRA_FULL_ERROR=1 in the caller's environment would make Hydra print tracebacks.
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    return subprocess.run([console_script(), *map(str, args), f"hydra.run.dir={cwd / 'run'}"],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_failed_cleanly(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    """Non-zero exit, no traceback, and one paragraph on stderr holding every phrase."""
+    assert_failed_cleanly(result)
+    message = result.stderr.strip()
+    assert message and "\n\n" not in message, result.stderr
+    for phrase in phrases:
+        assert phrase.lower() in message.lower(), f"{phrase!r} not in: {message}"
+
+
+def table(columns: tuple[str, ...]) -> pd.DataFrame:
+    """ROWS rows of decimals: plainly continuous columns."""
+    values = np.random.default_rng(0).normal(size=(ROWS, len(columns))).round(3)
+    return pd.DataFrame(values, columns=list(columns))
+
+
+def write_csv(path: pathlib.Path, columns: tuple[str, ...]) -> pathlib.Path:
+    table(columns).to_csv(path, index=False)
+    return path
+
+
+def csv_args(path: pathlib.Path) -> list[str]:
+    return ["data=csv", f"data.path={path}"]
+
+
+class Source(NamedTuple):
+    data: pathlib.Path
+    checkpoint: pathlib.Path
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Source:
+    """A tiny pretrain run (2 steps) on a CSV with columns x, income."""
+    folder = tmp_path_factory.mktemp("source")
+    data = write_csv(folder / "source.csv", ("x", "income"))
+    result = ganxfer(folder, "pretrain", *csv_args(data), *tiny())
+    assert result.returncode == 0, result.stderr
+    return Source(data, folder / "run" / "checkpoints" / "last.ckpt")
+
+
+DIRECTORY = object()
+
+
+@pytest.mark.parametrize("content, phrase", [
+    (None, "not found"),
+    (DIRECTORY, "is a directory"),
+    ("", "is empty"),
+    ("x,y\n", "no data rows"),
+    ("x,y\n1,2\n3,4,5\n6,7\n7,8\n", "well-formed CSV"),
+    # pandas would silently take the first column as the row index here
+    ("x,y\n1,2,3\n4,5\n6,7\n7,8\n", "well-formed CSV"),
+], ids=["missing", "directory", "empty", "header-only", "ragged-row", "ragged-first-row"])
+def test_unreadable_data_file(tmp_path, content, phrase):
+    path = tmp_path / "data.csv"
+    if content is DIRECTORY:
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    assert_user_error(ganxfer(tmp_path, "pretrain", *csv_args(path), *tiny()), phrase, "data.csv")
+
+
+def held_out_and_training_row() -> dict[str, int]:
+    """Row numbers of a ROWS-row CSV that data=csv holds out and trains on (split by data.split_seed)."""
+    data_cfg = OmegaConf.create((files("ganxfer.conf") / "data" / "csv.yaml").read_text())
+    split = split_table(pd.DataFrame({"x": range(ROWS)}), data_cfg)
+    return {"holdout": int(split.holdout.index[0]), "train": int(split.train.index[0])}
+
+
+@pytest.mark.parametrize("split", ["train", "holdout"])
+@pytest.mark.parametrize("value, phrase", [("abc", "holds text"), ("inf", "infinite")], ids=["text", "inf"])
+def test_bad_value_in_numeric_column(tmp_path, value, phrase, split):
+    """Every row is checked, also those held out for evaluate: bad data must stop pretrain."""
+    rows = table(("x", "income")).astype(object)
+    rows.loc[held_out_and_training_row()[split], "income"] = value
+    path = tmp_path / "data.csv"
+    rows.to_csv(path, index=False)
+    assert_user_error(ganxfer(tmp_path, "pretrain", *csv_args(path), *tiny()), phrase, "'income'")
+
+
+def test_a_column_without_any_value(tmp_path):
+    """Gaps are modelled (data.missing=model), but a column of gaps only has nothing to learn."""
+    rows = table(("x", "income")).astype(object)
+    rows["income"] = ""
+    path = tmp_path / "data.csv"
+    rows.to_csv(path, index=False)
+    assert_user_error(ganxfer(tmp_path, "pretrain", *csv_args(path), *tiny()), "no values at all", "'income'")
+
+
+@pytest.mark.parametrize("stage", ["finetune", "evaluate", "sample"])
+def test_checkpoint_not_found(tmp_path, stage):
+    assert_user_error(ganxfer(tmp_path, stage, "ckpt=nothing.ckpt"), "checkpoint not found", "nothing.ckpt")
+
+
+def truncated(path: pathlib.Path, checkpoint: pathlib.Path) -> None:
+    data = checkpoint.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("write, phrase", [
+    (truncated, "not a readable ganxfer checkpoint"),
+    (lambda path, _: torch.save({"a": 1}, path), "not a ganxfer checkpoint"),
+    (lambda path, _: path.write_text("hello\n"), "not a readable ganxfer checkpoint"),
+    (lambda path, _: write_csv(path, ("x", "y")), "not a readable ganxfer checkpoint"),
+], ids=["truncated", "plain-dict", "text", "data-csv"])
+def test_not_a_checkpoint(tmp_path, source, write, phrase):
+    path = tmp_path / "bad.ckpt"
+    write(path, source.checkpoint)
+    assert_user_error(ganxfer(tmp_path, "evaluate", f"ckpt={path}"), phrase, "bad.ckpt")
+
+
+class TouchOnLoad:
+    """Unpickling this calls marker.touch(): a stand-in for any code a hostile file could run."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+def test_checkpoint_that_runs_code_on_load_is_refused(tmp_path):
+    marker, path = tmp_path / "payload-ran", tmp_path / "hostile.ckpt"
+    torch.save(TouchOnLoad(marker), path)
+    assert_user_error(ganxfer(tmp_path, "evaluate", f"ckpt={path}"), "refused", "hostile.ckpt")
+    assert not marker.exists()
+    # Control: the payload is live, so the marker's absence above means ganxfer refused it.
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_unknown_stage(tmp_path):
+    assert_user_error(ganxfer(tmp_path, "pretrian"), "unknown stage 'pretrian'", *STAGES)
+
+
+def test_unknown_config_key(tmp_path):
+    # Hydra's own message: two paragraphs, so only the essentials are checked.
+    result = ganxfer(tmp_path, "pretrain", "trainer.stepz=3")
+    assert_failed_cleanly(result)
+    assert "trainer.stepz" in result.stderr
+
+
+def test_latest_without_outputs(tmp_path):
+    assert_user_error(ganxfer(tmp_path, "evaluate", "ckpt=latest"), "ckpt=latest", "no pretrain run")
+
+
+def test_resume_with_fewer_steps_than_done(tmp_path, source):
+    result = ganxfer(tmp_path, "pretrain", *csv_args(source.data), *tiny(steps=1), f"resume={source.checkpoint}")
+    assert_user_error(result, "trainer.steps=1", "has done 2 steps already")
+
+
+def test_finetune_on_different_columns(tmp_path, source):
+    target = write_csv(tmp_path / "target.csv", ("x", "age"))
+    result = ganxfer(tmp_path, "finetune", f"ckpt={source.checkpoint}", *csv_args(target), *tiny())
+    assert_user_error(result, "columns differ", "income", "age")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = ganxfer(tmp_path, "evaluate", "ckpt=nothing.ckpt", "debug=true")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert "checkpoint not found" in result.stderr
+
+
+def test_invalid_values_are_named_before_any_work(tmp_path):
+    result = ganxfer(tmp_path, "pretrain", "trainer.steps=0", "data.holdout=1.5", "augment=tabular", "augment.p=2")
+    assert_user_error(result, "trainer.steps=0", "data.holdout=1.5", "augment.p=2")
+    assert not list(tmp_path.glob("**/*.ckpt"))
+
+
+def test_an_output_folder_that_cannot_be_made(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    result = ganxfer(tmp_path, "pretrain", "hydra.run.dir=a_file/run", *tiny())
+    assert_user_error(result, "hydra.run.dir=a_file/run", "not a writable folder")
