@@ -114,3 +114,21 @@ def pca_plot(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
 def _save(figure, path: Path) -> None:
     figure.savefig(path, dpi=90)
     pyplot.close(figure)
+
+
+def training_curves(log: pd.DataFrame, path: Path) -> None:
+    """Losses, and the metrics where they were computed, against the training step."""
+    metric_columns = [name for name in log.columns if name not in ("step", "d_loss", "g_loss", "steps_per_s")
+                      and log[name].notna().any()]
+    figure, axes = pyplot.subplots(1 + len(metric_columns), 1, figsize=(6, 2.5 * (1 + len(metric_columns))),
+                                   sharex=True, layout="constrained", squeeze=False)
+    axes = axes[:, 0]
+    axes[0].plot(log["step"], log["d_loss"], label="D loss")
+    axes[0].plot(log["step"], log["g_loss"], label="G loss")
+    axes[0].legend()
+    for axis, name in zip(axes[1:], metric_columns):
+        measured = log.dropna(subset=[name])
+        axis.plot(measured["step"], measured[name], marker="o", markersize=3)
+        axis.set_ylabel(name)
+    axes[-1].set_xlabel("step")
+    _save(figure, path)

@@ -70,4 +70,4 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     best_step = int(log.loc[log["fd"].idxmin(), "step"])
     assert final["best_step"] == best_step and load_last(run)["step"] == 6
     assert checkpoint.load(run / "checkpoints" / "best.ckpt")["step"] == best_step
-    assert (run / "samples.png").stat().st_size > 0
+    assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0

@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
@@ -11,7 +12,7 @@ from ganxfer import checkpoint, data, metrics, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
-from ganxfer.report import image_grid
+from ganxfer.report import image_grid, training_curves
 from ganxfer.stages.common import console, pick_device, run_dir
 from ganxfer.train import GAN, Schedule, fit, sampler_weights
 from ganxfer.transfer.augment import Augment
@@ -106,6 +107,7 @@ def train(cfg, stage: str) -> float:
     if cfg.data.shape is not None:
         samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
+    training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
     return monitor.finish(out / "metrics.json", stage)
 
 
