@@ -43,23 +43,8 @@ def train(cfg, stage: str) -> float:
 
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
-    torch.manual_seed(cfg.seed)
-    generator, discriminator = (net.to(device) for net in models.build(cfg.model, schema.layout, schema.image_shape))
-    if source is not None and strategy.loads_source:
-        generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
-        discriminator.load_state_dict(source["networks"]["discriminator"])
-    generator, discriminator = strategy.adapt(generator, discriminator)
-    generator, discriminator = generator.to(device), discriminator.to(device)
-    strategy.freeze(generator, discriminator)
-    if stage == "finetune" and cfg.transfer.reinit_head:
-        transfer.reinitialise_head(discriminator)
-
-    optimizer, trainer = cfg.optimizer, cfg.trainer
-    lr_g, lr_d = optimizer.lr_g, optimizer.lr_d
-    if stage == "finetune":
-        lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
-    gan = GAN.create(generator, discriminator, lr_g, lr_d, optimizer.betas,
-                     trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
+    gan = _build_gan(cfg, stage, schema, strategy, source, device)
+    trainer = cfg.trainer
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
     objective = Objective(cfg.loss, train_rows, trainer.steps, rng)
     if cfg.augment.name != "none":
@@ -77,7 +62,7 @@ def train(cfg, stage: str) -> float:
         start_step = resumed["step"]
     elif source is not None and cfg.transfer.load_optimizer:
         _load_source_optimizers(gan, source, cfg.transfer.name)
-    strategy.regularise(objective, generator, discriminator, trainer.batch_size)
+    strategy.regularise(objective, gan.generator, gan.discriminator, trainer.batch_size)
 
     ckpt_path = out / "checkpoints" / "last.ckpt"
     console.print(f"{stage}: {len(split.train)} training rows x {schema.width} columns, "
@@ -148,6 +133,26 @@ class _Monitor:
         console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in self.last.items()
                                             if key not in ("step", "d_loss", "g_loss", "steps_per_s")))
         return self.last[self.metric]
+
+
+def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, device) -> GAN:
+    """Networks as the strategy wants them (source weights, structure, frozen parts), with
+    optimisers over what trains."""
+    torch.manual_seed(cfg.seed)
+    generator, discriminator = models.build(cfg.model, schema.layout, schema.image_shape)
+    if source is not None and strategy.loads_source:
+        generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
+        discriminator.load_state_dict(source["networks"]["discriminator"])
+    generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
+    strategy.freeze(generator, discriminator)
+    lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
+    if stage == "finetune":
+        if cfg.transfer.reinit_head:
+            transfer.reinitialise_head(discriminator)
+        lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
+    trainer = cfg.trainer
+    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
+                      trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
 
 
 def _check_writable(folder: Path) -> None:
