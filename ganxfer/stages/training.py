@@ -69,14 +69,16 @@ def train(cfg, stage: str) -> float:
                   f"{len(split.holdout)} held out, on {device}; writing to {out}")
     config = OmegaConf.to_container(cfg, resolve=True)
 
+    rows_used = {"train_rows": torch.tensor(split.train.index.to_numpy()),
+                 "holdout_rows": torch.tensor(split.holdout.index.to_numpy())}
+
     def save(step: int, path: Path = ckpt_path) -> None:
         checkpoint.save(path, {
             "stage": stage, "step": step, "networks": gan.state_dict(),
             "transfer": strategy.state_dict(), "augment": objective.augment.state_dict() if objective.augment else {},
             "rng": {"batches": rng.get_state(), "torch": torch.get_rng_state()},
             "config": config, "schema": schema.to_dict(),
-            "split": {"train_rows": torch.tensor(split.train.index.to_numpy()),
-                      "holdout_rows": torch.tensor(split.holdout.index.to_numpy())},
+            "split": rows_used,
         })
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
