@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ganxfer.errors import UserError
-from ganxfer.validate import check_values
+from ganxfer.validate import check_overrides, check_values
 
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     problem = unwritable_output(overrides)
     if problem:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        check_overrides(stage, overrides, set(config_groups()) | {"stage"})
+    except UserError as err:
+        print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
     sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
     run_stage()

@@ -11,6 +11,7 @@ from rich.table import Table
 from sklearn.decomposition import PCA
 
 from ganxfer.metrics import correlations, is_categorical
+from ganxfer.train import LOG_COLUMNS
 
 matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a server
 from matplotlib import pyplot  # noqa: E402  (after choosing the backend)
@@ -118,7 +119,7 @@ def _save(figure, path: Path) -> None:
 
 def training_curves(log: pd.DataFrame, path: Path) -> None:
     """Losses, and the metrics where they were computed, against the training step."""
-    metric_columns = [name for name in log.columns if name not in ("step", "d_loss", "g_loss", "steps_per_s")
+    metric_columns = [name for name in log.columns if name not in LOG_COLUMNS
                       and log[name].notna().any()]
     figure, axes = pyplot.subplots(1 + len(metric_columns), 1, figsize=(6, 2.5 * (1 + len(metric_columns))),
                                    sharex=True, layout="constrained", squeeze=False)

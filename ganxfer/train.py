@@ -18,6 +18,10 @@ from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
 
 
+# The columns of every training log row besides metrics: bookkeeping, not measures of quality.
+LOG_COLUMNS = ("step", "d_loss", "g_loss", "skipped", "steps_per_s")
+
+
 def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [parameter for parameter in module.parameters() if parameter.requires_grad]
 
@@ -119,6 +123,10 @@ class Schedule:
     d_steps: int = 1  # discriminator steps per generator step
     grad_clip: float | None = None  # clip each network's gradient norm to this
     eval_every: int | None = None  # compute metrics every this many steps (and always at the end)
+    # "stop": a non-finite loss ends the run at the next log or checkpoint step, naming the step
+    # where it first appeared. "skip": a step whose loss or gradients are not finite updates
+    # nothing; that costs one host synchronisation per update, so it is not the default.
+    on_nonfinite: str = "stop"
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
@@ -135,27 +143,78 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
+        watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step)
+            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step)
+            watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
+            saving = step % schedule.ckpt_every == 0 or last or stop_requests
             if step % schedule.log_every == 0 or evaluating or last:
                 # The only host synchronisation of the loop: losses are read at log steps.
-                row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item()}
+                row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                       "skipped": watch.skipped_since_log}
                 row["steps_per_s"] = (step - tick_step) / (time.perf_counter() - tick)
-                _check_finite(row)
+                watch.check(schedule.on_nonfinite)
                 if evaluating:
                     row.update(evaluate())
                 log(row)
                 tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
-            if step % schedule.ckpt_every == 0 or last or stop_requests:
+            if saving:
+                watch.check(schedule.on_nonfinite)
+                _check_finite_weights(gan, step)
                 save(step)
             if stop_requests and not last:
                 number = stop_requests[0]
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
                                   f"{schedule.steps}; its checkpoint is saved", number)
+
+
+class _NonfiniteWatch:
+    """Notes, on the device and without waiting for it, the first step whose losses were not
+    finite; the loop reads it only when it logs or saves. With on_nonfinite=skip the updates
+    already report on the host whether they were skipped: a run that skips every update for
+    MAX_SKIPPED_STEPS steps in a row is stuck, not unlucky, and stops."""
+
+    MAX_SKIPPED_STEPS = 20
+
+    def __init__(self, device, updates_per_step: int):
+        self.first_bad_step = torch.zeros((), dtype=torch.long, device=device)
+        self.updates_per_step = updates_per_step
+        self.skipped_since_log = 0
+        self.skipped_steps_in_a_row = 0
+
+    def record(self, step: int, d_loss: torch.Tensor, g_loss: torch.Tensor, skipped: int) -> None:
+        bad = ~(torch.isfinite(d_loss) & torch.isfinite(g_loss)) & (self.first_bad_step == 0)
+        self.first_bad_step = torch.where(bad, step, self.first_bad_step)
+        self.skipped_since_log += skipped
+        self.skipped_steps_in_a_row = self.skipped_steps_in_a_row + 1 if skipped == self.updates_per_step else 0
+        if self.skipped_steps_in_a_row >= self.MAX_SKIPPED_STEPS:
+            raise UserError(f"training is stuck: every update of steps {step - self.MAX_SKIPPED_STEPS + 1} to "
+                            f"{step} had a non-finite loss or gradient and was skipped. " + _DIVERGENCE_ADVICE)
+
+    def check(self, on_nonfinite: str) -> None:
+        """At a log or save step: with on_nonfinite=stop, end the run if a loss was not finite."""
+        self.skipped_since_log = 0
+        first = int(self.first_bad_step)
+        if on_nonfinite == "stop" and first:
+            raise UserError(f"training diverged: the losses stopped being finite at step {first}. "
+                            + _DIVERGENCE_ADVICE)
+
+
+_DIVERGENCE_ADVICE = ("Lower the learning rates (optimizer.lr_g, optimizer.lr_d), set trainer.grad_clip, "
+                      "or change the loss; trainer.on_nonfinite=skip steps over isolated bad batches. "
+                      "The last checkpoint written before the problem is kept")
+
+
+def _check_finite_weights(gan: "GAN", step: int) -> None:
+    """Never overwrite a good checkpoint with weights that have blown up."""
+    for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        if not all(torch.isfinite(parameter).all() for parameter in network.parameters()):
+            raise UserError(f"training diverged: the {name}'s weights are not finite at step {step}. "
+                            + _DIVERGENCE_ADVICE)
 
 
 @contextmanager
@@ -176,39 +235,51 @@ def _stop_requests():
 
 
 def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):
-    """schedule.d_steps discriminator updates, then one generator update and the EMA."""
+    """schedule.d_steps discriminator updates, then one generator update and the EMA. Returns the
+    last losses and how many updates were skipped for non-finite values."""
     generator, discriminator = gan.generator, gan.discriminator
     batch, device = schedule.batch_size, data.device
+    skip = schedule.on_nonfinite == "skip"
+    skipped = 0
     for d_step in range(schedule.d_steps):
         real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
         with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
             fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
         d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
-        _update(gan.opt_d, d_loss, schedule.grad_clip)
+        skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, skip)
 
     g_loss = objective.generator(discriminator, real, fake, step)
-    _update(gan.opt_g, g_loss, schedule.grad_clip)
-    if gan.ema is not None:
+    g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, skip)
+    skipped += not g_updated
+    if gan.ema is not None and g_updated:
         gan.ema.update(generator)
-    return d_loss, g_loss
+    return d_loss, g_loss, skipped
 
 
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None,
+            skip_nonfinite: bool) -> bool:
+    """One optimiser step; with skip_nonfinite, none when the loss or a gradient is not finite.
+    Returns whether the weights were updated."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if skip_nonfinite and not _finite_loss_and_gradients(loss, optimizer):
+        optimizer.zero_grad(set_to_none=True)
+        return False
     if grad_clip is not None:
         for group in optimizer.param_groups:
             torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
     optimizer.step()
+    return True
 
 
-def _check_finite(row: dict) -> None:
-    if not (math.isfinite(row["d_loss"]) and math.isfinite(row["g_loss"])):
-        raise UserError(
-            f"training diverged at step {row['step']}: D loss {row['d_loss']}, G loss {row['g_loss']}. "
-            "Lower the learning rates (optimizer.lr_g, optimizer.lr_d) or change the loss; "
-            "the last checkpoint written before this step is kept")
+def _finite_loss_and_gradients(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
+    gradients = [parameter.grad for group in optimizer.param_groups for parameter in group["params"]
+                 if parameter.grad is not None]
+    finite = torch.isfinite(loss)
+    for gradient in gradients:
+        finite &= torch.isfinite(gradient).all()
+    return bool(finite)
 
 
 def _progress() -> Progress:

@@ -1,43 +1,126 @@
-"""Value checks on a composed config, run before any work. (Hydra itself refuses keys that do
-not exist and values of the wrong type for typed keys.)"""
+"""Checks on the settings, run before any work. Hydra composes the config from untyped YAML: it
+refuses a key that does not exist without saying which keys do, and it accepts any value for a
+key. `check_overrides` names the allowed keys and compares each value's type with the default's;
+`check_values` checks ranges on the composed config."""
 
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Override
+from hydra.errors import HydraException
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganxfer.errors import UserError
 
-# key -> (test, what a valid value is); a key absent from the config or set to null is skipped.
+# key -> (test, what a valid value is, whether null is allowed); a key absent from the config is skipped.
 CHECKS = {
-    "trainer.steps": (lambda v: v >= 1, "an integer >= 1"),
-    "trainer.batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "trainer.log_every": (lambda v: v >= 1, "an integer >= 1"),
-    "trainer.ckpt_every": (lambda v: v >= 1, "an integer >= 1"),
-    "trainer.eval_every": (lambda v: v >= 0, "an integer >= 0 (0: at the end only)"),
-    "trainer.d_steps": (lambda v: v >= 1, "an integer >= 1"),
-    "trainer.ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "trainer.grad_clip": (lambda v: v > 0, "> 0, or null for none"),
-    "optimizer.lr_g": (lambda v: v > 0, "> 0"),
-    "optimizer.lr_d": (lambda v: v > 0, "> 0"),
-    "data.shots": (lambda v: v >= 1, "an integer >= 1, or null for all rows"),
-    "data.holdout": (lambda v: 0 < v < 1, "a share strictly between 0 and 1"),
-    "augment.p": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    "augment.target": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "transfer.lr_g_mult": (lambda v: v > 0, "> 0"),
-    "transfer.lr_d_mult": (lambda v: v > 0, "> 0"),
-    "n": (lambda v: v >= 1, "an integer >= 1"),
+    "trainer.steps": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.batch_size": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.log_every": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.ckpt_every": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.eval_every": (lambda v: v >= 0, "an integer >= 0 (0: at the end only)", True),
+    "trainer.d_steps": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)", False),
+    "trainer.grad_clip": (lambda v: v > 0, "> 0, or null for none", True),
+    "trainer.on_nonfinite": (lambda v: v in ("stop", "skip"), "stop or skip", False),
+    "optimizer.lr_g": (lambda v: v > 0, "> 0", False),
+    "optimizer.lr_d": (lambda v: v > 0, "> 0", False),
+    "data.shots": (lambda v: v >= 1, "an integer >= 1, or null for all rows", True),
+    "data.holdout": (lambda v: 0 < v < 1, "a share strictly between 0 and 1", False),
+    "augment.p": (lambda v: 0 <= v <= 1, "a probability in [0, 1]", False),
+    "augment.target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
+    "transfer.lr_g_mult": (lambda v: v > 0, "> 0", False),
+    "transfer.lr_d_mult": (lambda v: v > 0, "> 0", False),
+    "n": (lambda v: v >= 1, "an integer >= 1", False),
 }
+
+_ABSENT = object()
 
 
 def check_values(cfg) -> None:
     problems = []
-    for key, (valid, expected) in CHECKS.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is None:
+    for key, (valid, expected, nullable) in CHECKS.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is _ABSENT or (value is None and nullable):
             continue
         try:
-            ok = valid(value)
+            ok = value is not None and valid(value)
         except TypeError:
             ok = False
         if not ok:
             problems.append(f"{key}={value!r} must be {expected}")
     if problems:
         raise UserError("invalid settings: " + "; ".join(problems))
+
+
+def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:
+    """Every `key=value` override must name a key of the composed defaults and give a value of
+    the default's type. Group choices (`transfer=l2sp`) are composed first: they decide which
+    keys exist. Additions (`+key=`) and Hydra's own settings are left to Hydra."""
+    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]  # not -m, --cfg job
+    try:
+        parsed = OverridesParser.create().parse_overrides(settings)
+        choices = [f"{'+' if override.is_add() else ''}{override.key_or_group}={_first_choice(override)}"
+                   for override in parsed if override.key_or_group in groups]
+        with initialize_config_module("ganxfer.conf", version_base="1.3"):
+            defaults = compose("config", overrides=[f"stage={stage}", *choices])
+    except HydraException as err:
+        # Hydra's message without its search-path listing, as one paragraph.
+        message = str(err).split("Config search path")[0]
+        raise UserError(" ".join(line.strip() for line in message.splitlines() if line.strip())) from None
+    problems = []
+    for override in parsed:
+        if (override.key_or_group in groups or override.is_hydra_override() or override.is_add()
+                or override.is_force_add() or override.is_delete()):
+            continue
+        problems += _problems_with(override, defaults)
+    if problems:
+        raise UserError("; ".join(problems))
+
+
+def _first_choice(override: Override) -> str:
+    """The option a group sweep (`transfer=full,l2sp`) starts with: its first job's keys."""
+    return next(override.sweep_string_iterator()) if override.is_sweep_override() else override.value()
+
+
+def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
+    key = override.key_or_group
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(defaults, parent, default=None) if parent else defaults
+    if not isinstance(node, DictConfig) or leaf not in node.keys():  # `in node` is False for `???`
+        return [_unknown_key(key, defaults)]
+    default = None if OmegaConf.is_missing(node, leaf) else node[leaf]  # `???`: a value the user must give
+    value = override.value()
+    if isinstance(value, ChoiceSweep):
+        values = value.list
+    elif override.is_sweep_override():
+        return []  # ranges and intervals are numeric by construction
+    else:
+        values = [value]
+    return [f"{key}={value!r} must be {expected}" for value in values
+            if (expected := _type_mismatch(default, value))]
+
+
+def _unknown_key(key: str, defaults: DictConfig) -> str:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(defaults, parent, default=None) if parent else defaults
+    if not isinstance(node, DictConfig):
+        return f"unknown setting {key!r}: {parent} is not a group of settings"
+    return f"unknown setting {key!r}; {parent or 'the top level'} takes: {', '.join(sorted(node.keys()))}"
+
+
+def _type_mismatch(default, value) -> str | None:
+    """What the value should be, if its type does not fit the default's; null always fits. (So a
+    YAML default that may take fractions is written with a decimal point: `1.0`, not `1`.)"""
+    if value is None or default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if isinstance(default, ListConfig):
+        return None if isinstance(value, list) else "a list, e.g. [a,b]"
+    if isinstance(default, DictConfig):
+        return None if isinstance(value, dict) else "a group of settings, e.g. {key: value}"
+    return None if not isinstance(value, (list, dict)) else "a single value"

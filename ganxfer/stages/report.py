@@ -9,8 +9,9 @@ from rich.table import Table
 from ganxfer import sweep
 from ganxfer.errors import UserError
 from ganxfer.stages.common import console
+from ganxfer.train import LOG_COLUMNS
 
-SKIPPED = {"step", "d_loss", "g_loss", "steps_per_s", "best_step"}
+SKIPPED = {*LOG_COLUMNS, "best_step"}
 
 
 def run(cfg) -> None:

@@ -14,7 +14,7 @@ from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
 from ganxfer.report import image_grid, training_curves
 from ganxfer.stages.common import console, pick_device, run_dir
-from ganxfer.train import GAN, Schedule, fit, sampler_weights
+from ganxfer.train import GAN, LOG_COLUMNS, Schedule, fit, sampler_weights
 from ganxfer.transfer.augment import Augment
 
 
@@ -83,7 +83,7 @@ def train(cfg, stage: str) -> float:
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
-                        trainer.d_steps, trainer.grad_clip, trainer.eval_every)
+                        trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite)
     try:
         fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
             _evaluator(gan, schema, split.holdout, cfg.seed, device))
@@ -133,7 +133,7 @@ class _Monitor:
         record = {"stage": stage, **self.last, "best_step": self.best["step"], f"best_{self.metric}": self.best[self.metric]}
         path.write_text(json.dumps(record, indent=2))
         console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in self.last.items()
-                                            if key not in ("step", "d_loss", "g_loss", "steps_per_s")))
+                                            if key not in LOG_COLUMNS))
         return self.last[self.metric]
 
 
@@ -179,11 +179,40 @@ def _resume_state(cfg, stage: str, device) -> dict | None:
         raise UserError(f"{cfg.resume} has done {state['step']} steps already and trainer.steps="
                         f"{cfg.trainer.steps} is the run's total: ask for more steps to continue it")
     if stage == "finetune":
-        cfg.model = OmegaConf.create(state["config"]["model"])
-    elif OmegaConf.to_container(cfg.model) != state["config"]["model"]:
-        raise UserError(f"the model config differs from the checkpoint's ({state['config']['model']}); "
-                        "resume with the same model settings")
+        cfg.model = OmegaConf.create(state["config"]["model"])  # finetune's networks follow the source's
+    _check_resumable_settings(cfg, state["config"], cfg.resume)
     return state
+
+
+# Settings that shape the networks, their optimisers or the data they learn from: a resumed run
+# keeps the checkpoint's. (An optimiser's saved state would silently override a new learning rate.)
+FIXED_ON_RESUME = ("model", "transfer", "data", "optimizer", "augment")
+
+
+def _check_resumable_settings(cfg, saved: dict, path) -> None:
+    """Refuse a resume whose settings would change what was trained; report the other changes."""
+    before = _flatten(saved)
+    after = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    changed = {key: (before.get(key, "unset"), after.get(key, "unset"))
+               for key in sorted(before.keys() | after.keys())
+               if key not in ("resume", "ckpt") and before.get(key, "unset") != after.get(key, "unset")}
+    described = {key: f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()}
+    fixed = [text for key, text in described.items() if key.split(".")[0] in FIXED_ON_RESUME]
+    if fixed:
+        raise UserError(f"resume={path} was trained with other settings ({'; '.join(fixed)}); resume "
+                        "with the checkpoint's settings, or start a new run to change them")
+    if described:
+        console.print("resuming with changed settings: " + "; ".join(described.values()))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _check_transferable(source: dict, path) -> None:
@@ -209,7 +238,7 @@ def _check_same_rows(state: dict, split) -> None:
 
 def _csv_logger(path: Path):
     """One CSV row per log step: step, losses, speed, and the metrics at evaluation steps."""
-    columns = ["step", "d_loss", "g_loss", "steps_per_s", *metrics.QUICK]
+    columns = [*LOG_COLUMNS, *metrics.QUICK]
 
     def log(row: dict) -> None:
         new = not path.exists()
