@@ -210,7 +210,8 @@ def test_unknown_key_of_the_chosen_group(tmp_path):
     ("data.shots=10,lots", "data.shots='lots' must be an integer"),
     ("trainer.on_nonfinite=ignore", "stop or skip"),
     ("trainer.batch_size=null", "must be an integer >= 1"),
-], ids=["text-for-int", "text-for-bool", "text-for-float", "in-a-sweep", "not-a-choice", "null"])
+    ("trainer.final_metrics=[c2st,bogus]", "unknown metric(s) bogus"),
+], ids=["text-for-int", "text-for-bool", "text-for-float", "in-a-sweep", "not-a-choice", "null", "unknown-metric"])
 def test_value_of_the_wrong_type(tmp_path, setting, phrase):
     assert_user_error(ganxfer(tmp_path, "finetune", setting), setting.split("=")[0], phrase)
 

@@ -64,13 +64,15 @@ def test_finetune_starts_from_the_source_and_scratch_does_not(ganxfer):
 
 
 def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
-    run = ganxfer("pretrain", *TINY, "trainer.eval_every=4")
+    run = ganxfer("pretrain", *TINY, "trainer.eval_every=4", "trainer.final_metrics=[c2st]")
     log = pd.read_csv(run / "train_log.csv")
     assert list(log.columns) == ["step", "d_loss", "g_loss", "skipped", "steps_per_s", "fd", "mmd2_rbf"]
     assert log["step"].tolist() == [2, 4, 6]
     assert log["fd"].isna().tolist() == [True, False, False]  # evaluated every 4 steps and at the end
     final = json.loads((run / "metrics.json").read_text())
     assert final["step"] == 6 and final["fd"] == pytest.approx(log["fd"].iloc[-1])
+    # After 6 steps the samples are easy to tell from real rows: the test must see it.
+    assert 0.9 <= final["c2st_accuracy"] <= 1 and "c2st" not in log.columns
     best_step = int(log.loc[log["fd"].idxmin(), "step"])
     assert final["best_step"] == best_step and load_last(run)["step"] == 6
     assert checkpoint.load(run / "checkpoints" / "best.ckpt")["step"] == best_step

@@ -21,6 +21,10 @@ from ganxfer.transfer.augment import Augment
 def train(cfg, stage: str) -> float:
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
+    unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
+    if unknown:
+        raise UserError(f"trainer.final_metrics names unknown metric(s) {', '.join(unknown)}; choose from: "
+                        f"{', '.join(metrics.METRICS)}")
     out = run_dir()
     _check_writable(out / "checkpoints")
     device = pick_device(cfg.trainer.device)
@@ -95,7 +99,19 @@ def train(cfg, stage: str) -> float:
         samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
     training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
-    return monitor.finish(out / "metrics.json", stage)
+    final = _final_metrics(gan, schema, split.holdout, list(cfg.trainer.final_metrics), cfg.seed, device)
+    return monitor.finish(out / "metrics.json", stage, final)
+
+
+def _final_metrics(gan: GAN, schema: Schema, holdout, names: list[str], seed: int, device) -> dict:
+    """The slower metrics of trainer.final_metrics (e.g. c2st), once, on the held-out rows."""
+    if not names:
+        return {}
+    fake = schema.inverse(models.generate(gan.sampler, len(holdout), seed, device).numpy())
+    results, skipped = metrics.evaluate(metrics.Comparison(holdout, fake, schema.transform, seed=seed), names)
+    for name, reason in skipped.items():
+        console.print(f"[yellow]{name} skipped: {reason}[/]")
+    return results
 
 
 def _evaluator(gan: GAN, schema: Schema, holdout, seed: int, device):
@@ -129,10 +145,12 @@ class _Monitor:
                 self.best = row
                 self.save(row["step"], self.best_path)
 
-    def finish(self, path: Path, stage: str) -> float:
-        record = {"stage": stage, **self.last, "best_step": self.best["step"], f"best_{self.metric}": self.best[self.metric]}
+    def finish(self, path: Path, stage: str, final_metrics: dict) -> float:
+        """Writes the last logged row, the final metrics and the best step to `path`."""
+        last = {**self.last, **final_metrics}
+        record = {"stage": stage, **last, "best_step": self.best["step"], f"best_{self.metric}": self.best[self.metric]}
         path.write_text(json.dumps(record, indent=2))
-        console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in self.last.items()
+        console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()
                                             if key not in LOG_COLUMNS))
         return self.last[self.metric]
 
