@@ -15,6 +15,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ganxfer.errors import Interrupted, UserError
+from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
 
 
@@ -124,11 +125,12 @@ class Schedule:
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
         start_step: int, save: Callable[[int], None], log: Callable[[dict], None],
         before_step: Callable[[int], None] = lambda step: None,
-        evaluate: Callable[[], dict] | None = None) -> None:
+        evaluate: Callable[[], dict] | None = None, labels: torch.Tensor | None = None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
     continue exactly. `before_step` lets a transfer strategy change course mid-run; `evaluate`,
-    called every schedule.eval_every steps and at the end, adds metrics to that step's log row."""
+    called every schedule.eval_every steps and at the end, adds metrics to that step's log row.
+    `labels`, each data row's label index, for conditional G and D."""
     gan.generator.train()
     gan.discriminator.train()
     with _progress() as progress, _stop_requests() as stop_requests:
@@ -137,7 +139,7 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         tick, tick_step = time.perf_counter(), start_step
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step)
+            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step, labels)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
             if step % schedule.log_every == 0 or evaluating or last:
@@ -175,22 +177,25 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):
-    """schedule.d_steps discriminator updates, then one generator update and the EMA."""
-    generator, discriminator = gan.generator, gan.discriminator
+def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int, labels=None):
+    """schedule.d_steps discriminator updates, then one generator update and the EMA. A
+    conditional G makes its fake batch for the real batch's labels, so that both follow the
+    training label distribution and D compares like with like."""
     batch, device = schedule.batch_size, data.device
     for d_step in range(schedule.d_steps):
-        real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
+        picked = torch.randint(len(data), (batch,), generator=rng, device=device)
+        real, batch_labels = data[picked], None if labels is None else labels[picked]
+        generator, discriminator = given(gan.generator, batch_labels), given(gan.discriminator, batch_labels)
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
         with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
-            fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
+            fake = generator(torch.randn(batch, gan.generator.z_dim, generator=rng, device=device))
         d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
         _update(gan.opt_d, d_loss, schedule.grad_clip)
 
     g_loss = objective.generator(discriminator, real, fake, step)
     _update(gan.opt_g, g_loss, schedule.grad_clip)
     if gan.ema is not None:
-        gan.ema.update(generator)
+        gan.ema.update(gan.generator)
     return d_loss, g_loss
 
 
