@@ -65,8 +65,19 @@ def source_weights(source: dict, generator, discriminator, schema: Schema) -> tu
     return with_new_classes(generator, g_state, known), with_new_classes(discriminator, d_state, known)
 
 
-def check_optimizer_transfer(cfg, schema: Schema, source: dict) -> None:
-    if cfg.transfer.load_optimizer and schema.classes > Schema.from_dict(source["schema"]).classes:
+def check_new_labels(cfg, schema: Schema, source: dict) -> None:
+    """Refuse what cannot work when the target has labels the source did not know."""
+    new = schema.classes - Schema.from_dict(source["schema"]).classes
+    if new <= 0:
+        return
+    if cfg.transfer.load_optimizer:
         raise UserError("transfer.load_optimizer=true cannot carry the source's optimiser states over: the "
-                        "target has labels the source did not know, so the embeddings grew")
+                        f"target has {new} label(s) the source did not know, so the embeddings grew")
+    # With concat, D tells labels apart by the one-hot's weights in its first layer; the new
+    # labels' weights start equal (the mean), and stay equal if that layer cannot change them.
+    freezes_them = (cfg.transfer.name == "freeze_d" and cfg.transfer.freeze_layers > 0) or cfg.transfer.name == "svd"
+    if cfg.model.conditioning == "concat" and freezes_them:
+        raise UserError(f"transfer={cfg.transfer.name} keeps D's first layer from telling the target's {new} new "
+                        "label(s) apart (with model.conditioning=concat they are one-hot weights there, all "
+                        "starting at the mean); use a projection model or another strategy")
 

@@ -49,6 +49,8 @@ def train(cfg, stage: str) -> float:
 
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
+    if source is not None:
+        conditioning.check_new_labels(cfg, schema, source)
     gan = _build_gan(cfg, stage, schema, strategy, source, device)
     trainer = cfg.trainer
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -67,7 +69,6 @@ def train(cfg, stage: str) -> float:
         rng.set_state(resumed["rng"]["batches"].cpu())
         start_step = resumed["step"]
     elif source is not None and cfg.transfer.load_optimizer:
-        conditioning.check_optimizer_transfer(cfg, schema, source)
         _load_source_optimizers(gan, source, cfg.transfer.name)
     strategy.regularise(objective, gan.generator, gan.discriminator, trainer.batch_size)
 
