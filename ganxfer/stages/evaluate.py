@@ -38,10 +38,12 @@ def run(cfg) -> float:
                               is not None and schema.condition.column == label)
         comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train,
                                 holdout=holdout, cache_dir=out, seed=cfg.seed)
+        # Per label first: a model without labels is refused before the longer metrics run.
+        by_label = per_class(state, schema, first, real, labels, cfg.seed, device) if cfg.get("per_class") else None
         results, skipped = evaluate(comparison, names)
-        if cfg.get("per_class"):
-            results["per_class"] = per_class(state, schema, first, real, labels, cfg.seed, device)
-            console.print(metrics_table(f"{path}: per label", results["per_class"], ideal))
+        if by_label is not None:
+            results["per_class"] = by_label
+            console.print(metrics_table(f"{path}: per label", by_label, ideal))
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", schema.picture_shape)
         records.append({"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
                         "real_rows": len(real), **results, "skipped": skipped})
