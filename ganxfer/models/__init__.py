@@ -57,8 +57,9 @@ def _conditional(builder, model_cfg, layout: Layout, image_shape, classes: int):
     concat = conditioning == "concat"
     generator, discriminator = builder(model_cfg, layout, image_shape, extra_z=embed_dim,
                                        extra_d_inputs=classes if concat else 0)
-    image_shape = None if model_cfg["name"] == "mlp" or image_shape is None else tuple(int(s) for s in image_shape)
-    discriminator = (ConcatDiscriminator(discriminator, classes, image_shape) if concat
+    # concat: a convolutional D gets the one-hot as constant channels, an MLP D as extra columns.
+    channels_at = tuple(int(size) for size in image_shape) if model_cfg["name"] == "dcgan" else None
+    discriminator = (ConcatDiscriminator(discriminator, classes, channels_at) if concat
                      else ProjectionDiscriminator(discriminator, classes))
     return ConditionalGenerator(generator, classes, embed_dim), discriminator
 
