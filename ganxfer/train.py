@@ -15,6 +15,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ganxfer.errors import Interrupted, UserError
+from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
 
 
@@ -132,11 +133,12 @@ class Schedule:
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
         start_step: int, save: Callable[[int], None], log: Callable[[dict], None],
         before_step: Callable[[int], None] = lambda step: None,
-        evaluate: Callable[[], dict] | None = None) -> None:
+        evaluate: Callable[[], dict] | None = None, labels: torch.Tensor | None = None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
     continue exactly. `before_step` lets a transfer strategy change course mid-run; `evaluate`,
-    called every schedule.eval_every steps and at the end, adds metrics to that step's log row."""
+    called every schedule.eval_every steps and at the end, adds metrics to that step's log row.
+    `labels`, each data row's label index, for conditional G and D."""
     gan.generator.train()
     gan.discriminator.train()
     with _progress() as progress, _stop_requests() as stop_requests:
@@ -146,7 +148,7 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step)
+            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
@@ -234,18 +236,21 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):
-    """schedule.d_steps discriminator updates, then one generator update and the EMA. Returns the
-    last losses and how many updates were skipped for non-finite values."""
-    generator, discriminator = gan.generator, gan.discriminator
+def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int, labels=None):
+    """schedule.d_steps discriminator updates, then one generator update and the EMA. A
+    conditional G makes its fake batch for the real batch's labels, so that both follow the
+    training label distribution and D compares like with like. Returns the last losses and how
+    many updates were skipped for non-finite values."""
     batch, device = schedule.batch_size, data.device
     skip = schedule.on_nonfinite == "skip"
     skipped = 0
     for d_step in range(schedule.d_steps):
-        real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
+        picked = torch.randint(len(data), (batch,), generator=rng, device=device)
+        real, batch_labels = data[picked], None if labels is None else labels[picked]
+        generator, discriminator = given(gan.generator, batch_labels), given(gan.discriminator, batch_labels)
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
         with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
-            fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
+            fake = generator(torch.randn(batch, gan.generator.z_dim, generator=rng, device=device))
         d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
         skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, skip)
 
@@ -253,7 +258,7 @@ def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, s
     g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, skip)
     skipped += not g_updated
     if gan.ema is not None and g_updated:
-        gan.ema.update(generator)
+        gan.ema.update(gan.generator)
     return d_loss, g_loss, skipped
 
 

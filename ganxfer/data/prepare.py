@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ganxfer.data.columns import CategoricalColumn, NumericColumn
+from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.schema import Schema
@@ -21,12 +22,15 @@ class TrainingData:
     split: DataSplit
     schema: Schema
     rows: np.ndarray  # split.train encoded by schema (float32), ready to become one device tensor
+    labels: np.ndarray | None = None  # a conditional model's label index of each training row
 
 
-def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None) -> TrainingData:
+def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
+            conditional: bool = False) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
-    were trained; with data.refit=true the numeric scalings are fitted on the target instead."""
+    were trained; with data.refit=true the numeric scalings are fitted on the target instead.
+    `conditional`: the schema also holds the label (data.label, or a conditional source's)."""
     table = load_table(data_cfg)
     split = split_table(table, data_cfg)
     if resumed is not None:
@@ -35,8 +39,20 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
         schema = schema_for_target(source, split.train, data_cfg)
     else:
         schema = fit_schema(split.train, table, data_cfg)
+    if conditional and resumed is None:
+        schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
+    labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
     del table  # a large file is held once less while the rows are encoded
-    return TrainingData(split, schema, schema.transform(split.train))
+    return TrainingData(split, schema, schema.transform(split.train), labels)
+
+
+def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):
+    """A source's labels keep their places (and embedding rows); the target's new ones follow."""
+    if source is not None and source.condition is not None:
+        return source.condition.extended(table, train, schema.names)
+    if not data_cfg.label:
+        raise UserError("model.conditional=true needs a label to condition on: set data.label=COLUMN")
+    return Condition.fit(table, train, data_cfg.label, schema.names)
 
 
 def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
@@ -49,7 +65,9 @@ def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
 
 def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
     """The source model's schema, checked against the target rows (and refitted on request)."""
-    generated = [str(name) for name in table.columns if name != data_cfg.label]
+    # Neither the data's label nor a conditional source's label (or domain) column is generated.
+    condition = source.condition.column if source.condition else None
+    generated = [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
     check_same_columns(source.names, generated)
     if source.image_shape is not None:
         check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ganxfer.data.columns import NumericColumn, column_from_dict
+from ganxfer.data.conditions import Condition
 from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
 from ganxfer.data.missing import check_no_empty_columns, report_gaps
@@ -20,9 +21,19 @@ FORMAT = 2  # format 1 (ganxfer 0.1's first checkpoints) knew numeric columns on
 
 
 class Schema:
-    def __init__(self, columns: list, image_shape: tuple[int, int, int] | None = None):
+    def __init__(self, columns: list, image_shape: tuple[int, int, int] | None = None,
+                 condition: Condition | None = None):
         self.columns = columns
         self.image_shape = image_shape  # (channels, height, width) when every row is an image
+        self.condition = condition  # the label of a conditional model: not generated, given
+
+    def with_condition(self, condition: Condition | None) -> "Schema":
+        return Schema(self.columns, self.image_shape, condition)
+
+    @property
+    def classes(self) -> int:
+        """How many labels a conditional model built for this schema knows (0: unconditional)."""
+        return len(self.condition.values) if self.condition else 0
 
     @property
     def names(self) -> list[str]:
@@ -80,10 +91,14 @@ class Schema:
             encoded[:, start:stop] = column.encode(table[column.name])
         return encoded
 
-    def inverse(self, encoded: np.ndarray) -> pd.DataFrame:
-        """Generator output -> rows with the original names, order and dtypes."""
-        return pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
+    def inverse(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
+        """Generator output -> rows with the original names, order and dtypes; with the label
+        indices a conditional model generated them for, the label column too, in its place."""
+        rows = pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
                              for column, (start, stop) in zip(self.columns, self._spans())})
+        if labels is not None:
+            rows.insert(self.condition.position, self.condition.column, self.condition.decode(labels))
+        return rows
 
     def check_columns(self, table: pd.DataFrame) -> None:
         missing = [name for name in self.names if name not in table.columns]
@@ -97,16 +112,20 @@ class Schema:
         return list(zip([0, *stops[:-1].tolist()], stops.tolist()))
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "columns": [column.to_dict() for column in self.columns],
+        data = {"format": FORMAT, "columns": [column.to_dict() for column in self.columns],
                 "image_shape": list(self.image_shape) if self.image_shape else None}
+        if self.condition is not None:  # unconditional schemas stay as they were
+            data["condition"] = self.condition.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Schema":
         if data.get("format") != FORMAT:
             raise UserError("the checkpoint's data schema is from an older ganxfer (numeric columns "
                             "only) and cannot be read by this one: train it again")
-        shape = data["image_shape"]
-        return cls([column_from_dict(column) for column in data["columns"]], tuple(shape) if shape else None)
+        shape, condition = data["image_shape"], data.get("condition")
+        return cls([column_from_dict(column) for column in data["columns"]], tuple(shape) if shape else None,
+                   Condition.from_dict(condition) if condition else None)
 
 
 def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:

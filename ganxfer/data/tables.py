@@ -5,6 +5,7 @@ evaluation (`holdout`) and trained on (`shots`)."""
 import csv
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from ganxfer.errors import UserError
 
 
 CHUNK_ROWS = 100_000
+DOMAIN = "domain"  # the column naming each row's source domain (data=multi)
 
 
 @dataclass
@@ -26,12 +28,47 @@ class DataSplit:
 def load_table(data_cfg) -> pd.DataFrame:
     """The rows named by a data config; the index is the row's position in the source file, so
     a split can be recorded and reproduced."""
-    table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
+    table = _read(data_cfg)
     table = drop_columns(table, data_cfg.get("drop") or [])
     table = select_classes(table, data_cfg.label, data_cfg.classes)
     check_no_empty_columns(table)
     if data_cfg.get("missing") == "drop":
         table = drop_incomplete_rows(table, data_cfg.label)
+    return table
+
+
+def _read(data_cfg) -> pd.DataFrame:
+    if data_cfg.name == "multi":
+        return multi_domain_table(data_cfg.get("sources"), data_cfg.get("groups"))
+    table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
+    if data_cfg.get("domain") is not None:
+        # Fine-tuning a multi-domain model: these rows are one new domain of that name.
+        table[DOMAIN] = data_cfg.domain
+    return table
+
+
+def multi_domain_table(sources, groups) -> pd.DataFrame:
+    """Several sources' rows in one table, with a `domain` column naming each row's source: the
+    CSV file's name without its extension, or, with no files, the bundled digits, one domain
+    per group of digits (e.g. digits01 for [0, 1])."""
+    if not sources:
+        digits = _digits()
+        parts = {"digits" + "".join(map(str, group)): digits[digits["label"].isin(list(group))].drop(columns="label")
+                 for group in groups}
+    else:
+        names = [Path(str(path)).stem for path in sources]
+        if len(set(names)) < len(names):
+            raise UserError(f"data.sources name the same domain twice ({', '.join(names)}): each file "
+                            "names a domain by its file name, so give them different names")
+        parts = {name: read_csv(path) for name, path in zip(names, sources)}
+    first, columns = next(iter(parts)), list(next(iter(parts.values())).columns)
+    for name, part in parts.items():
+        if DOMAIN in part.columns:
+            raise UserError(f"source {name} has a column {DOMAIN!r}, the name data=multi gives the source domain")
+        if set(part.columns) != set(columns):
+            raise UserError(f"the sources' columns differ: {name} has {_names(part)}; {first} has "
+                            f"{', '.join(map(str, columns))}")
+    table = pd.concat([part[columns].assign(**{DOMAIN: name}) for name, part in parts.items()], ignore_index=True)
     return table
 
 

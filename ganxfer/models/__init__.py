@@ -5,38 +5,63 @@ import torch
 
 from ganxfer.errors import UserError
 from ganxfer.models import dcgan, mlp
+from ganxfer.models.conditional import (CONDITIONINGS, ConcatDiscriminator, ConditionalGenerator,
+                                        ProjectionDiscriminator)
 
 Layout = list[tuple[str, int]]  # the generator's output blocks: ("tanh" | "softmax", width)
 
 
-def build(model_cfg, layout: Layout | int, image_shape: tuple[int, int, int] | None = None
+def build(model_cfg, layout: Layout | int, image_shape: tuple[int, int, int] | None = None, classes: int = 0
           ) -> tuple[torch.nn.Module, torch.nn.Module]:
     """G and D for data whose encoded rows are laid out as `layout` (a plain width means that
-    many tanh outputs); `image_shape` (C, H, W) when every row is an image."""
+    many tanh outputs); `image_shape` (C, H, W) when every row is an image; `classes`, the
+    number of labels G and D are conditioned on when model_cfg.conditional is true."""
     layout = [("tanh", layout)] if isinstance(layout, int) else [(kind, int(width)) for kind, width in layout]
     builders = {"mlp": _mlp, "dcgan": _dcgan}
     if model_cfg["name"] not in builders:
         raise UserError(f"unknown model {model_cfg['name']!r}; available: {', '.join(builders)}")
-    generator, discriminator = builders[model_cfg["name"]](model_cfg, layout, image_shape)
+    if model_cfg.get("conditional", False):
+        generator, discriminator = _conditional(builders[model_cfg["name"]], model_cfg, layout, image_shape, classes)
+    else:
+        generator, discriminator = builders[model_cfg["name"]](model_cfg, layout, image_shape)
     if model_cfg.get("spectral_norm", False):
         with_spectral_norm(discriminator)
     return generator, discriminator
 
 
-def _mlp(model_cfg, layout: Layout, image_shape):
+def _mlp(model_cfg, layout: Layout, image_shape, extra_z: int = 0, extra_d_inputs: int = 0):
     width = sum(size for _, size in layout)
-    generator = mlp.Generator(model_cfg["z_dim"], model_cfg["g_hidden"], model_cfg["g_layers"], layout,
+    generator = mlp.Generator(model_cfg["z_dim"] + extra_z, model_cfg["g_hidden"], model_cfg["g_layers"], layout,
                               model_cfg.get("gumbel_tau", 0.2))
-    return generator, mlp.Discriminator(width, model_cfg["d_hidden"], model_cfg["d_layers"])
+    return generator, mlp.Discriminator(width + extra_d_inputs, model_cfg["d_hidden"], model_cfg["d_layers"])
 
 
-def _dcgan(model_cfg, layout: Layout, image_shape):
+def _dcgan(model_cfg, layout: Layout, image_shape, extra_z: int = 0, extra_d_inputs: int = 0):
+    """extra_d_inputs: more channels of D's input image (a one-hot label as constant maps)."""
     if image_shape is None or any(kind != "tanh" for kind, _ in layout):
         raise UserError("model=dcgan generates images: use image data (data=image_csv, or data.shape=[C,H,W]); "
                         "tables take model=mlp")
-    shape = tuple(int(size) for size in image_shape)
-    return (dcgan.Generator(model_cfg["z_dim"], model_cfg["g_channels"], shape),
-            dcgan.Discriminator(model_cfg["d_channels"], shape))
+    channels, height, width = (int(size) for size in image_shape)
+    return (dcgan.Generator(model_cfg["z_dim"] + extra_z, model_cfg["g_channels"], (channels, height, width)),
+            dcgan.Discriminator(model_cfg["d_channels"], (channels + extra_d_inputs, height, width)))
+
+
+def _conditional(builder, model_cfg, layout: Layout, image_shape, classes: int):
+    """The unconditional G and D of `builder`, sized for the label's extra inputs, then wrapped."""
+    conditioning = model_cfg.get("conditioning", "projection")
+    if conditioning not in CONDITIONINGS:
+        raise UserError(f"model.conditioning={conditioning!r}; choose one of {', '.join(CONDITIONINGS)}")
+    if classes < 1:
+        raise UserError("model.conditional=true needs a label to condition on: set data.label=COLUMN")
+    embed_dim = model_cfg.get("embed_dim", 16)
+    concat = conditioning == "concat"
+    generator, discriminator = builder(model_cfg, layout, image_shape, extra_z=embed_dim,
+                                       extra_d_inputs=classes if concat else 0)
+    # concat: a convolutional D gets the one-hot as constant channels, an MLP D as extra columns.
+    channels_at = tuple(int(size) for size in image_shape) if model_cfg["name"] == "dcgan" else None
+    discriminator = (ConcatDiscriminator(discriminator, classes, channels_at) if concat
+                     else ProjectionDiscriminator(discriminator, classes))
+    return ConditionalGenerator(generator, classes, embed_dim), discriminator
 
 
 def with_spectral_norm(module: torch.nn.Module) -> torch.nn.Module:
@@ -49,11 +74,14 @@ def with_spectral_norm(module: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def generate(generator: torch.nn.Module, n: int, seed: int, device, chunk: int = 8192) -> torch.Tensor:
+def generate(generator: torch.nn.Module, n: int, seed: int, device, chunk: int = 8192,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
     """n rows from G in eval mode (BatchNorm uses its running statistics, one-hot blocks are
-    exact one-hots), reproducible by seed."""
+    exact one-hots), reproducible by seed; a conditional G takes one label index per row."""
     rng = torch.Generator(device=device).manual_seed(seed)
     generator.eval()
-    parts = [generator(torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device))
-             for start in range(0, n, chunk)]
+    parts = []
+    for start in range(0, n, chunk):
+        z = torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device)
+        parts.append(generator(z) if labels is None else generator(z, labels[start:start + len(z)].to(device)))
     return torch.cat(parts).cpu()

@@ -38,7 +38,8 @@ def sampler_from_checkpoint(state: dict, device) -> torch.nn.Module:
     """The generator a checkpoint samples with (its EMA copy when it has one), rebuilt with the
     structure its transfer strategy gave it."""
     schema = Schema.from_dict(state["schema"])
-    generator, discriminator = models.build(state["config"]["model"], schema.layout, schema.image_shape)
+    generator, discriminator = models.build(state["config"]["model"], schema.layout, schema.image_shape,
+                                            schema.classes)
     if state["stage"] == "finetune":
         strategy = transfer.get(OmegaConf.create(state["config"]["transfer"]))
         generator, _ = strategy.adapt(generator, discriminator)

@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import torch
 from omegaconf import ListConfig, OmegaConf
 
-from ganxfer import checkpoint, models
+from ganxfer import checkpoint, metrics, models
 from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
@@ -32,10 +33,17 @@ def run(cfg) -> float:
         schema = Schema.from_dict(state["schema"])
         check_same_columns(first, schema, path)
         train, holdout = generator_split(state)
-        fake = synthetic_rows(state, schema, len(real), cfg.seed, device)
+        labels = labels_for(schema, real, cfg.seed)
+        fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=schema.condition
+                              is not None and schema.condition.column == label)
         comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train,
                                 holdout=holdout, cache_dir=out, seed=cfg.seed)
+        # Per label first: a model without labels is refused before the longer metrics run.
+        by_label = per_class(state, schema, first, real, labels, cfg.seed, device) if cfg.get("per_class") else None
         results, skipped = evaluate(comparison, names)
+        if by_label is not None:
+            results["per_class"] = by_label
+            console.print(metrics_table(f"{path}: per label", by_label, ideal))
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", schema.picture_shape)
         records.append({"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
                         "real_rows": len(real), **results, "skipped": skipped})
@@ -100,11 +108,42 @@ def check_same_columns(first: Schema, other: Schema, path) -> None:
                         "only checkpoints of the same data can be compared")
 
 
-def synthetic_rows(state: dict, schema: Schema, n: int, seed: int, device) -> pd.DataFrame:
+def synthetic_rows(state: dict, schema: Schema, n: int, seed: int, device, labels=None,
+                   with_label: bool = False) -> pd.DataFrame:
     """n rows from the checkpoint's generator, in original units (integer columns rounded, as
-    `sample` writes them), so that real and synthetic rows then pass through the same scaling."""
+    `sample` writes them), so that real and synthetic rows then pass through the same scaling.
+    A conditional generator makes them for `labels`; `with_label` adds the label column."""
     generator = sampler_from_checkpoint(state, device)
-    return schema.inverse(models.generate(generator, n, seed, device).numpy())
+    generated = models.generate(generator, n, seed, device, labels=labels).numpy()
+    return schema.inverse(generated, labels.numpy() if with_label else None)
+
+
+def labels_for(schema: Schema, real: pd.DataFrame, seed: int):
+    """A conditional model generates for the real rows' own labels (when the real rows have
+    them), so that both sides have the same label mix; otherwise at its training proportions."""
+    condition = schema.condition
+    if condition is None:
+        return None
+    if condition.column in real.columns:
+        return torch.from_numpy(condition.indices(real[condition.column]))
+    return condition.draw(len(real), seed)
+
+
+def per_class(state: dict, schema: Schema, first: Schema, real: pd.DataFrame, labels, seed: int, device) -> dict:
+    """fd and mmd2_rbf between each label's real rows and as many rows generated for that label
+    (nothing for a label with a single real row)."""
+    condition = schema.condition
+    if condition is None or condition.column not in real.columns:
+        raise UserError("per_class=true compares a conditional model's labels one by one; this model is "
+                        "unconditional, or the real rows have no label column" +
+                        ("" if condition is None else f" {condition.column!r}"))
+    results = {}
+    for index in labels.unique().tolist():
+        rows = real[(labels == index).numpy()]
+        fake = synthetic_rows(state, schema, len(rows), seed, device, torch.full((len(rows),), index))
+        quick = metrics.quick(first.transform(rows), first.transform(fake)) if len(rows) >= 2 else {}
+        results[str(condition.values[index])] = quick
+    return results
 
 
 def write_plots(comparison: Comparison, out: Path, prefix: str, picture_shape) -> None:

@@ -1,6 +1,10 @@
-"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv: write synthetic rows with the original columns."""
+"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv: write synthetic rows with the original columns.
+A conditional model: `label=VALUE` writes n rows of that label, `per_class=N` N rows of every
+label; by default the labels follow the training proportions."""
 
 from pathlib import Path
+
+import torch
 
 from ganxfer import checkpoint, models
 from ganxfer.data import Schema
@@ -15,12 +19,34 @@ def run(cfg) -> None:
     state = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
     schema = Schema.from_dict(state["schema"])
     generator = sampler_from_checkpoint(state, device)
-    rows = schema.inverse(models.generate(generator, cfg.n, cfg.seed, device).numpy())
+    labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
+    n = cfg.n if labels is None else len(labels)
+    generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
+    rows = schema.inverse(generated, None if labels is None else labels.numpy())
     out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
     _write_csv(rows, out)
     console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
     if schema.image_shape is not None:
-        image_grid(rows.to_numpy(), schema.picture_shape, run_dir() / "samples.png")
+        image_grid(rows[schema.names].to_numpy(), schema.picture_shape, run_dir() / "samples.png")
+
+
+def chosen_labels(schema: Schema, n: int, label, per_class: int | None, seed: int) -> torch.Tensor | None:
+    """The label index of each row to write; None for an unconditional model."""
+    condition = schema.condition
+    if condition is None:
+        if label is not None or per_class is not None:
+            raise UserError("label= and per_class= choose the labels of a conditional model; this "
+                            "checkpoint's model is unconditional")
+        return None
+    if label is not None and per_class is not None:
+        raise UserError("give label=VALUE (n rows of one label) or per_class=N (N rows of each), not both")
+    if label is not None:
+        return torch.full((n,), condition.index_of(label), dtype=torch.long)
+    if per_class is not None:
+        if per_class < 1:
+            raise UserError(f"per_class={per_class}: ask for at least one row of each label")
+        return torch.arange(len(condition.values)).repeat_interleave(per_class)
+    return condition.draw(n, seed)
 
 
 def _write_csv(rows, out: Path) -> None:

@@ -13,8 +13,9 @@ from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
 from ganxfer.report import image_grid, training_curves
+from ganxfer.stages import conditioning
 from ganxfer.stages.common import console, pick_device, run_dir
-from ganxfer.train import GAN, LOG_COLUMNS, Schedule, fit, sampler_weights
+from ganxfer.train import GAN, LOG_COLUMNS, Schedule, fit
 from ganxfer.transfer.augment import Augment
 
 
@@ -28,6 +29,7 @@ def train(cfg, stage: str) -> float:
     out = run_dir()
     _check_writable(out / "checkpoints")
     device = pick_device(cfg.trainer.device)
+    conditioning.condition_on_domain(cfg, stage)
     resumed = _resume_state(cfg, stage, device)
     source = None
     if stage == "finetune" and resumed is None:
@@ -38,15 +40,21 @@ def train(cfg, stage: str) -> float:
         cfg.ckpt = str(source_path)
         cfg.model = OmegaConf.create(source["config"]["model"])
         console.print(f"finetune from [bold]{source_path}[/] with transfer={cfg.transfer.name}")
+    if source or resumed:
+        conditioning.follow_source(cfg, stage, Schema.from_dict((source or resumed)["schema"]))
 
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
-                            resumed=Schema.from_dict(resumed["schema"]) if resumed else None)
+                            resumed=Schema.from_dict(resumed["schema"]) if resumed else None,
+                            conditional=cfg.model.get("conditional", False))
     split, schema = prepared.split, prepared.schema
     console.print(data.describe(schema))
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
+    train_labels = None if prepared.labels is None else torch.from_numpy(prepared.labels).to(device)
 
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
+    if source is not None:
+        conditioning.check_new_labels(cfg, schema, source)
     gan = _build_gan(cfg, stage, schema, strategy, source, device)
     trainer = cfg.trainer
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -90,13 +98,14 @@ def train(cfg, stage: str) -> float:
                         trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite)
     try:
         fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
-            _evaluator(gan, schema, split.holdout, cfg.seed, device))
+            _evaluator(gan, schema, split.holdout, cfg.seed, device), train_labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {stage} resume={ckpt_path}` and the same settings",
                           stop.exit_code - 128) from None
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
-        samples = models.generate(gan.sampler, 64, cfg.seed, device).numpy()
+        labels = schema.condition.draw(64, cfg.seed) if schema.condition else None
+        samples = models.generate(gan.sampler, 64, cfg.seed, device, labels=labels).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
     training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
     final = _final_metrics(gan, schema, split.holdout, list(cfg.trainer.final_metrics), cfg.seed, device)
@@ -107,7 +116,7 @@ def _final_metrics(gan: GAN, schema: Schema, holdout, names: list[str], seed: in
     """The slower metrics of trainer.final_metrics (e.g. c2st), once, on the held-out rows."""
     if not names:
         return {}
-    fake = schema.inverse(models.generate(gan.sampler, len(holdout), seed, device).numpy())
+    fake = _synthetic_like(gan, schema, holdout, seed, device)
     results, skipped = metrics.evaluate(metrics.Comparison(holdout, fake, schema.transform, seed=seed), names)
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} skipped: {reason}[/]")
@@ -120,13 +129,20 @@ def _evaluator(gan: GAN, schema: Schema, holdout, seed: int, device):
     real = schema.transform(holdout)
 
     def evaluate() -> dict:
-        sampler = gan.sampler
-        was_training = sampler.training
-        fake = schema.transform(schema.inverse(models.generate(sampler, len(real), seed, device).numpy()))
-        sampler.train(was_training)
-        return metrics.quick(real, fake)
+        return metrics.quick(real, schema.transform(_synthetic_like(gan, schema, holdout, seed, device)))
 
     return evaluate
+
+
+def _synthetic_like(gan: GAN, schema: Schema, holdout, seed: int, device) -> pd.DataFrame:
+    """As many synthetic rows as `holdout` from the sampling generator, with the same seed each
+    time; a conditional generator is asked for the held-out rows' own labels."""
+    labels = torch.from_numpy(schema.condition.indices(holdout[schema.condition.column])) if schema.condition else None
+    sampler = gan.sampler
+    was_training = sampler.training
+    generated = models.generate(sampler, len(holdout), seed, device, labels=labels).numpy()
+    sampler.train(was_training)
+    return schema.inverse(generated)
 
 
 class _Monitor:
@@ -159,10 +175,12 @@ def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, d
     """Networks as the strategy wants them (source weights, structure, frozen parts), with
     optimisers over what trains."""
     torch.manual_seed(cfg.seed)
-    generator, discriminator = models.build(cfg.model, schema.layout, schema.image_shape)
+    generator, discriminator = models.build(cfg.model, schema.layout, schema.image_shape, schema.classes)
     if source is not None and strategy.loads_source:
-        generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
-        discriminator.load_state_dict(source["networks"]["discriminator"])
+        # G starts from the source's EMA; labels new to the source start at the mean embedding.
+        g_state, d_state = conditioning.source_weights(source, generator, discriminator, schema)
+        generator.load_state_dict(g_state)
+        discriminator.load_state_dict(d_state)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
     lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
