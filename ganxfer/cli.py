@@ -4,6 +4,7 @@ composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 import os
 import sys
 from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 import hydra
@@ -13,6 +14,12 @@ from ganxfer.errors import UserError
 from ganxfer.validate import check_values
 
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
+
+# Overrides that need an optional Hydra plugin: (override prefix, module it lives in, extra to install).
+PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/launcher=joblib", "hydra_plugins.hydra_joblib_launcher", "sweeps"),
+           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"))
 
 
 @hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
@@ -42,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
         return 2
-    problem = unwritable_output(overrides)
+    problem = unwritable_output(overrides) or missing_plugin(overrides)
     if problem:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
@@ -61,6 +68,14 @@ def unwritable_output(overrides: list[str]) -> str | None:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK):
             return f"{key}={folder} cannot be created: {existing} is not a writable folder"
+    return None
+
+
+def missing_plugin(overrides: list[str]) -> str | None:
+    """Hydra reports a sweeper or launcher it cannot find as a missing config: name the extra instead."""
+    for prefix, module, extra in PLUGINS:
+        if any(arg.startswith(prefix) for arg in overrides) and find_spec(module) is None:
+            return f"{prefix.rstrip('=')} needs an optional plugin: pip install 'ganxfer[{extra}]'"
     return None
 
 
