@@ -1,6 +1,7 @@
 """`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
+import logging
 import os
 import sys
 from importlib.resources import files
@@ -13,6 +14,7 @@ from omegaconf import DictConfig
 from ganxfer.errors import UserError
 from ganxfer.validate import check_values
 
+log = logging.getLogger("ganxfer")
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
 # Overrides that need an optional Hydra plugin: (override prefix, module it lives in, extra to install).
@@ -28,7 +30,11 @@ def run_stage(cfg: DictConfig):
 
     try:
         check_values(cfg)
-        return RUNNERS[cfg.stage.name](cfg)
+        result = RUNNERS[cfg.stage.name](cfg)
+        # Hydra's job log, <stage>.log in the run directory: a record that outlives the console,
+        # e.g. of a job that a launcher ran in another process or on another machine.
+        log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
+        return result
     except UserError as err:
         if cfg.debug:
             raise
