@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, data, metrics, models, transfer
+from ganxfer import checkpoint, data, loggers, metrics, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
@@ -19,6 +19,11 @@ from ganxfer.transfer.augment import Augment
 
 
 def train(cfg, stage: str) -> float:
+    with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
+        return _train(cfg, stage)
+
+
+def _train(cfg, stage: str) -> float:
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
     out = run_dir()
@@ -123,6 +128,7 @@ class _Monitor:
 
     def log(self, row: dict) -> None:
         self.write_row(row)
+        loggers.log_row(row)
         if self.metric in row:
             self.last = row
             if self.best is None or row[self.metric] < self.best[self.metric]:
