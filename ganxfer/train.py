@@ -119,6 +119,27 @@ class Schedule:
     d_steps: int = 1  # discriminator steps per generator step
     grad_clip: float | None = None  # clip each network's gradient norm to this
     eval_every: int | None = None  # compute metrics every this many steps (and always at the end)
+    precision: str = "32"  # "32", or autocast to "bf16" or "fp16" (with loss scaling)
+    compile: bool = False  # torch.compile the forward passes of G and D
+
+
+class MixedPrecision:
+    """Forward passes and losses under autocast to bf16 or fp16 (weights, optimiser states and
+    evaluation stay in float32). fp16 also scales each loss, with a GradScaler per optimiser,
+    so that small gradients do not underflow; with 32 or bf16 the scalers pass everything through."""
+
+    DTYPES = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, precision: str, device: torch.device):
+        if not torch.amp.is_autocast_available(device.type) and precision != "32":
+            raise UserError(f"trainer.precision={precision} needs autocast, which {device.type} lacks; use 32")
+        self.device_type, self.dtype = device.type, self.DTYPES[precision]
+        scaling = precision == "fp16"
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
@@ -131,13 +152,19 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
     called every schedule.eval_every steps and at the end, adds metrics to that step's log row."""
     gan.generator.train()
     gan.discriminator.train()
+    precision = MixedPrecision(schedule.precision, data.device)
+    if schedule.compile:
+        # In place: the modules keep their own state_dict keys (no `_orig_mod.` prefix), and the
+        # EMA copy, made before, keeps running eagerly for evaluation.
+        gan.generator.compile()
+        gan.discriminator.compile()
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step)
+            d_loss, g_loss = _train_step(gan, data, objective, rng, schedule, step, precision)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
             if step % schedule.log_every == 0 or evaluating or last:
@@ -175,32 +202,38 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int):
+def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int,
+                precision: MixedPrecision):
     """schedule.d_steps discriminator updates, then one generator update and the EMA."""
     generator, discriminator = gan.generator, gan.discriminator
     batch, device = schedule.batch_size, data.device
     for d_step in range(schedule.d_steps):
         real = data[torch.randint(len(data), (batch,), generator=rng, device=device)]
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
-        with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
+        with torch.set_grad_enabled(d_step == schedule.d_steps - 1), precision.autocast():
             fake = generator(torch.randn(batch, generator.z_dim, generator=rng, device=device))
-        d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
-        _update(gan.opt_d, d_loss, schedule.grad_clip)
+        with precision.autocast():
+            d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
+        _update(gan.opt_d, d_loss, schedule.grad_clip, precision.scaler_d)
 
-    g_loss = objective.generator(discriminator, real, fake, step)
-    _update(gan.opt_g, g_loss, schedule.grad_clip)
+    with precision.autocast():
+        g_loss = objective.generator(discriminator, real, fake, step)
+    _update(gan.opt_g, g_loss, schedule.grad_clip, precision.scaler_g)
     if gan.ema is not None:
         gan.ema.update(generator)
     return d_loss, g_loss
 
 
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None) -> None:
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None,
+            scaler: torch.amp.GradScaler) -> None:
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
     if grad_clip is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         for group in optimizer.param_groups:
             torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
-    optimizer.step()
+    scaler.step(optimizer)  # skipped when fp16 gradients overflowed
+    scaler.update()
 
 
 def _check_finite(row: dict) -> None:

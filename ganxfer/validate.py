@@ -15,6 +15,7 @@ CHECKS = {
     "trainer.d_steps": (lambda v: v >= 1, "an integer >= 1"),
     "trainer.ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "trainer.grad_clip": (lambda v: v > 0, "> 0, or null for none"),
+    "trainer.precision": (lambda v: str(v) in ("32", "bf16", "fp16"), "32, bf16 or fp16"),
     "optimizer.lr_g": (lambda v: v > 0, "> 0"),
     "optimizer.lr_d": (lambda v: v > 0, "> 0"),
     "data.shots": (lambda v: v >= 1, "an integer >= 1, or null for all rows"),
