@@ -88,7 +88,8 @@ def _train(cfg, stage: str) -> float:
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
-                        trainer.d_steps, trainer.grad_clip, trainer.eval_every, str(trainer.precision), trainer.compile)
+                        trainer.d_steps, trainer.grad_clip, trainer.eval_every,
+                        str(trainer.precision), trainer.compile)
     try:
         fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
             _evaluator(gan, schema, split.holdout, cfg.seed, device))
