@@ -93,7 +93,9 @@ def with_stage_override(stage: str, args: list[str]) -> list[str]:
 
 
 def usage() -> str:
-    groups = "\n".join(f"  {group:<10} {', '.join(options)}" for group, options in config_groups().items())
+    options_of = config_groups()
+    width = max(map(len, options_of))
+    groups = "\n".join(f"  {group:<{width}} {', '.join(options)}" for group, options in options_of.items())
     return (
         "usage: ganxfer <stage> [key=value ...] [-m] [--cfg job] [hydra.run.dir=...]\n\n"
         "stages:\n"
