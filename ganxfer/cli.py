@@ -1,9 +1,11 @@
 """`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
+import logging
 import os
 import sys
 from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 import hydra
@@ -12,7 +14,14 @@ from omegaconf import DictConfig
 from ganxfer.errors import UserError
 from ganxfer.validate import check_overrides, check_values
 
+log = logging.getLogger("ganxfer")
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
+
+# Overrides that need an optional Hydra plugin: (override prefix, module it lives in, extra to install).
+PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/launcher=joblib", "hydra_plugins.hydra_joblib_launcher", "sweeps"),
+           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"))
 
 
 @hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
@@ -21,7 +30,11 @@ def run_stage(cfg: DictConfig):
 
     try:
         check_values(cfg)
-        return RUNNERS[cfg.stage.name](cfg)
+        result = RUNNERS[cfg.stage.name](cfg)
+        # Hydra's job log, <stage>.log in the run directory: a record that outlives the console,
+        # e.g. of a job that a launcher ran in another process or on another machine.
+        log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
+        return result
     except UserError as err:
         if cfg.debug:
             raise
@@ -42,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
         return 2
-    problem = unwritable_output(overrides)
+    problem = unwritable_output(overrides) or missing_plugin(overrides)
     if problem:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
@@ -69,6 +82,14 @@ def unwritable_output(overrides: list[str]) -> str | None:
     return None
 
 
+def missing_plugin(overrides: list[str]) -> str | None:
+    """Hydra reports a sweeper or launcher it cannot find as a missing config: name the extra instead."""
+    for prefix, module, extra in PLUGINS:
+        if any(arg.startswith(prefix) for arg in overrides) and find_spec(module) is None:
+            return f"{prefix.rstrip('=')} needs an optional plugin: pip install 'ganxfer[{extra}]'"
+    return None
+
+
 def with_stage_override(stage: str, args: list[str]) -> list[str]:
     """Hydra's parser takes its overrides as one run of positional arguments (flags such as
     `--cfg job` may stand before it): put stage=<stage> at the head of that run."""
@@ -77,7 +98,9 @@ def with_stage_override(stage: str, args: list[str]) -> list[str]:
 
 
 def usage() -> str:
-    groups = "\n".join(f"  {group:<10} {', '.join(options)}" for group, options in config_groups().items())
+    options_of = config_groups()
+    width = max(map(len, options_of))
+    groups = "\n".join(f"  {group:<{width}} {', '.join(options)}" for group, options in options_of.items())
     return (
         "usage: ganxfer <stage> [key=value ...] [-m] [--cfg job] [hydra.run.dir=...]\n\n"
         "stages:\n"

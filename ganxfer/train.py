@@ -128,6 +128,27 @@ class Schedule:
     # where it first appeared. "skip": a step whose loss or gradients are not finite updates
     # nothing; that costs one host synchronisation per update, so it is not the default.
     on_nonfinite: str = "stop"
+    precision: str = "32"  # "32", or autocast to "bf16" or "fp16" (with loss scaling)
+    compile: bool = False  # torch.compile the forward passes of G and D
+
+
+class MixedPrecision:
+    """Forward passes and losses under autocast to bf16 or fp16 (weights, optimiser states and
+    evaluation stay in float32). fp16 also scales each loss, with a GradScaler per optimiser,
+    so that small gradients do not underflow; with 32 or bf16 the scalers pass everything through."""
+
+    DTYPES = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, precision: str, device: torch.device):
+        if not torch.amp.is_autocast_available(device.type) and precision != "32":
+            raise UserError(f"trainer.precision={precision} needs autocast, which {device.type} lacks; use 32")
+        self.device_type, self.dtype = device.type, self.DTYPES[precision]
+        scaling = precision == "fp16"
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaling)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaling)
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
@@ -141,6 +162,12 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
     `labels`, each data row's label index, for conditional G and D."""
     gan.generator.train()
     gan.discriminator.train()
+    precision = MixedPrecision(schedule.precision, data.device)
+    if schedule.compile:
+        # In place: the modules keep their own state_dict keys (no `_orig_mod.` prefix), and the
+        # EMA copy, made before, keeps running eagerly for evaluation.
+        gan.generator.compile()
+        gan.discriminator.compile()
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
@@ -148,7 +175,7 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step, labels)
+            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
@@ -236,7 +263,8 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int, labels=None):
+def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int,
+                precision: MixedPrecision, labels=None):
     """schedule.d_steps discriminator updates, then one generator update and the EMA. A
     conditional G makes its fake batch for the real batch's labels, so that both follow the
     training label distribution and D compares like with like. Returns the last losses and how
@@ -249,13 +277,15 @@ def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, s
         real, batch_labels = data[picked], None if labels is None else labels[picked]
         generator, discriminator = given(gan.generator, batch_labels), given(gan.discriminator, batch_labels)
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
-        with torch.set_grad_enabled(d_step == schedule.d_steps - 1):
+        with torch.set_grad_enabled(d_step == schedule.d_steps - 1), precision.autocast():
             fake = generator(torch.randn(batch, gan.generator.z_dim, generator=rng, device=device))
-        d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
-        skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, skip)
+        with precision.autocast():
+            d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
+        skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, precision.scaler_d, skip)
 
-    g_loss = objective.generator(discriminator, real, fake, step)
-    g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, skip)
+    with precision.autocast():
+        g_loss = objective.generator(discriminator, real, fake, step)
+    g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, precision.scaler_g, skip)
     skipped += not g_updated
     if gan.ema is not None and g_updated:
         gan.ema.update(gan.generator)
@@ -263,18 +293,22 @@ def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, s
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float | None,
-            skip_nonfinite: bool) -> bool:
+            scaler: torch.amp.GradScaler, skip_nonfinite: bool) -> bool:
     """One optimiser step; with skip_nonfinite, none when the loss or a gradient is not finite.
     Returns whether the weights were updated."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler.scale(loss).backward()
+    if grad_clip is not None or skip_nonfinite:
+        scaler.unscale_(optimizer)  # clip and check the true gradients, not the scaled ones
     if skip_nonfinite and not _finite_loss_and_gradients(loss, optimizer):
         optimizer.zero_grad(set_to_none=True)
+        scaler.update()  # with fp16, a smaller loss scale for the next step
         return False
     if grad_clip is not None:
         for group in optimizer.param_groups:
             torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
-    optimizer.step()
+    scaler.step(optimizer)  # skipped by the scaler itself when fp16 gradients overflowed
+    scaler.update()
     return True
 
 

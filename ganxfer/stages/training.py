@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, data, metrics, models, transfer
+from ganxfer import checkpoint, data, loggers, metrics, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
@@ -20,6 +20,11 @@ from ganxfer.transfer.augment import Augment
 
 
 def train(cfg, stage: str) -> float:
+    with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
+        return _train(cfg, stage)
+
+
+def _train(cfg, stage: str) -> float:
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
     unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
@@ -95,7 +100,8 @@ def train(cfg, stage: str) -> float:
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
-                        trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite)
+                        trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite,
+                        str(trainer.precision), trainer.compile)
     try:
         fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
             _evaluator(gan, schema, split.holdout, cfg.seed, device), train_labels)
@@ -155,6 +161,7 @@ class _Monitor:
 
     def log(self, row: dict) -> None:
         self.write_row(row)
+        loggers.log_row(row)
         if self.metric in row:
             self.last = row
             if self.best is None or row[self.metric] < self.best[self.metric]:
