@@ -15,6 +15,7 @@ import pandas as pd
 from ganxfer.data.scalers import scaler_from_dict
 
 MISSING_INDICATOR = ("softmax", 2)  # [present, missing]
+INDICATOR_OUTPUTS = [("present",), ("missing",)]
 
 
 def one_hot(codes: np.ndarray, width: int) -> np.ndarray:
@@ -68,6 +69,10 @@ class NumericColumn(Column):
     def blocks(self) -> list[tuple[str, int]]:
         return [*self.scaler.blocks, *([MISSING_INDICATOR] if self.indicator else [])]
 
+    @property
+    def outputs(self) -> list[tuple]:
+        return [*self.scaler.outputs, *(INDICATOR_OUTPUTS if self.indicator else [])]
+
     def stand_in(self) -> str:
         return f"the training median {self.fill:g}"
 
@@ -115,6 +120,10 @@ class CategoricalColumn(Column):
     def blocks(self) -> list[tuple[str, int]]:
         return [("softmax", len(self.categories))]
 
+    @property
+    def outputs(self) -> list[tuple]:
+        return [("category", category) for category in self.categories]
+
     def stand_in(self) -> str:
         return f"the most frequent category {self.categories[0]!r}"
 
@@ -149,6 +158,10 @@ class ConstantColumn(Column):
     @property
     def blocks(self) -> list[tuple[str, int]]:
         return [MISSING_INDICATOR] if self.indicator else []
+
+    @property
+    def outputs(self) -> list[tuple]:
+        return INDICATOR_OUTPUTS if self.indicator else []
 
     def stand_in(self) -> str:
         return repr(self.value)

@@ -33,6 +33,13 @@ class Schema:
         return [block for column in self.columns for block in column.blocks]
 
     @property
+    def outputs(self) -> list[tuple]:
+        """One label per generator output, in layout order: (column name, what the output means),
+        e.g. ("city", "category", "Oslo") or ("income", "minmax"). Two schemas' outputs with the
+        same label mean the same thing, which is how a network is carried over to other columns."""
+        return [(column.name, *label) for column in self.columns for label in column.outputs]
+
+    @property
     def width(self) -> int:
         return sum(width for _, width in self.layout)
 

@@ -36,7 +36,8 @@ def train(cfg, stage: str) -> float:
         console.print(f"finetune from [bold]{source_path}[/] with transfer={cfg.transfer.name}")
 
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
-                            resumed=Schema.from_dict(resumed["schema"]) if resumed else None)
+                            resumed=Schema.from_dict(resumed["schema"]) if resumed else None,
+                            remap=cfg.transfer.remap)
     split, schema = prepared.split, prepared.schema
     console.print(data.describe(schema))
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
@@ -142,9 +143,8 @@ def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, d
     optimisers over what trains."""
     torch.manual_seed(cfg.seed)
     generator, discriminator = models.build(cfg.model, schema.layout, schema.image_shape)
-    if source is not None and strategy.loads_source:
-        generator.load_state_dict(sampler_weights(source["networks"]))  # start from the source's EMA
-        discriminator.load_state_dict(source["networks"]["discriminator"])
+    if source is not None:
+        _start_from_source(generator, discriminator, source, schema, strategy, cfg.transfer)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
     lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
@@ -155,6 +155,25 @@ def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, d
     trainer = cfg.trainer
     return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
                       trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
+
+
+def _start_from_source(generator, discriminator, source: dict, schema: Schema, strategy, transfer_cfg) -> None:
+    """The source's weights (G's from its EMA); remapped to the target's columns where they
+    differ from the source's (transfer.remap=true)."""
+    source_schema = Schema.from_dict(source["schema"])
+    remapped = source_schema.outputs != schema.outputs
+    if remapped:
+        console.print(transfer.remap.column_table(source_schema, schema))
+    if not strategy.loads_source:
+        return
+    generator_state, discriminator_state = sampler_weights(source["networks"]), source["networks"]["discriminator"]
+    if not remapped:
+        generator.load_state_dict(generator_state)
+        discriminator.load_state_dict(discriminator_state)
+        return
+    transfer.remap.check_strategy(strategy, transfer_cfg)
+    strategy.shared = transfer.remap.carry_over(generator, discriminator, generator_state, discriminator_state,
+                                                source_schema, schema)
 
 
 def _check_writable(folder: Path) -> None:
