@@ -55,7 +55,8 @@ class NumericColumn(Column):
     def __init__(self, name: str, kind: str, dtype: str, low: float, high: float, scaler, fill: float,
                  missing_rate: float = 0.0, indicator: bool = False):
         self.name, self.kind = name, kind  # kind: "continuous" or "integer" (decoded values are rounded)
-        self.dtype = dtype  # "int64" or "float64": the input's, for whole numbers written as 1.0 too
+        # "int64", "float32" or "float64": the input's (whole numbers written as 1.0 are int64)
+        self.dtype = dtype
         self.low, self.high = low, high  # the observed range; decoded values are clipped to it
         self.scaler = scaler
         self.fill = fill  # stands in for a gap when encoding (the training median)

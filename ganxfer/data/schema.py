@@ -89,8 +89,9 @@ class Schema:
 
     def inverse(self, encoded: np.ndarray) -> pd.DataFrame:
         """Generator output -> rows with the original names, order and dtypes."""
+        # copy=False: each decoded column is new already; copying would hold the rows twice.
         return pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
-                             for column, (start, stop) in zip(self.columns, self._spans())})
+                             for column, (start, stop) in zip(self.columns, self._spans())}, copy=False)
 
     def check_columns(self, table: pd.DataFrame) -> None:
         missing = [name for name in self.names if name not in table.columns]

@@ -54,6 +54,10 @@ def generate(generator: torch.nn.Module, n: int, seed: int, device, chunk: int =
     exact one-hots), reproducible by seed."""
     rng = torch.Generator(device=device).manual_seed(seed)
     generator.eval()
-    parts = [generator(torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device))
-             for start in range(0, n, chunk)]
-    return torch.cat(parts).cpu()
+    rows = None  # filled chunk by chunk: no list of parts to concatenate, which would hold n rows twice
+    for start in range(0, n, chunk):
+        part = generator(torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device)).cpu()
+        if rows is None:
+            rows = torch.empty((n, part.shape[1]), dtype=part.dtype)
+        rows[start:start + len(part)] = part
+    return rows
