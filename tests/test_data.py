@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, load_last
 from ganxfer.data import Schema, load_table, prepare, split_table
+from ganxfer.data import tables
 from ganxfer.errors import UserError
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "data_scale.py"
@@ -112,6 +113,24 @@ def test_drop_and_missing_policies_choose_rows_and_columns(tmp_path):
     imputed = prepare(data_cfg(path=str(path), missing="impute"))
     assert imputed.schema.width == prepare(data_cfg(path=str(path), missing="drop")).schema.width
     assert not imputed.schema.inverse(imputed.rows).isna().any().any()
+
+
+def gappy_csv(path: Path) -> pd.DataFrame:
+    """Every kind of column with gaps, and one of numbers too large for float32's whole numbers."""
+    table = mixed_types(rows=50)
+    table["stamp"] = 1.7e9 + np.arange(50) * 0.25
+    table.to_csv(path, index=False)
+    return table
+
+
+def test_csv_numbers_are_float32_in_chunks_as_in_one_piece(tmp_path, monkeypatch):
+    original = gappy_csv(tmp_path / "data.csv")
+    whole = tables._parse(tmp_path / "data.csv")
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 7)
+    pd.testing.assert_frame_equal(tables._parse(tmp_path / "data.csv"), whole)
+    assert whole["income"].dtype == np.float32 and whole["kids"].dtype == np.float32
+    assert whole["stamp"].dtype == np.float64 and (whole["stamp"] == original["stamp"]).all()
+    assert whole["member"].isna().sum() == original["member"].isna().sum() > 0
 
 
 @pytest.mark.parametrize("content, changes, phrase", [

@@ -15,6 +15,7 @@ import pandas as pd
 from ganxfer.data.scalers import scaler_from_dict
 
 MISSING_INDICATOR = ("softmax", 2)  # [present, missing]
+INDICATOR_OUTPUTS = [("present",), ("missing",)]
 
 
 def one_hot(codes: np.ndarray, width: int) -> np.ndarray:
@@ -54,7 +55,8 @@ class NumericColumn(Column):
     def __init__(self, name: str, kind: str, dtype: str, low: float, high: float, scaler, fill: float,
                  missing_rate: float = 0.0, indicator: bool = False):
         self.name, self.kind = name, kind  # kind: "continuous" or "integer" (decoded values are rounded)
-        self.dtype = dtype  # "int64" or "float64": the input's, for whole numbers written as 1.0 too
+        # "int64", "float32" or "float64": the input's (whole numbers written as 1.0 are int64)
+        self.dtype = dtype
         self.low, self.high = low, high  # the observed range; decoded values are clipped to it
         self.scaler = scaler
         self.fill = fill  # stands in for a gap when encoding (the training median)
@@ -67,6 +69,10 @@ class NumericColumn(Column):
     @property
     def blocks(self) -> list[tuple[str, int]]:
         return [*self.scaler.blocks, *([MISSING_INDICATOR] if self.indicator else [])]
+
+    @property
+    def outputs(self) -> list[tuple]:
+        return [*self.scaler.outputs, *(INDICATOR_OUTPUTS if self.indicator else [])]
 
     def stand_in(self) -> str:
         return f"the training median {self.fill:g}"
@@ -115,6 +121,10 @@ class CategoricalColumn(Column):
     def blocks(self) -> list[tuple[str, int]]:
         return [("softmax", len(self.categories))]
 
+    @property
+    def outputs(self) -> list[tuple]:
+        return [("category", category) for category in self.categories]
+
     def stand_in(self) -> str:
         return f"the most frequent category {self.categories[0]!r}"
 
@@ -149,6 +159,10 @@ class ConstantColumn(Column):
     @property
     def blocks(self) -> list[tuple[str, int]]:
         return [MISSING_INDICATOR] if self.indicator else []
+
+    @property
+    def outputs(self) -> list[tuple]:
+        return INDICATOR_OUTPUTS if self.indicator else []
 
     def stand_in(self) -> str:
         return repr(self.value)

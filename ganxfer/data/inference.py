@@ -110,7 +110,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
                         "GAN cannot learn; leave it out with data.drop=[%s]", name, len(categories), len(series), name)
         return CategoricalColumn(name, categories + [None] * models_gaps, missing_rate)
     numbers = as_numbers(values, name)
-    dtype = "int64" if is_integer_dtype(values) else "float64"
+    dtype = "int64" if is_integer_dtype(values) else "float32" if values.dtype == np.float32 else "float64"
     return NumericColumn(name, kind, dtype, float(numbers.min()), float(numbers.max()),
                          fit_scaler(options.scaling, numbers), float(np.median(numbers)), missing_rate, models_gaps)
 

@@ -26,15 +26,19 @@ class TrainingData:
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
-            conditional: bool = False) -> TrainingData:
+            conditional: bool = False, remap: bool = False) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
     were trained; with data.refit=true the numeric scalings are fitted on the target instead.
+    With `remap` (transfer.remap=true) target data whose columns or categories differ from the
+    source's get a schema of their own, fitted on the target like a pretrain run's.
     `conditional`: the schema also holds the label (data.label, or a conditional source's)."""
     table = load_table(data_cfg)
     split = split_table(table, data_cfg)
     if resumed is not None:
         schema = resumed
+    elif source is not None and remap and differs_from_source(source, split.train, data_cfg):
+        schema = fit_schema(split.train, table, data_cfg)
     elif source is not None:
         schema = schema_for_target(source, split.train, data_cfg)
     else:
@@ -65,10 +69,8 @@ def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
 
 def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
     """The source model's schema, checked against the target rows (and refitted on request)."""
-    # Neither the data's label nor a conditional source's label (or domain) column is generated.
-    condition = source.condition.column if source.condition else None
-    generated = [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
-    check_same_columns(source.names, generated)
+    generated = _generated_names(table, data_cfg, source)
+    check_same_columns(source.names, generated, images=source.image_shape is not None)
     if source.image_shape is not None:
         check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
         return source
@@ -77,17 +79,37 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
     return source.refit(table) if data_cfg.get("refit", False) else source
 
 
-def check_same_columns(source: list[str], target: list[str]) -> None:
+def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:
+    """True when a table's columns are not the source's, or hold categories it never saw: what
+    transfer.remap=true carries the networks over. Images keep their shape, so never differ here."""
+    if source.image_shape is not None:
+        return False
+    if sorted(source.names) != sorted(_generated_names(table, data_cfg, source)):
+        return True
+    return any(isinstance(column, CategoricalColumn) and column.unknown(table[column.name])
+               for column in source.columns)
+
+
+def check_same_columns(source: list[str], target: list[str], images: bool = False) -> None:
     """Columns are matched by name (their order may differ); any missing or new one stops the run."""
     missing = [name for name in source if name not in target]
     new = [name for name in target if name not in source]
     if missing or new:
         matching = [name for name in source if name in target]
+        remedy = ("Images keep their shape from source to target: fine-tune on images of the "
+                  "source's size" if images else
+                  "With transfer.remap=true the networks are carried over to the target's columns "
+                  "(the weights of shared columns kept, new ones fresh); or data.drop=[...] leaves new ones out")
         raise UserError(
             "the target data's columns differ from the source model's: "
             f"{len(matching)} match ({_few(matching)}); missing from the target: {_few(missing)}; "
-            f"new in the target: {_few(new)}. Fine-tune on data with the source's columns "
-            "(data.drop=[...] leaves new ones out)")
+            f"new in the target: {_few(new)}. {remedy}")
+
+
+def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]:
+    """Neither the data's label nor a conditional source's label (or domain) column is generated."""
+    condition = source.condition.column if source.condition else None
+    return [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
 
 
 def _check_fits(column, series: pd.Series) -> None:
@@ -107,8 +129,8 @@ def _check_fits(column, series: pd.Series) -> None:
         unknown = column.unknown(series)
         if unknown:
             raise UserError(f"column {column.name!r} holds categories the source model never saw: "
-                            f"{_few(unknown)}; it knows {_few(column.values)}. Leave those rows out "
-                            "or pretrain on data that have them")
+                            f"{_few(unknown)}; it knows {_few(column.values)}. transfer.remap=true "
+                            "adds them to the networks (as new outputs), or leave those rows out")
     gaps = int(series.isna().sum())
     if gaps and not column.models_gaps:
         log.warning("column %r has %d gap(s) in the target, where the source model generates none: "

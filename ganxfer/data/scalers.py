@@ -21,6 +21,11 @@ class Scaler:
     name: str
     blocks: list[tuple[str, int]]
 
+    @property
+    def outputs(self) -> list[tuple]:
+        """What each generator output means, one label per output (see Schema.outputs)."""
+        return [(self.name,)]
+
     def to_dict(self) -> dict:
         fitted = {key: value.tolist() if isinstance(value, np.ndarray) else value
                   for key, value in vars(self).items() if key != "blocks"}
@@ -116,6 +121,10 @@ class ModeSpecific(Scaler):
     def __init__(self, means: list[float], stds: list[float], weights: list[float]):
         self.means, self.stds, self.weights = np.asarray(means), np.asarray(stds), np.asarray(weights)
         self.blocks = [("tanh", 1), ("softmax", len(means))]
+
+    @property
+    def outputs(self) -> list[tuple]:
+        return [(self.name, "offset"), *[(self.name, "mode", index) for index in range(len(self.means))]]
 
     @classmethod
     def fit(cls, values: np.ndarray) -> "ModeSpecific":

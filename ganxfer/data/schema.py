@@ -44,6 +44,13 @@ class Schema:
         return [block for column in self.columns for block in column.blocks]
 
     @property
+    def outputs(self) -> list[tuple]:
+        """One label per generator output, in layout order: (column name, what the output means),
+        e.g. ("city", "category", "Oslo") or ("income", "minmax"). Two schemas' outputs with the
+        same label mean the same thing, which is how a network is carried over to other columns."""
+        return [(column.name, *label) for column in self.columns for label in column.outputs]
+
+    @property
     def width(self) -> int:
         return sum(width for _, width in self.layout)
 
@@ -94,8 +101,9 @@ class Schema:
     def inverse(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
         """Generator output -> rows with the original names, order and dtypes; with the label
         indices a conditional model generated them for, the label column too, in its place."""
+        # copy=False: each decoded column is new already; copying would hold the rows twice.
         rows = pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
-                             for column, (start, stop) in zip(self.columns, self._spans())})
+                             for column, (start, stop) in zip(self.columns, self._spans())}, copy=False)
         if labels is not None:
             rows.insert(self.condition.position, self.condition.column, self.condition.decode(labels))
         return rows

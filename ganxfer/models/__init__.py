@@ -80,8 +80,11 @@ def generate(generator: torch.nn.Module, n: int, seed: int, device, chunk: int =
     exact one-hots), reproducible by seed; a conditional G takes one label index per row."""
     rng = torch.Generator(device=device).manual_seed(seed)
     generator.eval()
-    parts = []
+    rows = None  # filled chunk by chunk: no list of parts to concatenate, which would hold n rows twice
     for start in range(0, n, chunk):
         z = torch.randn(min(chunk, n - start), generator.z_dim, generator=rng, device=device)
-        parts.append(generator(z) if labels is None else generator(z, labels[start:start + len(z)].to(device)))
-    return torch.cat(parts).cpu()
+        part = (generator(z) if labels is None else generator(z, labels[start:start + len(z)].to(device))).cpu()
+        if rows is None:
+            rows = torch.empty((n, part.shape[1]), dtype=part.dtype)
+        rows[start:start + len(part)] = part
+    return rows

@@ -50,7 +50,7 @@ def _train(cfg, stage: str) -> float:
 
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
                             resumed=Schema.from_dict(resumed["schema"]) if resumed else None,
-                            conditional=cfg.model.get("conditional", False))
+                            conditional=cfg.model.get("conditional", False), remap=cfg.transfer.remap)
     split, schema = prepared.split, prepared.schema
     console.print(data.describe(schema))
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
@@ -183,11 +183,8 @@ def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, d
     optimisers over what trains."""
     torch.manual_seed(cfg.seed)
     generator, discriminator = models.build(cfg.model, schema.layout, schema.image_shape, schema.classes)
-    if source is not None and strategy.loads_source:
-        # G starts from the source's EMA; labels new to the source start at the mean embedding.
-        g_state, d_state = conditioning.source_weights(source, generator, discriminator, schema)
-        generator.load_state_dict(g_state)
-        discriminator.load_state_dict(d_state)
+    if source is not None:
+        _start_from_source(generator, discriminator, source, schema, strategy, cfg.transfer)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
     lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
@@ -198,6 +195,29 @@ def _build_gan(cfg, stage: str, schema: Schema, strategy, source: dict | None, d
     trainer = cfg.trainer
     return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
                       trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
+
+
+def _start_from_source(generator, discriminator, source: dict, schema: Schema, strategy, transfer_cfg) -> None:
+    """The source's weights (G's from its EMA); remapped to the target's columns where they
+    differ from the source's (transfer.remap=true)."""
+    source_schema = Schema.from_dict(source["schema"])
+    remapped = source_schema.outputs != schema.outputs
+    if remapped:
+        console.print(transfer.remap.column_table(source_schema, schema))
+    if not strategy.loads_source:
+        return
+    # G starts from the source's EMA; labels new to the source start at the mean embedding.
+    generator_state, discriminator_state = conditioning.source_weights(source, generator, discriminator, schema)
+    if not remapped:
+        generator.load_state_dict(generator_state)
+        discriminator.load_state_dict(discriminator_state)
+        return
+    if schema.condition is not None:
+        raise UserError("transfer.remap=true works for unconditional models only: a conditional model's "
+                        "label embeddings are not remapped; give the target the source's columns")
+    transfer.remap.check_strategy(strategy, transfer_cfg)
+    strategy.shared = transfer.remap.carry_over(generator, discriminator, generator_state, discriminator_state,
+                                                source_schema, schema)
 
 
 def _check_writable(folder: Path) -> None:

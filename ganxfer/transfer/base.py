@@ -9,9 +9,13 @@ class Strategy:
     train every weight on the target data."""
 
     loads_source = True  # start from the source's weights (False: the scratch baseline)
+    needs_whole_source = False  # True: every weight must have a source counterpart (no transfer.remap)
 
     def __init__(self, cfg):
         self.cfg = cfg
+        # With transfer.remap=true, masks of the remapped layers' weights: 1 where the weight was
+        # carried over from the source, 0 where it is new (keys "g."/"d." + parameter name).
+        self.shared: dict[str, torch.Tensor] = {}
 
     def adapt(self, generator: nn.Module, discriminator: nn.Module) -> tuple[nn.Module, nn.Module]:
         """Structural changes (extra modules, reparametrised weights). Made once the source weights

@@ -15,11 +15,24 @@ def _squared_distances(network: torch.nn.Module, anchors: dict[str, torch.Tensor
             yield name, (value - anchors[name]) ** 2
 
 
+def _mean_squared_distance(network: torch.nn.Module, anchors: dict[str, torch.Tensor],
+                           shared: dict[str, torch.Tensor]):
+    """Sum over weight tensors of the mean squared distance to the anchor, each mean taken over
+    the weights that have a source counterpart (all of them, unless transfer.remap added some)."""
+    return sum(_mean_over(gap, shared.get(name)) for name, gap in _squared_distances(network, anchors))
+
+
+def _mean_over(gap: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return gap.mean() if mask is None else (gap * mask).sum() / mask.sum().clamp_min(1)
+
+
 class L2SP(Strategy):
     """L2-SP (Li, Grandvalet & Davoine 2018): penalise the distance to the starting point,
 
         lambda_G * sum_tensors mean((theta - theta_src)^2), and lambda_D likewise for D.
-    """
+
+    With transfer.remap=true the weights of new columns have no source value to return to:
+    they are left free, and each mean runs over the carried-over weights only."""
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -29,18 +42,22 @@ class L2SP(Strategy):
         if not self.anchors:  # a resumed run has them from its checkpoint
             self.anchors = {**_prefixed("g.", _snapshot(generator)), **_prefixed("d.", _snapshot(discriminator))}
         g_anchors, d_anchors = _unprefixed("g.", self.anchors), _unprefixed("d.", self.anchors)
+        device = next(generator.parameters()).device
+        self.shared = {name: mask.to(device) for name, mask in self.shared.items()}
+        g_shared, d_shared = _unprefixed("g.", self.shared), _unprefixed("d.", self.shared)
         if self.cfg.lambda_g > 0:
-            objective.g_penalties.append(lambda: self.cfg.lambda_g * sum(
-                gap.mean() for _, gap in _squared_distances(generator, g_anchors)))
+            objective.g_penalties.append(
+                lambda: self.cfg.lambda_g * _mean_squared_distance(generator, g_anchors, g_shared))
         if self.cfg.lambda_d > 0:
-            objective.d_penalties.append(lambda: self.cfg.lambda_d * sum(
-                gap.mean() for _, gap in _squared_distances(discriminator, d_anchors)))
+            objective.d_penalties.append(
+                lambda: self.cfg.lambda_d * _mean_squared_distance(discriminator, d_anchors, d_shared))
 
     def state_dict(self):
-        return dict(self.anchors)
+        return {**self.anchors, **_prefixed("shared.", self.shared)}
 
     def load_state_dict(self, state):
-        self.anchors = dict(state)
+        self.anchors = {name: value for name, value in state.items() if not name.startswith("shared.")}
+        self.shared = _unprefixed("shared.", state)
 
 
 class EWC(Strategy):
@@ -52,6 +69,8 @@ class EWC(Strategy):
 
     with L_G the generator's adversarial loss against the source D on the source G's own samples.
     (The gradients are squared: the Fisher information is their second moment.)"""
+
+    needs_whole_source = True  # the Fisher information is the source model's own
 
     def __init__(self, cfg):
         super().__init__(cfg)
