@@ -1,6 +1,6 @@
 """Run the benchmark suite and write benchmarks/results.md:
 
-    python benchmarks/run.py                      # everything, at full size (about an hour on 2 cores)
+    python benchmarks/run.py                      # everything, at full size (about 20 minutes on 2 busy cores)
     python benchmarks/run.py --parts overhead,transfer
     python benchmarks/run.py --quick --out /tmp/results.md   # tiny sizes: checks that the suite runs
 
@@ -20,6 +20,8 @@ import re
 import sys
 from pathlib import Path
 
+import rich
+import rich.console
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling benchmark scripts
@@ -67,12 +69,24 @@ def metrics(quick: bool) -> str:
 
 
 def _printed(main, argv: list[str]) -> str:
-    """A script that prints its figures: its output, verbatim, as a code block."""
+    """A script that prints its figures: its output, verbatim, as a code block (without the
+    schema tables and progress bars of the ganxfer runs it makes)."""
+    from ganxfer.stages.common import console
+
     output = io.StringIO()
-    with contextlib.redirect_stdout(output):
+    with contextlib.redirect_stdout(output), _quiet(console), _quiet(rich.get_console()):
         main(argv)
     sys.stdout.write(output.getvalue())
     return f"`{' '.join(argv)}`\n\n```\n{output.getvalue().strip()}\n```"
+
+
+@contextlib.contextmanager
+def _quiet(console: rich.console.Console):
+    console.quiet = True
+    try:
+        yield
+    finally:
+        console.quiet = False
 
 
 PARTS = {"overhead": overhead, "ctgan": ctgan, "transfer": transfer, "scale": scale, "metrics": metrics}

@@ -49,6 +49,7 @@ def test_overhead_and_transfer_tables_have_a_row_per_comparison_with_a_ratio(res
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):
     text = results.read_text()
     assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
+    assert "━" not in section(text, "scale")  # the progress bars of the runs it makes are left out
 
 
 def test_running_one_part_keeps_the_other_sections(results):
