@@ -2,6 +2,7 @@
 the penalties and distance terms cfg.loss switches on, plus any regularisers a transfer
 strategy adds. Built once per run; the training loop calls it twice per step."""
 
+from types import SimpleNamespace
 from typing import Callable
 
 import torch
@@ -14,7 +15,8 @@ Penalty = Callable[[], torch.Tensor]
 
 class Objective:
     def __init__(self, loss_cfg, real_rows: torch.Tensor, total_steps: int, rng: torch.Generator):
-        self.cfg = loss_cfg
+        # Plain values: an OmegaConf lookup costs microseconds, and the loop makes several per step.
+        self.cfg = SimpleNamespace(**loss_cfg)
         self.loss = losses.get(loss_cfg.name)
         self.total_steps, self.rng = total_steps, rng
         self.moments = None

@@ -1,0 +1,70 @@
+"""The benchmark suite runs end to end at tiny sizes and writes its results file; no timing is
+checked here (see benchmarks/results.md for the figures)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import run as suite  # noqa: E402  (benchmarks/ is scripts, not a package)
+
+WITHOUT_CTGAN = "overhead,transfer,scale,metrics"
+
+
+def section(text: str, part: str) -> str:
+    start = text.index(f"## {suite.TITLES[part]}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def table_rows(text: str) -> list[str]:
+    """The first cells of a markdown table's body rows."""
+    return [line.split("|")[1].strip() for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")][1:]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return suite.main(["--quick", "--parts", WITHOUT_CTGAN, "--out", str(tmp_path_factory.mktemp("bench") / "r.md")])
+
+
+def test_results_name_the_machine_and_each_part_with_its_load(results):
+    text = results.read_text()
+    assert "torch 2." in text and "cores" in text and "UTC" in text
+    for part in WITHOUT_CTGAN.split(","):
+        assert "load average" in section(text, part)
+
+
+def test_overhead_and_transfer_tables_have_a_row_per_comparison_with_a_ratio(results):
+    text = results.read_text()
+    overhead = table_rows(section(text, "overhead"))
+    assert overhead == [label for label, *_ in __import__("overhead").CONFIGURATIONS]
+    for line in section(text, "overhead").splitlines()[-len(overhead):]:
+        ratio = float(line.split("|")[4].split()[0])
+        assert 0 < ratio < 100
+    assert table_rows(section(text, "transfer")) == ["scratch", "full"]
+
+
+def test_scripts_owned_elsewhere_are_reported_verbatim(results):
+    text = results.read_text()
+    assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
+    assert "━" not in section(text, "scale")  # the progress bars of the runs it makes are left out
+
+
+def test_running_one_part_keeps_the_other_sections(results):
+    before = results.read_text()
+    suite.main(["--quick", "--parts", "metrics", "--out", str(results)])
+    after = results.read_text()
+    for part in ("overhead", "transfer", "scale"):
+        assert section(after, part) == section(before, part)
+    assert after.index(suite.TITLES["overhead"]) < after.index(suite.TITLES["metrics"])
+
+
+def test_against_ctgan_reports_both_scores_and_times(tmp_path):
+    pytest.importorskip("ctgan", reason="the comparison with CTGAN needs the bench extra")
+    text = suite.main(["--quick", "--parts", "ctgan", "--out", str(tmp_path / "r.md")]).read_text()
+    row = section(text, "ctgan").splitlines()[-1].split("|")
+    assert row[1].strip().startswith("wine_mixed")
+    ctgan_score, ganxfer_score = float(row[2]), float(row[4])
+    assert 0 < ctgan_score <= 1 and 0 < ganxfer_score <= 1
