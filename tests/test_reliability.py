@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from conftest import console_script, load_last
 from ganxfer import checkpoint
 
 ENDLESS = ["trainer.steps=1000000", "trainer.log_every=1000000", "trainer.ckpt_every=1",
