@@ -149,7 +149,8 @@ def without(table: pd.DataFrame, names) -> pd.DataFrame:
     own drop copies every kept column (before pandas 3), which for a large file is the table twice."""
     if not any(name in table.columns for name in names):
         return table
-    return pd.DataFrame({name: table[name] for name in table.columns if name not in names}, copy=False)
+    return pd.DataFrame({name: table[name] for name in table.columns if name not in names}, index=table.index,
+                        copy=False)
 
 
 def at_most(table: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
