@@ -96,6 +96,32 @@ def test_split_is_seeded_disjoint_and_stratified(numeric_table):
     assert not other.train.index.equals(first.train.index)
 
 
+def test_evaluation_rows_are_the_same_draw_each_time_and_every_row_under_the_cap(numeric_table):
+    drawn = tables.at_most(numeric_table, 50, seed=0)
+    assert drawn.index.equals(tables.at_most(numeric_table, 50, seed=0).index)
+    assert len(drawn) == 50 and drawn.index.is_unique and drawn.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(drawn, numeric_table.loc[drawn.index])
+    assert not drawn.index.equals(tables.at_most(numeric_table, 50, seed=1).index)
+    assert tables.at_most(numeric_table, 200, seed=0) is numeric_table
+
+
+def test_leaving_out_a_column_shares_the_others_memory(numeric_table):
+    kept = tables.without(numeric_table, ["group"])
+    assert list(kept.columns) == ["height", "age", "flag"]
+    assert np.shares_memory(kept["height"].to_numpy(), numeric_table["height"].to_numpy())
+    assert tables.without(numeric_table, ["absent"]) is numeric_table
+
+
+def test_prepared_data_keep_the_training_rows_positions_and_the_held_out_rows(tmp_path, numeric_table):
+    path = tmp_path / "rows.csv"
+    numeric_table.to_csv(path, index=False)
+    cfg = data_cfg(path=str(path))
+    prepared, split = prepare(cfg), split_table(load_table(cfg), cfg)
+    assert np.array_equal(prepared.positions, split.train.index.to_numpy())
+    pd.testing.assert_frame_equal(prepared.holdout, split.holdout)
+    np.testing.assert_array_equal(prepared.rows, prepared.schema.transform(split.train))
+
+
 def test_digits_domains_are_disjoint_classes():
     source = load_table(data_cfg(name="digits", label="label", classes=[0, 1, 2, 3, 4]))
     target = load_table(data_cfg(name="digits", label="label", classes=[5, 6, 7, 8, 9]))

@@ -5,6 +5,6 @@ from ganxfer.data.inference import FitOptions
 from ganxfer.data.prepare import TrainingData, prepare
 from ganxfer.data.schema import Schema
 from ganxfer.data.summary import describe
-from ganxfer.data.tables import DataSplit, load_table, split_table
+from ganxfer.data.tables import DataSplit, at_most, load_table, split_table
 
-__all__ = ["DataSplit", "FitOptions", "Schema", "TrainingData", "describe", "load_table", "prepare", "split_table"]
+__all__ = ["DataSplit", "FitOptions", "Schema", "TrainingData", "at_most", "describe", "load_table", "prepare", "split_table"]

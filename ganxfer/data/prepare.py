@@ -11,7 +11,7 @@ from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.schema import Schema
-from ganxfer.data.tables import DataSplit, load_table, split_table
+from ganxfer.data.tables import load_table, return_freed_memory, split_table
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -19,9 +19,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingData:
-    split: DataSplit
+    """The training rows only as encoded: their table is let go once encoded, as a large file's
+    table would otherwise be held beside its array for the whole run."""
+
     schema: Schema
-    rows: np.ndarray  # split.train encoded by schema (float32), ready to become one device tensor
+    rows: np.ndarray  # the training rows encoded by schema (float32), ready to become one device tensor
+    positions: np.ndarray  # each training row's position in the file, recorded in checkpoints
+    holdout: pd.DataFrame  # real rows never trained on; the run's metrics compare against these
     labels: np.ndarray | None = None  # a conditional model's label index of each training row
 
 
@@ -47,7 +51,11 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
         schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
     del table  # a large file is held once less while the rows are encoded
-    return TrainingData(split, schema, schema.transform(split.train), labels)
+    return_freed_memory()
+    rows, positions, holdout = schema.transform(split.train), split.train.index.to_numpy(), split.holdout
+    del split
+    return_freed_memory()
+    return TrainingData(schema, rows, positions, holdout, labels)
 
 
 def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):

@@ -15,6 +15,7 @@ from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
 from ganxfer.data.missing import check_no_empty_columns, report_gaps
 from ganxfer.data.scalers import fit_scaler
+from ganxfer.data.tables import without
 from ganxfer.errors import UserError
 
 FORMAT = 2  # format 1 (ganxfer 0.1's first checkpoints) knew numeric columns only
@@ -65,7 +66,7 @@ class Schema:
         on `table`. The kinds are inferred from `kinds_from` when given: the whole file, so
         that a bad value in a held-out row stops the run as surely as one in a training row."""
         options = options or FitOptions()
-        table = table.drop(columns=[name for name in exclude if name in table.columns])
+        table = without(table, exclude)
         if table.shape[1] == 0:
             raise UserError("the data have no columns to generate")
         options.check_names([str(name) for name in table.columns])

@@ -3,6 +3,8 @@ columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`), h
 evaluation (`holdout`) and trained on (`shots`)."""
 
 import csv
+import ctypes
+import ctypes.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +105,16 @@ def _parse(path) -> pd.DataFrame:
         return pd.concat([compact(chunk) for chunk in chunks], ignore_index=True)
 
 
+def return_freed_memory() -> None:
+    """Hand freed memory back to the system. A table's columns are blocks of a few MiB, which
+    glibc's malloc keeps for reuse when freed (it returns only blocks of over 32 MiB at once):
+    a large table let go would otherwise stay resident beside its encoding for the whole run."""
+    libc = ctypes.util.find_library("c")
+    malloc_trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if malloc_trim is not None:  # glibc only (not musl, not macOS)
+        malloc_trim(0)
+
+
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     """Decimal columns as float32, half the memory of pandas' float64: the generator's outputs
     are float32 too, so nothing it could learn is lost. A column holding numbers beyond 2**24,
@@ -129,7 +141,25 @@ def drop_columns(table: pd.DataFrame, names) -> pd.DataFrame:
     if unknown:
         raise UserError(f"data.drop names {', '.join(map(repr, unknown))}, not a column; "
                         f"columns are: {_names(table)}")
-    return table.drop(columns=names)
+    return without(table, names)
+
+
+def without(table: pd.DataFrame, names) -> pd.DataFrame:
+    """`table` less the columns `names`, sharing the memory of the columns it keeps: pandas'
+    own drop copies every kept column (before pandas 3), which for a large file is the table twice."""
+    if not any(name in table.columns for name in names):
+        return table
+    return pd.DataFrame({name: table[name] for name in table.columns if name not in names}, index=table.index,
+                        copy=False)
+
+
+def at_most(table: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """`rows` of `table` drawn at random (the same ones for the same seed), in the table's order;
+    a table of at most `rows` rows is returned whole."""
+    if len(table) <= rows:
+        return table
+    picked = np.random.default_rng(seed).choice(len(table), size=rows, replace=False)
+    return table.iloc[np.sort(picked)]
 
 
 def select_classes(table: pd.DataFrame, label: str | None, classes) -> pd.DataFrame:

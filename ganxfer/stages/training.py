@@ -51,7 +51,8 @@ def _train(cfg, stage: str) -> float:
     prepared = data.prepare(cfg.data, source=Schema.from_dict(source["schema"]) if source else None,
                             resumed=Schema.from_dict(resumed["schema"]) if resumed else None,
                             conditional=cfg.model.get("conditional", False), remap=cfg.transfer.remap)
-    split, schema = prepared.split, prepared.schema
+    schema = prepared.schema
+    evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
     console.print(data.describe(schema))
     train_rows = torch.from_numpy(prepared.rows).to(device)  # the whole training set, on the device
     train_labels = None if prepared.labels is None else torch.from_numpy(prepared.labels).to(device)
@@ -69,7 +70,7 @@ def _train(cfg, stage: str) -> float:
 
     start_step = 0
     if resumed is not None:
-        _check_same_rows(resumed, split)
+        _check_same_rows(resumed, prepared.positions)
         gan.load_networks(resumed["networks"])
         gan.load_optimizers(resumed["networks"])
         strategy.load_state_dict(resumed["transfer"])
@@ -82,12 +83,12 @@ def _train(cfg, stage: str) -> float:
     strategy.regularise(objective, gan.generator, gan.discriminator, trainer.batch_size)
 
     ckpt_path = out / "checkpoints" / "last.ckpt"
-    console.print(f"{stage}: {len(split.train)} training rows x {schema.width} columns, "
-                  f"{len(split.holdout)} held out, on {device}; writing to {out}")
+    console.print(f"{stage}: {len(prepared.rows)} training rows x {schema.width} columns, "
+                  f"{len(prepared.holdout)} held out, on {device}; writing to {out}")
     config = OmegaConf.to_container(cfg, resolve=True)
 
-    rows_used = {"train_rows": torch.tensor(split.train.index.to_numpy()),
-                 "holdout_rows": torch.tensor(split.holdout.index.to_numpy())}
+    rows_used = {"train_rows": torch.tensor(prepared.positions),
+                 "holdout_rows": torch.tensor(prepared.holdout.index.to_numpy())}
 
     def save(step: int, path: Path = ckpt_path) -> None:
         checkpoint.save(path, {
@@ -104,7 +105,7 @@ def _train(cfg, stage: str) -> float:
                         str(trainer.precision), trainer.compile)
     try:
         fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
-            _evaluator(gan, schema, split.holdout, cfg.seed, device), train_labels)
+            _evaluator(gan, schema, evaluation_rows, cfg.seed, device), train_labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {stage} resume={ckpt_path}` and the same settings",
                           stop.exit_code - 128) from None
@@ -114,8 +115,14 @@ def _train(cfg, stage: str) -> float:
         samples = models.generate(gan.sampler, 64, cfg.seed, device, labels=labels).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
     training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
-    final = _final_metrics(gan, schema, split.holdout, list(cfg.trainer.final_metrics), cfg.seed, device)
+    final = _final_metrics(gan, schema, evaluation_rows, list(cfg.trainer.final_metrics), cfg.seed, device)
     return monitor.finish(out / "metrics.json", stage, final)
+
+
+# The run's metrics (train_log.csv, metrics.json) compare against at most this many held-out rows,
+# drawn by data.split_seed: the same rows every run, and a bounded cost on a large file.
+# Smaller hold-outs are used whole; `ganxfer evaluate` always uses every held-out row.
+EVALUATION_ROWS = 10_000
 
 
 def _final_metrics(gan: GAN, schema: Schema, holdout, names: list[str], seed: int, device) -> dict:
@@ -293,8 +300,8 @@ def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
                         f"transfer={strategy} freezes or adds some") from None
 
 
-def _check_same_rows(state: dict, split) -> None:
-    if not torch.equal(state["split"]["train_rows"].cpu(), torch.tensor(split.train.index.to_numpy())):
+def _check_same_rows(state: dict, positions) -> None:
+    if not torch.equal(state["split"]["train_rows"].cpu(), torch.tensor(positions)):
         raise UserError("the training rows differ from the checkpoint's: the data file or the data "
                         "settings changed since it was written")
 
