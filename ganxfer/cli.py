@@ -9,8 +9,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from ganxfer import distributed
 from ganxfer.errors import UserError
 from ganxfer.validate import check_overrides, check_values
 
@@ -38,7 +39,8 @@ def run_stage(cfg: DictConfig):
     except UserError as err:
         if cfg.debug:
             raise
-        print(f"ganxfer {cfg.stage.name}: error: {err}", file=sys.stderr)
+        rank = "" if distributed.is_main() else f" (rank {distributed.rank()})"
+        print(f"ganxfer {cfg.stage.name}{rank}: error: {err}", file=sys.stderr)
         # SystemExit passes through Hydra, which would print a traceback for an Exception.
         sys.exit(getattr(err, "exit_code", 2))
 
@@ -61,12 +63,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_overrides(stage, overrides, set(config_groups()) | {"stage"})
+        if distributed.launched():
+            distributed.check_launch(stage, overrides)
     except UserError as err:
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
-    sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
-    run_stage()
+    try:
+        with distributed.process_group():
+            if distributed.active():
+                overrides = distributed.hydra_overrides(overrides, default_run_dir())
+            sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
+            run_stage()
+    except UserError as err:  # the stage's own errors are reported inside run_stage
+        print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
+        return 2
     return 0
+
+
+def default_run_dir() -> str:
+    """hydra.run.dir of conf/config.yaml, unresolved (it holds `${now:...}`)."""
+    config = OmegaConf.load(files("ganxfer.conf").joinpath("config.yaml"))
+    return OmegaConf.to_container(config.hydra.run, resolve=False)["dir"]
 
 
 def unwritable_output(overrides: list[str]) -> str | None:

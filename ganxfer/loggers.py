@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from ganxfer import distributed
 from ganxfer.errors import Interrupted, UserError
 
 _open = []  # the tracker of the run in progress, if any
@@ -29,7 +30,7 @@ def log_row(row: dict) -> None:
 @contextmanager
 def tracking(cfg, out: Path):
     """Track the run that writes into `out` for as long as the block lasts."""
-    if cfg.logger.name == "none":
+    if cfg.logger.name == "none" or not distributed.is_main():
         yield
         return
     tracker = BACKENDS[cfg.logger.name](cfg.logger, out, *_experiment_and_run(cfg, out))

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ganxfer import distributed
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
@@ -176,6 +177,8 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         # EMA copy, made before, keeps running eagerly for evaluation.
         gan.generator.compile()
         gan.discriminator.compile()
+    # What the training steps call: with several ranks (torchrun), wrappers that average gradients.
+    generator, discriminator = distributed.parallel(gan.generator), distributed.parallel(gan.discriminator)
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
@@ -183,11 +186,14 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
         for step in range(start_step + 1, schedule.steps + 1):
             before_step(step)
-            d_loss, g_loss, skipped = _train_step(gan, data, objective, rng, schedule, step, precision, labels)
+            d_loss, g_loss, skipped = _train_step(gan, generator, discriminator, data, objective, rng, schedule,
+                                                  step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
-            saving = step % schedule.ckpt_every == 0 or last or stop_requests
+            checkpointing = step % schedule.ckpt_every == 0 or last
+            stopping = _stop_agreed(stop_requests, checkpointing or step % schedule.log_every == 0)
+            saving = checkpointing or stopping
             if step % schedule.log_every == 0 or evaluating or last:
                 # The only host synchronisation of the loop: losses are read at log steps.
                 row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
@@ -202,11 +208,20 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
             if saving:
                 watch.check(schedule.on_nonfinite)
                 _check_finite_weights(gan, step)
+                distributed.check_in_step({"generator": gan.generator, "discriminator": gan.discriminator}, step)
                 save(step)
-            if stop_requests and not last:
-                number = stop_requests[0]
+            if stopping and not last:
+                number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
                                   f"{schedule.steps}; its checkpoint is saved", number)
+
+
+def _stop_agreed(stop_requests: list[int], sync_point: bool) -> bool:
+    """One process stops after the step in which it was asked to. Several ranks must all save
+    the same step, so they agree at log and checkpoint steps: on any of them, the next such step."""
+    if not distributed.active():
+        return bool(stop_requests)
+    return sync_point and distributed.any_rank(bool(stop_requests))
 
 
 class _NonfiniteWatch:
@@ -271,9 +286,10 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, step: int,
-                precision: MixedPrecision, labels=None):
-    """schedule.d_steps discriminator updates, then one generator update and the EMA. A
+def _train_step(gan: GAN, generator, discriminator, data, objective: Objective, rng, schedule: Schedule,
+                step: int, precision: MixedPrecision, labels=None):
+    """schedule.d_steps discriminator updates, then one generator update and the EMA. `generator`
+    and `discriminator` are gan's networks as the steps call them (see distributed.parallel). A
     conditional G makes its fake batch for the real batch's labels, so that both follow the
     training label distribution and D compares like with like. Returns the last losses and how
     many updates were skipped for non-finite values."""
@@ -283,16 +299,18 @@ def _train_step(gan: GAN, data, objective: Objective, rng, schedule: Schedule, s
     for d_step in range(schedule.d_steps):
         picked = torch.randint(len(data), (batch,), generator=rng, device=device)
         real, batch_labels = data[picked], None if labels is None else labels[picked]
-        generator, discriminator = given(gan.generator, batch_labels), given(gan.discriminator, batch_labels)
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
         with torch.set_grad_enabled(d_step == schedule.d_steps - 1), precision.autocast():
-            fake = generator(torch.randn(batch, gan.generator.z_dim, generator=rng, device=device))
+            z = torch.randn(batch, gan.generator.z_dim, generator=rng, device=device)
+            fake = given(generator, batch_labels)(z)
         with precision.autocast():
-            d_loss = objective.discriminator(discriminator, real, fake.detach(), step)
+            d_loss = objective.discriminator(given(discriminator, batch_labels), real, fake.detach(), step)
         skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, precision.scaler_d, skip)
 
+    # The generator step calls D unwrapped: D's gradients from it are discarded, so there is
+    # nothing to average over ranks (and D's `features`, for feature matching, stay reachable).
     with precision.autocast():
-        g_loss = objective.generator(discriminator, real, fake, step)
+        g_loss = objective.generator(given(gan.discriminator, batch_labels), real, fake, step)
     g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, precision.scaler_g, skip)
     skipped += not g_updated
     if gan.ema is not None and g_updated:
@@ -308,7 +326,8 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: flo
     scaler.scale(loss).backward()
     if grad_clip is not None or skip_nonfinite:
         scaler.unscale_(optimizer)  # clip and check the true gradients, not the scaled ones
-    if skip_nonfinite and not _finite_loss_and_gradients(loss, optimizer):
+    # Ranks agree, so that all of them skip the same updates and keep the same weights.
+    if skip_nonfinite and not distributed.every_rank(_finite_loss_and_gradients(loss, optimizer)):
         optimizer.zero_grad(set_to_none=True)
         scaler.update()  # with fp16, a smaller loss scale for the next step
         return False
@@ -336,4 +355,5 @@ def _progress() -> Progress:
         TextColumn("D {task.fields[d]:.3f}  G {task.fields[g]:.3f}"),
         TextColumn("{task.fields[rate]:>6.0f} steps/s"),
         TimeRemainingColumn(),
+        disable=not distributed.is_main(),
     )

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from ganxfer import checkpoint, data, loggers, metrics, models, transfer
+from ganxfer import checkpoint, data, distributed, loggers, metrics, models, transfer
 from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.objective import Objective
@@ -24,16 +24,19 @@ def train(cfg, stage: str) -> float:
         return _train(cfg, stage)
 
 
-def _train(cfg, stage: str) -> float:
+def _train(cfg, stage: str) -> float | None:
+    """Returns the monitored metric's last value (None on ranks other than 0, which write nothing)."""
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
     unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
     if unknown:
         raise UserError(f"trainer.final_metrics names unknown metric(s) {', '.join(unknown)}; choose from: "
                         f"{', '.join(metrics.METRICS)}")
-    out = run_dir()
-    _check_writable(out / "checkpoints")
-    device = pick_device(cfg.trainer.device)
+    out, main = run_dir(), distributed.is_main()
+    console.quiet = not main
+    if main:
+        _check_writable(out / "checkpoints")
+    device = distributed.device(pick_device(cfg.trainer.device))
     conditioning.condition_on_domain(cfg, stage)
     resumed = _resume_state(cfg, stage, device)
     source = None
@@ -59,6 +62,7 @@ def _train(cfg, stage: str) -> float:
 
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if stage == "finetune" else transfer.Scratch(cfg.transfer)
+    distributed.check_strategy(strategy)
     if source is not None:
         conditioning.check_new_labels(cfg, schema, source)
     gan = _build_gan(cfg, stage, schema, strategy, source, device)
@@ -81,10 +85,11 @@ def _train(cfg, stage: str) -> float:
     elif source is not None and cfg.transfer.load_optimizer:
         _load_source_optimizers(gan, source, cfg.transfer.name)
     strategy.regularise(objective, gan.generator, gan.discriminator, trainer.batch_size)
+    distributed.restart_stream(rng, cfg.seed, start_step)  # other ranks draw other batches
 
     ckpt_path = out / "checkpoints" / "last.ckpt"
     console.print(f"{stage}: {len(prepared.rows)} training rows x {schema.width} columns, "
-                  f"{len(prepared.holdout)} held out, on {device}; writing to {out}")
+                  f"{len(prepared.holdout)} held out, on {distributed.describe(device)}; writing to {out}")
     config = OmegaConf.to_container(cfg, resolve=True)
 
     rows_used = {"train_rows": torch.tensor(prepared.positions),
@@ -100,15 +105,22 @@ def _train(cfg, stage: str) -> float:
         })
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
+    log, evaluate = monitor.log, _evaluator(gan, schema, evaluation_rows, cfg.seed, device)
+    if not main:  # rank 0 writes for all; the others restart their batch stream where its is saved
+        def save(step: int) -> None:
+            distributed.restart_stream(rng, cfg.seed, step)
+        log, evaluate = (lambda row: None), None
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
                         trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite,
                         str(trainer.precision), trainer.compile)
     try:
-        fit(gan, train_rows, objective, rng, schedule, start_step, save, monitor.log, strategy.before_step,
-            _evaluator(gan, schema, evaluation_rows, cfg.seed, device), train_labels)
+        fit(gan, train_rows, objective, rng, schedule, start_step, save, log, strategy.before_step, evaluate,
+            train_labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {stage} resume={ckpt_path}` and the same settings",
                           stop.exit_code - 128) from None
+    if not main:
+        return None
     console.print(f"checkpoint: {ckpt_path}")
     if cfg.data.shape is not None:
         labels = schema.condition.draw(64, cfg.seed) if schema.condition else None

@@ -6,6 +6,7 @@ ADA's overfitting signal r = E[sign D(real)], rising while r is above `target` a
 import torch
 from torch.nn.functional import pad
 
+from ganxfer import distributed
 from ganxfer.errors import UserError
 
 
@@ -30,7 +31,8 @@ class Augment:
         self.sign_sum += real_logits.detach().sign().mean()
         self.observed += 1
         if self.observed == self.cfg.interval:
-            overfitting = self.sign_sum / self.observed
+            # With several ranks, the signal of all their real batches: they share one p.
+            overfitting = distributed.mean(self.sign_sum) / self.observed
             self.p = (self.p + torch.sign(overfitting - self.cfg.target) * self.cfg.speed).clamp(0, 1)
             self.sign_sum, self.observed = torch.zeros_like(self.sign_sum), 0
 

@@ -10,6 +10,7 @@ class Strategy:
 
     loads_source = True  # start from the source's weights (False: the scratch baseline)
     needs_whole_source = False  # True: every weight must have a source counterpart (no transfer.remap)
+    changes_trainable_weights = False  # True: before_step freezes or thaws weights mid-run
 
     def __init__(self, cfg):
         self.cfg = cfg

@@ -36,6 +36,8 @@ class MineGAN(Strategy):
     G's weights stay in its optimiser throughout; in stage 1 they have requires_grad off, so
     they get no gradient and Adam leaves them exactly as they are."""
 
+    changes_trainable_weights = True
+
     def adapt(self, generator, discriminator):
         return MinedGenerator(Miner(generator.z_dim, self.cfg.miner_hidden), generator), discriminator
 
