@@ -68,3 +68,14 @@ def test_against_ctgan_reports_both_scores_and_times(tmp_path):
     assert row[1].strip().startswith("wine_mixed")
     ctgan_score, ganxfer_score = float(row[2]), float(row[4])
     assert 0 < ctgan_score <= 1 and 0 < ganxfer_score <= 1
+
+
+def test_gpu_speed_table_has_a_row_per_model_and_a_ratio_per_switch():
+    import gpu_speed
+
+    table = gpu_speed.main(["--device", "cpu", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                            "--switches", "32,bf16"])
+    assert table_rows(table) == ["MLP, batch 512", "DCGAN (8x8 images), batch 256"]
+    for line in table.splitlines()[4:]:
+        speed_32, speed_bf16, ratio = (float(cell) for cell in line.split("|")[2:5])
+        assert speed_32 > 0 and speed_bf16 > 0 and ratio > 0
