@@ -166,9 +166,10 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         evaluate: Callable[[], dict] | None = None, labels: torch.Tensor | None = None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `before_step` lets a transfer strategy change course mid-run; `evaluate`,
-    called every schedule.eval_every steps and at the end, adds metrics to that step's log row.
-    `labels`, each data row's label index, for conditional G and D."""
+    continue exactly. `before_step(step)` runs first in each step: a transfer strategy changing
+    course mid-run, ranks other than 0 restarting their batch stream. `evaluate`, called every
+    schedule.eval_every steps and at the end, adds metrics to that step's log row. `labels`,
+    each data row's label index, for conditional G and D."""
     gan.generator.train()
     gan.discriminator.train()
     precision = MixedPrecision(schedule.precision, data.device)
@@ -190,38 +191,33 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
                                                   step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
-            evaluating = evaluate is not None and (last or (schedule.eval_every and step % schedule.eval_every == 0))
-            checkpointing = step % schedule.ckpt_every == 0 or last
-            stopping = _stop_agreed(stop_requests, checkpointing or step % schedule.log_every == 0)
-            saving = checkpointing or stopping
-            if step % schedule.log_every == 0 or evaluating or last:
+            # Every rank takes the same decisions at the same steps: each may be a collective.
+            evaluating = last or bool(schedule.eval_every and step % schedule.eval_every == 0)
+            log_row = step % schedule.log_every == 0 or evaluating
+            # A stop asked of any rank is agreed at once: every rank saves the same step, well
+            # within the time torchrun gives its processes after passing on a signal.
+            stopping = distributed.any_rank(bool(stop_requests))
+            saving = step % schedule.ckpt_every == 0 or last or stopping
+            if log_row or saving:
+                watch.check(schedule.on_nonfinite)
+            if log_row:
                 # The only host synchronisation of the loop: losses are read at log steps.
                 row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                       "skipped": watch.skipped_since_log}
+                       "skipped": watch.take_skipped()}
                 row["steps_per_s"] = (step - tick_step) / (time.perf_counter() - tick)
-                watch.check(schedule.on_nonfinite)
-                if evaluating:
+                if evaluating and evaluate is not None:
                     row.update(evaluate())
                 log(row)
                 tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
             if saving:
-                watch.check(schedule.on_nonfinite)
                 _check_finite_weights(gan, step)
-                distributed.check_in_step({"generator": gan.generator, "discriminator": gan.discriminator}, step)
+                distributed.check_in_step(_shared_state(gan, objective), step)
                 save(step)
             if stopping and not last:
                 number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
                                   f"{schedule.steps}; its checkpoint is saved", number)
-
-
-def _stop_agreed(stop_requests: list[int], sync_point: bool) -> bool:
-    """One process stops after the step in which it was asked to. Several ranks must all save
-    the same step, so they agree at log and checkpoint steps: on any of them, the next such step."""
-    if not distributed.active():
-        return bool(stop_requests)
-    return sync_point and distributed.any_rank(bool(stop_requests))
 
 
 class _NonfiniteWatch:
@@ -247,10 +243,15 @@ class _NonfiniteWatch:
             raise UserError(f"training is stuck: every update of steps {step - self.MAX_SKIPPED_STEPS + 1} to "
                             f"{step} had a non-finite loss or gradient and was skipped. " + _DIVERGENCE_ADVICE)
 
+    def take_skipped(self) -> int:
+        """The updates skipped since the last call, for the log row."""
+        skipped, self.skipped_since_log = self.skipped_since_log, 0
+        return skipped
+
     def check(self, on_nonfinite: str) -> None:
-        """At a log or save step: with on_nonfinite=stop, end the run if a loss was not finite."""
-        self.skipped_since_log = 0
-        first = int(self.first_bad_step)
+        """At a log or save step: with on_nonfinite=stop, end the run if a loss was not finite,
+        on any rank (all of them name the same step)."""
+        first = distributed.earliest(int(self.first_bad_step))
         if on_nonfinite == "stop" and first:
             raise UserError(f"training diverged: the losses stopped being finite at step {first}. "
                             + _DIVERGENCE_ADVICE)
@@ -259,6 +260,14 @@ class _NonfiniteWatch:
 _DIVERGENCE_ADVICE = ("Lower the learning rates (optimizer.lr_g, optimizer.lr_d), set trainer.grad_clip, "
                       "or change the loss; trainer.on_nonfinite=skip steps over isolated bad batches. "
                       "The last checkpoint written before the problem is kept")
+
+
+def _shared_state(gan: GAN, objective: Objective) -> dict[str, list[torch.Tensor]]:
+    """What every rank must hold alike for rank 0's checkpoint to be the run's."""
+    shared = {"generator": list(gan.generator.parameters()), "discriminator": list(gan.discriminator.parameters())}
+    if objective.augment is not None:
+        shared["augmentation"] = [objective.augment.p, objective.augment.sign_sum]
+    return shared
 
 
 def _check_finite_weights(gan: "GAN", step: int) -> None:

@@ -34,8 +34,7 @@ def _train(cfg, stage: str) -> float | None:
                         f"{', '.join(metrics.METRICS)}")
     out, main = run_dir(), distributed.is_main()
     console.quiet = not main
-    if main:
-        _check_writable(out / "checkpoints")
+    _check_writable(out / "checkpoints")
     device = distributed.device(pick_device(cfg.trainer.device))
     conditioning.condition_on_domain(cfg, stage)
     resumed = _resume_state(cfg, stage, device)
@@ -85,7 +84,10 @@ def _train(cfg, stage: str) -> float | None:
     elif source is not None and cfg.transfer.load_optimizer:
         _load_source_optimizers(gan, source, cfg.transfer.name)
     strategy.regularise(objective, gan.generator, gan.discriminator, trainer.batch_size)
-    distributed.restart_stream(rng, cfg.seed, start_step)  # other ranks draw other batches
+
+    def before_step(step: int) -> None:
+        distributed.restart_stream(rng, cfg.seed, step)  # other ranks draw other batches
+        strategy.before_step(step)
 
     ckpt_path = out / "checkpoints" / "last.ckpt"
     console.print(f"{stage}: {len(prepared.rows)} training rows x {schema.width} columns, "
@@ -106,15 +108,13 @@ def _train(cfg, stage: str) -> float | None:
 
     monitor = _Monitor(trainer.monitor, save, out / "checkpoints" / "best.ckpt", _csv_logger(out / "train_log.csv"))
     log, evaluate = monitor.log, _evaluator(gan, schema, evaluation_rows, cfg.seed, device)
-    if not main:  # rank 0 writes for all; the others restart their batch stream where its is saved
-        def save(step: int) -> None:
-            distributed.restart_stream(rng, cfg.seed, step)
-        log, evaluate = (lambda row: None), None
+    if not main:  # rank 0 writes for all
+        save, log, evaluate = (lambda step: None), (lambda row: None), None
     schedule = Schedule(trainer.steps, trainer.batch_size, trainer.log_every, trainer.ckpt_every,
                         trainer.d_steps, trainer.grad_clip, trainer.eval_every, trainer.on_nonfinite,
                         str(trainer.precision), trainer.compile)
     try:
-        fit(gan, train_rows, objective, rng, schedule, start_step, save, log, strategy.before_step, evaluate,
+        fit(gan, train_rows, objective, rng, schedule, start_step, save, log, before_step, evaluate,
             train_labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {stage} resume={ckpt_path}` and the same settings",
@@ -240,14 +240,18 @@ def _start_from_source(generator, discriminator, source: dict, schema: Schema, s
 
 
 def _check_writable(folder: Path) -> None:
-    """Fail before training, not at the first checkpoint, when the run cannot be saved."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / ".writable").touch()
-        (folder / ".writable").unlink()
-    except OSError as err:
-        raise UserError(f"cannot write checkpoints to {folder}: {err.strerror}; choose another "
-                        "hydra.run.dir") from None
+    """Fail before training, not at the first checkpoint, when the run cannot be saved (rank 0
+    writes; the other ranks learn of its failure and stop too)."""
+    problem = None
+    if distributed.is_main():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".writable").touch()
+            (folder / ".writable").unlink()
+        except OSError as err:
+            problem = f"cannot write checkpoints to {folder}: {err.strerror}; choose another hydra.run.dir"
+    if distributed.any_rank(problem is not None):
+        raise UserError(problem or f"rank 0 cannot write checkpoints to {folder}")
 
 
 def _resume_state(cfg, stage: str, device) -> dict | None:

@@ -28,11 +28,12 @@ class Augment:
         """Adjust p every `interval` D steps; all on the device, so the GPU never waits."""
         if not self.cfg.adaptive:
             return
-        self.sign_sum += real_logits.detach().sign().mean()
+        # With several ranks, the signal of all their real batches: every rank holds the same
+        # sum and p, and so does the checkpoint that rank 0 writes.
+        self.sign_sum += distributed.mean(real_logits.detach().sign().mean())
         self.observed += 1
         if self.observed == self.cfg.interval:
-            # With several ranks, the signal of all their real batches: they share one p.
-            overfitting = distributed.mean(self.sign_sum) / self.observed
+            overfitting = self.sign_sum / self.observed
             self.p = (self.p + torch.sign(overfitting - self.cfg.target) * self.cfg.speed).clamp(0, 1)
             self.sign_sum, self.observed = torch.zeros_like(self.sign_sum), 0
 
