@@ -83,21 +83,12 @@ def hydra_overrides(args: list[str], default_run_dir: str) -> list[str]:
     given = [arg.split("=", 1)[1] for arg in args if arg.startswith("hydra.run.dir=")]
     pattern = given[-1] if given else default_run_dir
     now = datetime.now()
-    run_dir = _from_rank_0(re.sub(r"\$\{now:([^}]*)\}", lambda match: now.strftime(match.group(1)), pattern))
-    shared = [arg for arg in args if not arg.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    run_dir = [re.sub(r"\$\{now:([^}]*)\}", lambda match: now.strftime(match.group(1)), pattern)]
+    dist.broadcast_object_list(run_dir, src=0, device=torch.device("cpu"))  # a CPU tensor: through gloo
+    shared = [arg for arg in args if not arg.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir[0]}"]
     if not is_main():
         shared += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
     return shared
-
-
-def _from_rank_0(text: str) -> str:
-    """Rank 0's `text` on every rank."""
-    encoded = torch.tensor(list(text.encode()), dtype=torch.uint8)
-    length = torch.tensor([len(encoded)])
-    dist.broadcast(length, src=0)
-    received = encoded if is_main() else torch.empty(int(length), dtype=torch.uint8)
-    dist.broadcast(received, src=0)
-    return bytes(received.tolist()).decode()
 
 
 def describe(device: torch.device) -> str:
