@@ -27,7 +27,6 @@ from hydra import compose, initialize_config_module
 from sklearn.datasets import load_digits, load_wine
 
 from ganxfer import checkpoint, cli, data, models
-from ganxfer.stages.common import sampler_from_checkpoint
 
 
 def digits_table() -> pd.DataFrame:
@@ -110,7 +109,7 @@ def run_ctgan(train: pd.DataFrame, discrete: list[str], epochs: int) -> tuple[fl
 
 def ganxfer_samples(ckpt: Path, rows: int) -> pd.DataFrame:
     state = checkpoint.load(ckpt)
-    generator = sampler_from_checkpoint(state, torch.device("cpu"))
+    generator = checkpoint.sampler(state, torch.device("cpu"))
     return data.Schema.from_dict(state["schema"]).inverse(models.generate(generator, rows, 0, "cpu").numpy())
 
 

@@ -26,7 +26,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from ganxfer import checkpoint, cli, data, models
-from ganxfer.stages.common import sampler_from_checkpoint
+from ganxfer import checkpoint
 
 
 def write_csv(path: Path, rows: int, columns: int, chunk: int = 100_000) -> None:
@@ -81,7 +81,7 @@ def train_phase(csv: Path, run: Path, steps: int) -> dict:
 def sample_phase(run: Path, rows: int, out: Path) -> dict:
     state = checkpoint.load(run / "checkpoints" / "last.ckpt")
     schema = data.Schema.from_dict(state["schema"])
-    generator = sampler_from_checkpoint(state, torch.device("cpu"))
+    generator = checkpoint.sampler(state, torch.device("cpu"))
     table, seconds = timed(lambda: schema.inverse(models.generate(generator, rows, 0, "cpu").numpy()))
     peak = peak_rss_mib()  # before writing: the CSV writer's buffers are pandas', not ganxfer's
     _, write_seconds = timed(lambda: table.to_csv(out, index=False))

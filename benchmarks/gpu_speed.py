@@ -18,7 +18,7 @@ import time
 import torch
 
 from ganxfer.objective import Objective
-from ganxfer.train import GAN, Schedule, fit
+from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
 from overhead import DCGAN, LOSS, MLP, networks
 
 SWITCHES = {"32": ("32", False), "bf16": ("bf16", False), "fp16": ("fp16", False), "compile": ("32", True),
@@ -36,7 +36,7 @@ def steps_per_second(model: dict, data: torch.Tensor, batch: int, precision: str
         schedule = Schedule(steps=end, batch_size=batch, log_every=end, ckpt_every=end, precision=precision,
                             compile=compiled)
         with contextlib.redirect_stdout(io.StringIO()):  # the progress bar
-            fit(gan, data, objective, rng, schedule, start, save=lambda step: None, log=lambda row: None)
+            fit(gan, data, objective, rng, schedule, Callbacks(), start)
 
     train(0, warmup)
     _synchronise(data.device)

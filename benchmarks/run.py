@@ -71,7 +71,7 @@ def metrics(quick: bool) -> str:
 def _printed(main, argv: list[str]) -> str:
     """A script that prints its figures: its output, verbatim, as a code block (without the
     schema tables and progress bars of the ganxfer runs it makes)."""
-    from ganxfer.stages.common import console
+    from ganxfer.runtime import console
 
     output = io.StringIO()
     with contextlib.redirect_stdout(output), _quiet(console), _quiet(rich.get_console()):

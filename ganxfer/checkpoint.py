@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from omegaconf import OmegaConf
 
 import ganxfer
+from ganxfer import models, transfer
+from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 
@@ -77,3 +80,45 @@ def resolve(spec, outputs: Path = Path("outputs")) -> Path:
         raise UserError(f"ckpt=latest found no pretrain run under {outputs.resolve()}: "
                         "run `ganxfer pretrain` first or give ckpt=PATH")
     return max(candidates, key=lambda path: path.stat().st_mtime)
+
+
+# What a checkpoint holds beyond the networks, read the same way by every stage. Checkpoints
+# written before the run plan existed carry its parts in their config.
+
+def model_settings(state: dict) -> dict:
+    """The settings its networks were built with (for a finetune: the source's, whatever the
+    run's own `model` group said)."""
+    return state["plan"]["model"] if "plan" in state else state["config"]["model"]
+
+
+def domain(state: dict) -> str | None:
+    """The domain name its target rows were given when fine-tuned from a domain-conditioned model."""
+    return state["plan"]["domain"] if "plan" in state else state["config"]["data"].get("domain")
+
+
+def source_path(state: dict) -> str | None:
+    """The checkpoint a finetune started from."""
+    return state["plan"]["source_path"] if "plan" in state else state["config"].get("ckpt")
+
+
+EMA_PREFIX = "module."  # the EMA keeps the averaged generator as its submodule `module`
+
+
+def sampler_weights(networks: dict) -> dict:
+    """The weights to sample with from a checkpoint's networks: the EMA generator's if present."""
+    if networks["ema"] is None:
+        return networks["generator"]
+    return {key[len(EMA_PREFIX):]: value for key, value in networks["ema"].items() if key.startswith(EMA_PREFIX)}
+
+
+def sampler(state: dict, device) -> torch.nn.Module:
+    """The generator a checkpoint samples with (its EMA copy when it has one), rebuilt with the
+    structure its transfer strategy gave it."""
+    schema = Schema.from_dict(state["schema"])
+    generator, discriminator = models.build(model_settings(state), schema.layout, schema.image_shape,
+                                            schema.classes)
+    if state["stage"] == "finetune":
+        strategy = transfer.get(OmegaConf.create(state["config"]["transfer"]))
+        generator, _ = strategy.adapt(generator, discriminator)
+    generator.load_state_dict(sampler_weights(state["networks"]))
+    return generator.to(device)

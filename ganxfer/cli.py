@@ -51,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if argv else 2
     stage, overrides = argv[0], argv[1:]
-    if stage == "report" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
-        overrides = [f"stage.dir={overrides[0]}", *overrides[1:]]  # `ganxfer report DIR`
+    if stage == "report":
+        overrides = report_overrides(overrides)
     if stage not in STAGES:
         print(f"ganxfer: unknown stage {stage!r}; choose one of: {', '.join(STAGES)}\n"
               "(`ganxfer --help` lists them with the config groups)", file=sys.stderr)
         return 2
+    overrides = renamed_keys(overrides)
     problem = unwritable_output(overrides) or missing_plugin(overrides)
     if problem:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
@@ -78,6 +79,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+# Old names of settings, still taken: old name -> new name.
+RENAMED = {"augment.target": "augment.r_target"}
+
+
+def renamed_keys(overrides: list[str]) -> list[str]:
+    """Overrides with renamed keys written under their new names, and a note that says so."""
+    renamed = []
+    for arg in overrides:
+        key, equals, value = arg.partition("=")
+        if equals and key in RENAMED:
+            print(f"ganxfer: {key} is now called {RENAMED[key]}; taking it as {RENAMED[key]}={value}", file=sys.stderr)
+            arg = f"{RENAMED[key]}={value}"
+        renamed.append(arg)
+    return renamed
+
+
+def report_overrides(overrides: list[str]) -> list[str]:
+    """`ganxfer report DIR` is `stage.dir=DIR`; a report writes only into the sweep's own folder
+    (its report files and Hydra's log), never a run folder of its own under outputs/."""
+    if overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
+        overrides = [f"stage.dir={overrides[0]}", *overrides[1:]]
+    folder = next((arg.split("=", 1)[1] for arg in overrides if arg.startswith("stage.dir=")), None)
+    if folder is None or any(arg.startswith("hydra.run.dir=") for arg in overrides):
+        return overrides
+    return [*overrides, f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
 
 
 def default_run_dir() -> str:

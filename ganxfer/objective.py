@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from ganxfer import losses
-from ganxfer.transfer.augment import Augment
+from ganxfer.augment import Augment
 
 Penalty = Callable[[], torch.Tensor]
 

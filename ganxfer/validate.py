@@ -3,6 +3,8 @@ refuses a key that does not exist without saying which keys do, and it accepts a
 key. `check_overrides` names the allowed keys and compares each value's type with the default's;
 `check_values` checks ranges on the composed config."""
 
+from importlib.resources import files
+
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override
@@ -28,7 +30,7 @@ CHECKS = {
     "data.shots": (lambda v: v >= 1, "an integer >= 1, or null for all rows", True),
     "data.holdout": (lambda v: 0 < v < 1, "a share strictly between 0 and 1", False),
     "augment.p": (lambda v: 0 <= v <= 1, "a probability in [0, 1]", False),
-    "augment.target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
+    "augment.r_target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
     "transfer.lr_g_mult": (lambda v: v > 0, "> 0", False),
     "transfer.lr_d_mult": (lambda v: v > 0, "> 0", False),
     "n": (lambda v: v >= 1, "an integer >= 1", False),
@@ -49,8 +51,20 @@ def check_values(cfg) -> None:
             ok = False
         if not ok:
             problems.append(f"{key}={value!r} must be {expected}")
+    problems += _table_settings_on_images(cfg)
     if problems:
         raise UserError("invalid settings: " + "; ".join(problems))
+
+
+def _table_settings_on_images(cfg) -> list[str]:
+    """Image rows are scaled by their pixel range, so the settings that read and scale table
+    columns (conf/data/_table.yaml) would do nothing there: a change to one is refused."""
+    data = cfg.get("data")
+    if data is None or data.get("shape") is None:
+        return []
+    defaults = OmegaConf.load(files("ganxfer.conf.data").joinpath("_table.yaml"))
+    return [f"data.{key}={data[key]} applies to tables only; image rows (data.shape={list(data.shape)}) "
+            f"are scaled by their pixel range" for key in defaults if key in data and data[key] != defaults[key]]
 
 
 def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from conftest import TINY, load_last
 from ganxfer import checkpoint, cli, models
-from ganxfer.train import sampler_weights
+from ganxfer.checkpoint import sampler_weights
 from test_training import assert_same_state
 
 CONDITIONAL = [*TINY, "model.conditional=true"]

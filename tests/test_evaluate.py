@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TINY, mixed_table
 from ganxfer import cli, stages
-from ganxfer.report import correlations_plot, marginals_plot
+from ganxfer.figures import correlations_plot, marginals_plot
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ import torch
 
 from ganxfer import models
 from ganxfer.errors import UserError
-from ganxfer.models.heads import BlockActivation
+from ganxfer.models.activations import BlockActivation
 
 LAYOUT = [("tanh", 2), ("softmax", 3), ("tanh", 1), ("softmax", 2)]
 MLP = {"name": "mlp", "z_dim": 8, "g_hidden": 32, "g_layers": 1, "d_hidden": 32, "d_layers": 1}

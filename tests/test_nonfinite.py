@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from ganxfer import models
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
-from ganxfer.train import GAN, Schedule, fit
+from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
 
 STEPS = 6
 LOSS = OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
@@ -48,8 +48,10 @@ def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS) 
     schedule = Schedule(steps, batch_size=8, log_every=log_every, ckpt_every=1, on_nonfinite=on_nonfinite)
     objective = PoisonedAt(bad_steps, LOSS, data, steps, rng)
     try:
-        fit(gan, data, objective, rng, schedule, 0, lambda step: saved.update({step: copy.deepcopy(gan.state_dict())}),
-            log.append)
+        def save(step: int) -> None:
+            saved[step] = copy.deepcopy(gan.state_dict())
+
+        fit(gan, data, objective, rng, schedule, Callbacks(save=save, log=log.append))
     except UserError as error:
         error.saved = saved
         raise

@@ -11,7 +11,7 @@ from conftest import TINY, load_last
 from ganxfer import checkpoint, cli, models
 from ganxfer.objective import Objective
 from ganxfer.transfer import SVD, get
-from ganxfer.transfer.augment import Augment
+from ganxfer.augment import Augment
 from ganxfer.transfer.regularise import fisher_information
 
 STEPS = ["trainer.steps=4", "trainer.log_every=2", "data.shots=20"]
@@ -138,7 +138,7 @@ def test_fisher_information_is_non_negative_with_the_weights_shapes():
 
 
 def augment_cfg(name, p, **extra):
-    base = {"name": name, "p": p, "adaptive": False, "target": 0.6, "interval": 2, "speed": 0.5,
+    base = {"name": name, "p": p, "adaptive": False, "r_target": 0.6, "interval": 2, "speed": 0.5,
             "brightness": 0.25, "translation": 0.125, "cutout": 0.5, "jitter": 0.05, "dropout": 0.1}
     return OmegaConf.create({**base, **extra})
 

@@ -30,14 +30,15 @@ class TrainingData:
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
-            conditional: bool = False, remap: bool = False) -> TrainingData:
+            conditional: bool = False, remap: bool = False, domain: str | None = None) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
     were trained; with data.refit=true the numeric scalings are fitted on the target instead.
     With `remap` (transfer.remap=true) target data whose columns or categories differ from the
     source's get a schema of their own, fitted on the target like a pretrain run's.
-    `conditional`: the schema also holds the label (data.label, or a conditional source's)."""
-    table = load_table(data_cfg)
+    `conditional`: the schema also holds the label (data.label, or a conditional source's).
+    `domain`: the rows' domain name, fine-tuning a model conditioned on the domain."""
+    table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
         schema = resumed

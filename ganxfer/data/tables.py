@@ -28,10 +28,13 @@ class DataSplit:
     holdout: pd.DataFrame  # real rows never trained on; evaluate compares against these
 
 
-def load_table(data_cfg) -> pd.DataFrame:
+def load_table(data_cfg, domain: str | None = None) -> pd.DataFrame:
     """The rows named by a data config; the index is the row's position in the source file, so
-    a split can be recorded and reproduced."""
-    table = _read(data_cfg)
+    a split can be recorded and reproduced. `domain`: fine-tuning a model conditioned on the
+    domain, these rows are one domain of that name."""
+    table = READERS[kind_of(data_cfg)](data_cfg)
+    if domain is not None:
+        table[DOMAIN] = domain
     table = drop_columns(table, data_cfg.get("drop") or [])
     table = select_classes(table, data_cfg.label, data_cfg.classes)
     check_no_empty_columns(table)
@@ -40,14 +43,16 @@ def load_table(data_cfg) -> pd.DataFrame:
     return table
 
 
-def _read(data_cfg) -> pd.DataFrame:
-    if data_cfg.name == "multi":
-        return multi_domain_table(data_cfg.get("sources"), data_cfg.get("groups"))
-    table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
-    if data_cfg.get("domain") is not None:
-        # Fine-tuning a multi-domain model: these rows are one new domain of that name.
-        table[DOMAIN] = data_cfg.domain
-    return table
+def _read_csv(data_cfg) -> pd.DataFrame:
+    return read_csv(data_cfg.path)
+
+
+def _read_multi(data_cfg) -> pd.DataFrame:
+    return multi_domain_table(data_cfg.sources, data_cfg.groups)
+
+
+def _read_digits(data_cfg) -> pd.DataFrame:
+    return _digits()
 
 
 def multi_domain_table(sources, groups) -> pd.DataFrame:
@@ -184,6 +189,17 @@ def _digits() -> pd.DataFrame:
     table = pd.DataFrame(digits.data.astype(np.int64), columns=[f"pixel{i}" for i in range(64)])
     table["label"] = digits.target
     return table
+
+
+# data.kind -> the function that reads that kind of data into one table.
+READERS = {"csv": _read_csv, "digits": _read_digits, "multi": _read_multi}
+
+
+def kind_of(data_cfg) -> str:
+    """data.kind; a data config saved in a checkpoint before that key existed had only its name."""
+    if data_cfg.get("kind"):
+        return data_cfg.kind
+    return "multi" if data_cfg.name == "multi" else "digits" if data_cfg.name.startswith("digits") else "csv"
 
 
 def split_table(table: pd.DataFrame, data_cfg) -> DataSplit:

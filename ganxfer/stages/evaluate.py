@@ -13,8 +13,8 @@ from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.metrics import METRICS, Comparison, evaluate, ideal
-from ganxfer.report import correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
-from ganxfer.stages.common import console, data_given_on_command_line, pick_device, run_dir, sampler_from_checkpoint
+from ganxfer.figures import correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
+from ganxfer.runtime import console, pick_device, run_dir
 
 
 def run(cfg) -> float:
@@ -73,15 +73,16 @@ def checkpoint_paths(spec) -> list[Path]:
 
 def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """(all rows of the data, the real rows to compare with, the label column): the rows the
-    checkpoint's run held out, or the held-out split of data=... when given."""
-    if data_given_on_command_line():
+    checkpoint's run held out (data=from_checkpoint, the default), or the held-out split of the
+    data chosen for this run."""
+    if cfg.data.kind != "checkpoint":
         table = load_table(cfg.data)
         return table, split_table(table, cfg.data).holdout, cfg.data.label
     data_cfg = OmegaConf.create(state["config"]["data"])
-    table = load_table(data_cfg)
+    table = load_table(data_cfg, checkpoint.domain(state))
     real = recorded_rows(state, table, "holdout_rows")
     if real is None:
-        raise UserError(f"the held-out rows of {data_cfg.path or data_cfg.name} changed since "
+        raise UserError(f"the held-out rows of {data_cfg.get('path') or data_cfg.name} changed since "
                         "training; pass data=... to evaluate on a new split")
     return table, real, data_cfg.label
 
@@ -90,7 +91,7 @@ def generator_split(state: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | No
     """The rows the checkpoint trained on and held out, from its own data (for memorisation and
     utility); None when those data are gone or changed since."""
     try:
-        table = load_table(OmegaConf.create(state["config"]["data"]))
+        table = load_table(OmegaConf.create(state["config"]["data"]), checkpoint.domain(state))
     except UserError:
         return None, None
     return recorded_rows(state, table, "train_rows"), recorded_rows(state, table, "holdout_rows")
@@ -113,7 +114,7 @@ def synthetic_rows(state: dict, schema: Schema, n: int, seed: int, device, label
     """n rows from the checkpoint's generator, in original units (integer columns rounded, as
     `sample` writes them), so that real and synthetic rows then pass through the same scaling.
     A conditional generator makes them for `labels`; `with_label` adds the label column."""
-    generator = sampler_from_checkpoint(state, device)
+    generator = checkpoint.sampler(state, device)
     generated = models.generate(generator, n, seed, device, labels=labels).numpy()
     return schema.inverse(generated, labels.numpy() if with_label else None)
 
@@ -141,7 +142,7 @@ def per_class(state: dict, schema: Schema, first: Schema, real: pd.DataFrame, la
     for index in labels.unique().tolist():
         rows = real[(labels == index).numpy()]
         fake = synthetic_rows(state, schema, len(rows), seed, device, torch.full((len(rows),), index))
-        quick = metrics.quick(first.transform(rows), first.transform(fake)) if len(rows) >= 2 else {}
+        quick = metrics.quick(first.transform(rows), first.transform(fake), seed) if len(rows) >= 2 else {}
         results[str(condition.values[index])] = quick
     return results
 

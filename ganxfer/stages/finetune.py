@@ -1,6 +1,6 @@
 """ganxfer finetune ckpt=PATH|latest: carry a pretrained GAN over to the target data."""
 
-from ganxfer.stages.training import train
+from ganxfer.training.run import train
 
 
 def run(cfg) -> float:

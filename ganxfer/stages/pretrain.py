@@ -1,6 +1,6 @@
 """ganxfer pretrain: train a GAN from random weights on the source data."""
 
-from ganxfer.stages.training import train
+from ganxfer.training.run import train
 
 
 def run(cfg) -> float:

@@ -8,8 +8,8 @@ from rich.table import Table
 
 from ganxfer import sweep
 from ganxfer.errors import UserError
-from ganxfer.stages.common import console
-from ganxfer.train import LOG_COLUMNS
+from ganxfer.runtime import console
+from ganxfer.training.loop import LOG_COLUMNS
 
 SKIPPED = {*LOG_COLUMNS, "best_step"}
 

@@ -10,15 +10,15 @@ from ganxfer import checkpoint, models
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
-from ganxfer.report import image_grid
-from ganxfer.stages.common import console, pick_device, run_dir, sampler_from_checkpoint
+from ganxfer.figures import image_grid
+from ganxfer.runtime import console, pick_device, run_dir
 
 
 def run(cfg) -> None:
     device = pick_device(cfg.trainer.device)
     state = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
     schema = Schema.from_dict(state["schema"])
-    generator = sampler_from_checkpoint(state, device)
+    generator = checkpoint.sampler(state, device)
     labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
     n = cfg.n if labels is None else len(labels)
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()

@@ -1,19 +1,19 @@
 """Transfer strategies: how a finetune run starts from the source checkpoint and what it trains.
 
 Every strategy implements the small interface of base.Strategy (adapt, freeze, regularise,
-before_step); `transfer=NAME` picks one. Augmentation (augment.py) combines with any of them.
+before_step); `transfer=NAME` picks one. Augmentation (ganxfer/augment.py) combines with any of them.
 """
 
 from ganxfer.errors import UserError
 from ganxfer.transfer import remap
-from ganxfer.transfer.base import Scratch, Strategy
+from ganxfer.transfer.base import Full, Scratch, Strategy
 from ganxfer.transfer.freezing import FreezeD, FreezeG, ScaleShift, reinitialise_head
 from ganxfer.transfer.minegan import MineGAN
 from ganxfer.transfer.regularise import EWC, L2SP
 from ganxfer.transfer.svd import SVD
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    "scratch": Scratch, "full": Strategy, "freeze_d": FreezeD, "freeze_g": FreezeG,
+    "scratch": Scratch, "full": Full, "freeze_d": FreezeD, "freeze_g": FreezeG,
     "scale_shift": ScaleShift, "l2sp": L2SP, "ewc": EWC, "minegan": MineGAN, "svd": SVD,
 }
 

@@ -1,12 +1,13 @@
-"""The interface every transfer strategy implements; the defaults are full fine-tuning."""
+"""The interface every transfer strategy implements, and the two strategies that are nothing but
+its defaults: full fine-tuning and the scratch baseline."""
 
 import torch
 from torch import nn
 
 
 class Strategy:
-    """Full fine-tuning (Wang et al. 2018, "Transferring GANs"): start from the source G and D and
-    train every weight on the target data."""
+    """How a finetune run starts from the source checkpoint and what it trains. Each hook's
+    default changes nothing, so that a strategy overrides only what it is about."""
 
     loads_source = True  # start from the source's weights (False: the scratch baseline)
     needs_whole_source = False  # True: every weight must have a source counterpart (no transfer.remap)
@@ -38,6 +39,11 @@ class Strategy:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         pass
+
+
+class Full(Strategy):
+    """Full fine-tuning (Wang et al. 2018, "Transferring GANs"): start from the source G and D and
+    train every weight on the target data."""
 
 
 class Scratch(Strategy):

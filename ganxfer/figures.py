@@ -11,7 +11,7 @@ from rich.table import Table
 from sklearn.decomposition import PCA
 
 from ganxfer.metrics import correlations, is_categorical
-from ganxfer.train import LOG_COLUMNS
+from ganxfer.training.loop import LOG_COLUMNS
 
 matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a server
 from matplotlib import pyplot  # noqa: E402  (after choosing the backend)

@@ -1,7 +1,7 @@
 """Differentiable augmentation of everything the discriminator sees, real and fake alike, in both
 the D and the G step, so that D cannot memorise a few target rows (DiffAugment, Zhao et al. 2020;
 ADA, Karras et al. 2020). Each row is augmented with probability p; with `adaptive`, p follows
-ADA's overfitting signal r = E[sign D(real)], rising while r is above `target` and falling below."""
+ADA's overfitting signal r = E[sign D(real)], rising while r is above `r_target` and falling below."""
 
 import torch
 from torch.nn.functional import pad
@@ -34,7 +34,7 @@ class Augment:
         self.observed += 1
         if self.observed == self.cfg.interval:
             overfitting = self.sign_sum / self.observed
-            self.p = (self.p + torch.sign(overfitting - self.cfg.target) * self.cfg.speed).clamp(0, 1)
+            self.p = (self.p + torch.sign(overfitting - self.cfg.r_target) * self.cfg.speed).clamp(0, 1)
             self.sign_sum, self.observed = torch.zeros_like(self.sign_sum), 0
 
     def state_dict(self) -> dict:

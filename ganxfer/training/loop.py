@@ -60,14 +60,6 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def sampler_weights(networks: dict) -> dict:
-    """The weights to sample with from a checkpoint's networks: the EMA generator's if present."""
-    if networks["ema"] is None:
-        return networks["generator"]
-    prefix = "module."  # EMA keeps the averaged generator as its submodule `module`
-    return {key[len(prefix):]: value for key, value in networks["ema"].items() if key.startswith(prefix)}
-
-
 @dataclass
 class GAN:
     generator: torch.nn.Module
@@ -140,6 +132,31 @@ class Schedule:
     precision: str = "32"  # "32", or autocast to "bf16" or "fp16" (with loss scaling)
     compile: bool = False  # torch.compile the forward passes of G and D
 
+    @classmethod
+    def from_config(cls, trainer) -> "Schedule":
+        """The loop's settings from the `trainer` group (which also holds settings of the stage)."""
+        return cls(steps=trainer.steps, batch_size=trainer.batch_size, log_every=trainer.log_every,
+                   ckpt_every=trainer.ckpt_every, d_steps=trainer.d_steps, grad_clip=trainer.grad_clip,
+                   eval_every=trainer.eval_every, on_nonfinite=trainer.on_nonfinite,
+                   precision=str(trainer.precision), compile=trainer.compile)
+
+
+def _nothing(*args) -> None:
+    pass
+
+
+@dataclass
+class Callbacks:
+    """What the loop calls besides training. `before_step(step)` runs first in each step: a
+    transfer strategy changing course mid-run, ranks other than 0 restarting their batch stream.
+    `save(step)` writes a checkpoint; `log(row)` takes each log row; `evaluate()`, called every
+    schedule.eval_every steps and at the end, returns metrics to add to that step's row."""
+
+    save: Callable[[int], None] = _nothing
+    log: Callable[[dict], None] = _nothing
+    before_step: Callable[[int], None] = _nothing
+    evaluate: Callable[[], dict] | None = None
+
 
 class MixedPrecision:
     """Forward passes and losses under autocast to bf16 or fp16 (weights, optimiser states and
@@ -161,15 +178,10 @@ class MixedPrecision:
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
-        start_step: int, save: Callable[[int], None], log: Callable[[dict], None],
-        before_step: Callable[[int], None] = lambda step: None,
-        evaluate: Callable[[], dict] | None = None, labels: torch.Tensor | None = None) -> None:
+        callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `before_step(step)` runs first in each step: a transfer strategy changing
-    course mid-run, ranks other than 0 restarting their batch stream. `evaluate`, called every
-    schedule.eval_every steps and at the end, adds metrics to that step's log row. `labels`,
-    each data row's label index, for conditional G and D."""
+    continue exactly. `labels`, each data row's label index, for conditional G and D."""
     gan.generator.train()
     gan.discriminator.train()
     precision = MixedPrecision(schedule.precision, data.device)
@@ -186,7 +198,7 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
         tick, tick_step = time.perf_counter(), start_step
         watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
         for step in range(start_step + 1, schedule.steps + 1):
-            before_step(step)
+            callbacks.before_step(step)
             d_loss, g_loss, skipped = _train_step(gan, generator, discriminator, data, objective, rng, schedule,
                                                   step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
@@ -205,15 +217,15 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
                 row = {"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item(),
                        "skipped": watch.take_skipped()}
                 row["steps_per_s"] = (step - tick_step) / (time.perf_counter() - tick)
-                if evaluating and evaluate is not None:
-                    row.update(evaluate())
-                log(row)
+                if evaluating and callbacks.evaluate is not None:
+                    row.update(callbacks.evaluate())
+                callbacks.log(row)
                 tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
             if saving:
                 _check_finite_weights(gan, step)
                 distributed.check_in_step(_shared_state(gan, objective), step)
-                save(step)
+                callbacks.save(step)
             if stopping and not last:
                 number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "

@@ -1,0 +1,122 @@
+"""Building a run from its plan and data: the strategy, the networks (from the source's weights
+for a finetune), their optimisers, the objective and the random stream; then restoring a
+resumed run's state into them."""
+
+from dataclasses import dataclass
+
+import torch
+
+from ganxfer import distributed, models, transfer
+from ganxfer.augment import Augment
+from ganxfer.data import Schema, TrainingData
+from ganxfer.errors import UserError
+from ganxfer.objective import Objective
+from ganxfer.runtime import console
+from ganxfer.training import conditioning
+from ganxfer.training.loop import GAN
+from ganxfer.training.plan import Start
+
+
+@dataclass
+class Run:
+    """Everything the training loop works on."""
+
+    gan: GAN
+    strategy: transfer.Strategy
+    objective: Objective
+    rng: torch.Generator  # draws every batch, z and random number of the objective
+    rows: torch.Tensor  # the training rows, encoded, on the device
+    labels: torch.Tensor | None  # each training row's label index, for a conditional model
+
+
+def build_run(cfg, start: Start, data: TrainingData, device) -> Run:
+    # pretrain starts from random weights exactly like the scratch baseline.
+    strategy = transfer.get(cfg.transfer) if start.plan.stage == "finetune" else transfer.Scratch(cfg.transfer)
+    distributed.check_strategy(strategy)
+    if start.source is not None:
+        conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
+    gan = _build_gan(cfg, start, data.schema, strategy, device)
+    rows = torch.from_numpy(data.rows).to(device)  # the whole training set, on the device
+    labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
+    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    objective = Objective(cfg.loss, rows, cfg.trainer.steps, rng)
+    if cfg.augment.name != "none":
+        objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
+    return Run(gan, strategy, objective, rng, rows, labels)
+
+
+def restore(run: Run, start: Start, positions, batch_size: int) -> int:
+    """The state a run continues from (resumed: the checkpoint's; a finetune may take the
+    source's optimisers), then the strategy's penalties, anchored where the run starts.
+    Returns the last step already done."""
+    resumed, step = start.resumed, 0
+    if resumed is not None:
+        _check_same_rows(resumed, positions)
+        run.gan.load_networks(resumed["networks"])
+        run.gan.load_optimizers(resumed["networks"])
+        run.strategy.load_state_dict(resumed["transfer"])
+        if run.objective.augment is not None:
+            run.objective.augment.load_state_dict(resumed["augment"])
+        run.rng.set_state(resumed["rng"]["batches"].cpu())
+        step = resumed["step"]
+    elif start.source is not None and run.strategy.cfg.load_optimizer:
+        _load_source_optimizers(run.gan, start.source, run.strategy.cfg.name)
+    run.strategy.regularise(run.objective, run.gan.generator, run.gan.discriminator, batch_size)
+    return step
+
+
+def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
+    """Networks as the strategy wants them (source weights, structure, frozen parts), with
+    optimisers over what trains."""
+    torch.manual_seed(cfg.seed)
+    generator, discriminator = models.build(start.plan.model, schema.layout, schema.image_shape, schema.classes)
+    if start.source is not None:
+        _start_from_source(generator, discriminator, start, schema, strategy)
+    generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
+    strategy.freeze(generator, discriminator)
+    lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
+    if start.plan.stage == "finetune":
+        if cfg.transfer.reinit_head:
+            transfer.reinitialise_head(discriminator)
+        lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
+    trainer = cfg.trainer
+    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
+                      trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
+
+
+def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:
+    """The source's weights (G's from its EMA); remapped to the target's columns where they
+    differ from the source's (transfer.remap=true)."""
+    source_schema = start.source_schema
+    remapped = source_schema.outputs != schema.outputs
+    if remapped:
+        console.print(transfer.remap.column_table(source_schema, schema))
+    if not strategy.loads_source:
+        return
+    # G starts from the source's EMA; labels new to the source start at the mean embedding.
+    generator_state, discriminator_state = conditioning.source_weights(start.source, generator, discriminator,
+                                                                       schema)
+    if not remapped:
+        generator.load_state_dict(generator_state)
+        discriminator.load_state_dict(discriminator_state)
+        return
+    if schema.condition is not None:
+        raise UserError("transfer.remap=true works for unconditional models only: a conditional model's "
+                        "label embeddings are not remapped; give the target the source's columns")
+    transfer.remap.check_strategy(strategy, strategy.cfg)
+    strategy.shared = transfer.remap.carry_over(generator, discriminator, generator_state, discriminator_state,
+                                                source_schema, schema)
+
+
+def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
+    try:
+        gan.load_optimizers(source["networks"])
+    except ValueError:
+        raise UserError(f"transfer.load_optimizer=true needs every weight trainable, as in the source; "
+                        f"transfer={strategy} freezes or adds some") from None
+
+
+def _check_same_rows(state: dict, positions) -> None:
+    if not torch.equal(state["split"]["train_rows"].cpu(), torch.tensor(positions)):
+        raise UserError("the training rows differ from the checkpoint's: the data file or the data "
+                        "settings changed since it was written")

@@ -1,0 +1,142 @@
+"""The run plan: what a pretrain or finetune run is built from, resolved once from the user's
+config and the checkpoints it names. The config stays exactly as the user composed it; what the
+run decides for itself (the source, the networks' settings, the conditioning, the target's
+domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from ganxfer import checkpoint, transfer
+from ganxfer.data import Schema
+from ganxfer.data.tables import DOMAIN
+from ganxfer.errors import UserError
+from ganxfer.runtime import console
+from ganxfer.training.conditioning import check_strategy_takes_labels
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    stage: str  # pretrain or finetune
+    model: dict  # the networks' settings: the run's `model` group, or a finetune's source's
+    source_path: str | None = None  # finetune: the checkpoint its networks start from
+    resume_path: str | None = None  # the checkpoint this run continues
+    domain: str | None = None  # the target rows' domain, when fine-tuning a domain-conditioned model
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.model.get("conditional", False))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Start:
+    """A plan and the checkpoints it was resolved from, loaded once."""
+
+    plan: RunPlan
+    source: dict | None = None  # a fresh finetune's source checkpoint
+    resumed: dict | None = None  # the checkpoint a resumed run continues
+
+    @property
+    def source_schema(self) -> Schema | None:
+        return None if self.source is None else Schema.from_dict(self.source["schema"])
+
+    @property
+    def resumed_schema(self) -> Schema | None:
+        return None if self.resumed is None else Schema.from_dict(self.resumed["schema"])
+
+
+def plan_run(cfg, stage: str, device) -> Start:
+    """Resolve what the run starts from: a resumed checkpoint, a finetune's source, or nothing."""
+    if cfg.resume is not None:
+        resumed = _resumable(cfg, stage, device)
+        return Start(_plan(cfg, stage, resumed, resume_path=str(cfg.resume)), resumed=resumed)
+    if stage == "pretrain":
+        return Start(_plan(cfg, stage, None))
+    source_path = checkpoint.resolve(cfg.ckpt)
+    source = checkpoint.load(source_path, device)
+    _check_transferable(source, source_path)
+    return Start(_plan(cfg, stage, source, source_path=str(source_path)), source=source)
+
+
+def _plan(cfg, stage: str, state: dict | None, source_path=None, resume_path=None) -> RunPlan:
+    """`state`: the checkpoint the networks come from (source or resumed), whose settings they keep."""
+    if state is None:
+        model = OmegaConf.to_container(cfg.model, resolve=True)
+        # data=multi pretrains one model conditioned on the domain.
+        model["conditional"] = model.get("conditional", False) or cfg.data.kind == "multi"
+        return RunPlan(stage, model)
+    if resume_path is not None:
+        return RunPlan(stage, checkpoint.model_settings(state), source_path=checkpoint.source_path(state),
+                       resume_path=resume_path, domain=checkpoint.domain(state))
+    condition = Schema.from_dict(state["schema"]).condition
+    if condition is not None:
+        check_strategy_takes_labels(cfg.transfer.name)
+    # From a model conditioned on the domain onto data that are not data=multi, every target
+    # row is one domain: a new one, unless a source domain has that name.
+    conditioned_on_domain = condition is not None and condition.column == DOMAIN
+    domain = _domain_name(cfg.data) if conditioned_on_domain and cfg.data.kind != "multi" else None
+    return RunPlan(stage, checkpoint.model_settings(state), source_path=source_path, domain=domain)
+
+
+def _domain_name(data_cfg) -> str:
+    """The file's name without its extension; for bundled data, its name and classes (digits56789),
+    as data=multi names the bundled digits' domains."""
+    if data_cfg.get("path"):
+        return Path(data_cfg.path).stem
+    return data_cfg.name + "".join(map(str, data_cfg.classes or []))
+
+
+def _check_transferable(source: dict, path) -> None:
+    earlier = source["config"]["transfer"]["name"]
+    if source["stage"] == "finetune" and transfer.changes_structure(earlier):
+        raise UserError(f"{path} was fine-tuned with transfer={earlier}, which reshapes the networks; "
+                        "transfer from its pretrain checkpoint instead")
+
+
+def _resumable(cfg, stage: str, device) -> dict:
+    state = checkpoint.load(cfg.resume, device)
+    if state["stage"] != stage:
+        raise UserError(f"resume={cfg.resume} is a {state['stage']} checkpoint; resume it with "
+                        f"`ganxfer {state['stage']} resume=...`")
+    if cfg.trainer.steps <= state["step"]:
+        raise UserError(f"{cfg.resume} has done {state['step']} steps already and trainer.steps="
+                        f"{cfg.trainer.steps} is the run's total: ask for more steps to continue it")
+    _check_resumable_settings(cfg, state["config"], cfg.resume, stage)
+    return state
+
+
+# Settings that shape the networks, their optimisers or the data they learn from: a resumed run
+# keeps the checkpoint's. (An optimiser's saved state would silently override a new learning rate.)
+# A finetune's networks follow its source, whatever its own `model` group says.
+FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augment"),
+                   "finetune": ("transfer", "data", "optimizer", "augment")}
+
+
+def _check_resumable_settings(cfg, saved: dict, path, stage: str) -> None:
+    """Refuse a resume whose settings would change what was trained; report the other changes."""
+    before = _flatten(saved)
+    after = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    changed = {key: (before.get(key, "unset"), after.get(key, "unset"))
+               for key in sorted(before.keys() | after.keys())
+               if key not in ("resume", "ckpt") and before.get(key, "unset") != after.get(key, "unset")}
+    described = {key: f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()}
+    fixed = [text for key, text in described.items() if key.split(".")[0] in FIXED_ON_RESUME[stage]]
+    if fixed:
+        raise UserError(f"resume={path} was trained with other settings ({'; '.join(fixed)}); resume "
+                        "with the checkpoint's settings, or start a new run to change them")
+    if described:
+        console.print("resuming with changed settings: " + "; ".join(described.values()))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

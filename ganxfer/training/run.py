@@ -1,0 +1,144 @@
+"""pretrain and finetune: the same run, started from random weights or from a source checkpoint.
+
+Its seams, in order: check the settings; plan what the run starts from (plan.py); prepare the
+data; build the networks, strategy and objective (build.py); restore a resumed run; fit (the
+loop, loop.py) with a writer that saves and logs (writer.py); finish with pictures and metrics.
+The user's config is read, never edited."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ganxfer import data, distributed, loggers, metrics, models
+from ganxfer.data import Schema
+from ganxfer.errors import Interrupted, UserError
+from ganxfer.figures import image_grid, training_curves
+from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.training.build import Run, build_run, restore
+from ganxfer.training.loop import Schedule, fit
+from ganxfer.training.plan import Start, plan_run
+from ganxfer.training.writer import RunWriter
+
+# The run's metrics (train_log.csv, metrics.json) compare against at most this many held-out rows,
+# drawn by data.split_seed: the same rows every run, and a bounded cost on a large file.
+# Smaller hold-outs are used whole; `ganxfer evaluate` always uses every held-out row.
+EVALUATION_ROWS = 10_000
+
+
+def train(cfg, stage: str) -> float | None:
+    """Returns the monitored metric's last value (None on ranks other than 0, which write nothing)."""
+    with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
+        check_settings(cfg)
+        out = run_dir()
+        console.quiet = not distributed.is_main()
+        check_writable(out / "checkpoints")
+        device = distributed.device(pick_device(cfg.trainer.device))
+        start = plan_run(cfg, stage, device)
+        prepared = prepare_data(cfg, start)
+        run = build_run(cfg, start, prepared, device)
+        first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
+        console.print(f"{stage}: {len(prepared.rows)} training rows x {prepared.schema.width} columns, "
+                      f"{len(prepared.holdout)} held out, on {distributed.describe(device)}; writing to {out}")
+        writer = RunWriter(out, cfg, start.plan, prepared, run)
+        evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
+        _fit(cfg, run, writer, first_step, _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
+        if not distributed.is_main():
+            return None
+        return finish(cfg, run, writer, prepared.schema, evaluation_rows)
+
+
+def check_settings(cfg) -> None:
+    if cfg.trainer.monitor not in metrics.QUICK:
+        raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
+    unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
+    if unknown:
+        raise UserError(f"trainer.final_metrics names unknown metric(s) {', '.join(unknown)}; choose from: "
+                        f"{', '.join(metrics.METRICS)}")
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before training, not at the first checkpoint, when the run cannot be saved (rank 0
+    writes; the other ranks learn of its failure and stop too)."""
+    problem = None
+    if distributed.is_main():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".writable").touch()
+            (folder / ".writable").unlink()
+        except OSError as err:
+            problem = f"cannot write checkpoints to {folder}: {err.strerror}; choose another hydra.run.dir"
+    if distributed.any_rank(problem is not None):
+        raise UserError(problem or f"rank 0 cannot write checkpoints to {folder}")
+
+
+def prepare_data(cfg, start: Start) -> data.TrainingData:
+    """The training rows, encoded by the schema the run trains with, and the held-out rows."""
+    prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
+                            conditional=start.plan.conditional, remap=cfg.transfer.remap,
+                            domain=start.plan.domain)
+    console.print(data.describe(prepared.schema))
+    if start.source is not None:
+        console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
+    return prepared
+
+
+def _fit(cfg, run: Run, writer: RunWriter, first_step: int, evaluate) -> None:
+    def before_step(step: int) -> None:
+        distributed.restart_stream(run.rng, cfg.seed, step)  # other ranks draw other batches
+        run.strategy.before_step(step)
+
+    callbacks = writer.callbacks(before_step, evaluate)
+    try:
+        fit(run.gan, run.rows, run.objective, run.rng, Schedule.from_config(cfg.trainer), callbacks,
+            first_step, run.labels)
+    except Interrupted as stop:
+        raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
+                          "the same settings", stop.exit_code - 128) from None
+
+
+def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
+    """Sample grid (image data), training curves and the final metrics, into the run directory."""
+    out = writer.out
+    console.print(f"checkpoint: {writer.last_path}")
+    if schema.image_shape is not None:
+        labels = schema.condition.draw(64, cfg.seed) if schema.condition else None
+        device = run.rows.device
+        samples = models.generate(run.gan.sampler, 64, cfg.seed, device, labels=labels).numpy()
+        image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
+    training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
+    final = _final_metrics(run, schema, evaluation_rows, list(cfg.trainer.final_metrics), cfg.seed)
+    return writer.finish(final)
+
+
+def _final_metrics(run: Run, schema: Schema, holdout, names: list[str], seed: int) -> dict:
+    """The slower metrics of trainer.final_metrics (e.g. c2st), once, on the held-out rows."""
+    if not names:
+        return {}
+    fake = _synthetic_like(run, schema, holdout, seed)
+    results, skipped = metrics.evaluate(metrics.Comparison(holdout, fake, schema.transform, seed=seed), names)
+    for name, reason in skipped.items():
+        console.print(f"[yellow]{name} skipped: {reason}[/]")
+    return results
+
+
+def _evaluator(run: Run, schema: Schema, holdout, seed: int):
+    """Cheap metrics of the sampling generator against the held-out rows, on the same z each time
+    so that successive values differ by training alone."""
+    real = schema.transform(holdout)
+
+    def evaluate() -> dict:
+        return metrics.quick(real, schema.transform(_synthetic_like(run, schema, holdout, seed)), seed)
+
+    return evaluate
+
+
+def _synthetic_like(run: Run, schema: Schema, holdout, seed: int) -> pd.DataFrame:
+    """As many synthetic rows as `holdout` from the sampling generator, with the same seed each
+    time; a conditional generator is asked for the held-out rows' own labels."""
+    labels = torch.from_numpy(schema.condition.indices(holdout[schema.condition.column])) if schema.condition else None
+    sampler = run.gan.sampler
+    was_training = sampler.training
+    generated = models.generate(sampler, len(holdout), seed, run.rows.device, labels=labels).numpy()
+    sampler.train(was_training)
+    return schema.inverse(generated)

@@ -1,0 +1,81 @@
+"""What a training run writes: checkpoints (last.ckpt, and best.ckpt at the best value of the
+monitored metric), one CSV row per log step, the trackers' rows, and metrics.json at the end.
+Rank 0 writes for every process; the other ranks get callbacks that do nothing."""
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ganxfer import checkpoint, distributed, loggers, metrics
+from ganxfer.data import TrainingData
+from ganxfer.runtime import console
+from ganxfer.training.build import Run
+from ganxfer.training.loop import LOG_COLUMNS, Callbacks
+from ganxfer.training.plan import RunPlan
+
+
+class RunWriter:
+    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run):
+        self.out, self.plan, self.run = out, plan, run
+        self.last_path, self.best_path = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best.ckpt"
+        self.monitor = cfg.trainer.monitor
+        self.config = OmegaConf.to_container(cfg, resolve=True)  # as the user composed it
+        self.schema = data.schema.to_dict()
+        self.split = {"train_rows": torch.tensor(data.positions),
+                      "holdout_rows": torch.tensor(data.holdout.index.to_numpy())}
+        self.write_row = _csv_logger(out / "train_log.csv")
+        self.best, self.last = None, {}
+
+    def callbacks(self, before_step, evaluate) -> Callbacks:
+        """The loop's callbacks: on ranks other than 0 only `before_step`, which every rank runs."""
+        if not distributed.is_main():
+            return Callbacks(before_step=before_step)
+        return Callbacks(save=self.save, log=self.log, before_step=before_step, evaluate=evaluate)
+
+    def save(self, step: int, path: Path | None = None) -> None:
+        run = self.run
+        augment = run.objective.augment
+        checkpoint.save(path or self.last_path, {
+            "stage": self.plan.stage, "step": step, "networks": run.gan.state_dict(),
+            "transfer": run.strategy.state_dict(), "augment": augment.state_dict() if augment else {},
+            "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
+            "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
+        })
+
+    def log(self, row: dict) -> None:
+        """Writes the row; at evaluation steps, keeps best.ckpt at the best monitored value."""
+        self.write_row(row)
+        loggers.log_row(row)
+        if self.monitor in row:
+            self.last = row
+            if self.best is None or row[self.monitor] < self.best[self.monitor]:
+                self.best = row
+                self.save(row["step"], self.best_path)
+
+    def finish(self, final_metrics: dict) -> float:
+        """Writes the last logged row, the final metrics and the best step to metrics.json; returns
+        the monitored metric's last value, the number a sweeper minimises."""
+        last = {**self.last, **final_metrics}
+        record = {"stage": self.plan.stage, **last, "best_step": self.best["step"],
+                  f"best_{self.monitor}": self.best[self.monitor]}
+        (self.out / "metrics.json").write_text(json.dumps(record, indent=2))
+        console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()
+                                            if key not in LOG_COLUMNS))
+        return self.last[self.monitor]
+
+
+def _csv_logger(path: Path):
+    """One CSV row per log step: step, losses, speed, and the metrics at evaluation steps."""
+    columns = [*LOG_COLUMNS, *metrics.QUICK]
+
+    def log(row: dict) -> None:
+        new = not path.exists()
+        with path.open("a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+    return log
