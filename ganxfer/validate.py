@@ -76,6 +76,8 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:
         parsed = OverridesParser.create().parse_overrides(settings)
         choices = [f"{'+' if override.is_add() else ''}{override.key_or_group}={_first_choice(override)}"
                    for override in parsed if override.key_or_group in groups]
+        # A user's own config folders (hydra.searchpath=[...]) hold options of those groups.
+        choices += [arg for arg in settings if arg.startswith("hydra.searchpath=")]
         with initialize_config_module("ganxfer.conf", version_base="1.3"):
             defaults = compose("config", overrides=[f"stage={stage}", *choices])
     except HydraException as err:

@@ -1,3 +1,4 @@
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +19,27 @@ def console_script() -> str:
     return str(Path(sys.executable).with_name("ganxfer"))
 
 
+def run_console_script(cwd: Path, *args, command: list[str] | None = None, check: bool = True):
+    """`ganxfer ARGS...` as a user types it, in its own process; `check`: it must succeed."""
+    result = subprocess.run([*(command or [console_script()]), *map(str, args)], cwd=cwd, capture_output=True,
+                            text=True)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def run_in_process(stage: str, *overrides: str) -> int:
+    """`ganxfer <stage> ...` through cli.main in this process (no torch import to pay); returns
+    its exit status, as the console script would exit with it. Hydra reads sys.argv, so it is
+    set as a console script would set it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["ganxfer"])
+        try:
+            return cli.main([stage, *overrides])
+        except SystemExit as stop:  # an error inside the stage: reported, then the process exits
+            return stop.code
+
+
 @pytest.fixture
 def ganxfer(tmp_path, monkeypatch):
     """Run `ganxfer <stage> ...` in this process, in tmp_path; return the run directory."""
@@ -26,8 +48,7 @@ def ganxfer(tmp_path, monkeypatch):
 
     def run(stage: str, *overrides: str) -> Path:
         run_dir = tmp_path / f"run{next(counter)}_{stage}"
-        monkeypatch.setattr(sys, "argv", ["ganxfer"])
-        assert cli.main([stage, *overrides, f"hydra.run.dir={run_dir}"]) == 0
+        assert run_in_process(stage, *overrides, f"hydra.run.dir={run_dir}") == 0
         return run_dir
 
     return run

@@ -2,20 +2,14 @@
 
 import json
 import math
-import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY, console_script
-
-
-def ganxfer(cwd, *args, command=None):
-    result = subprocess.run([*(command or [console_script()]), *args], cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result
+from conftest import TINY
+from conftest import run_console_script as ganxfer
 
 
 def test_digits_pretrain_finetune_evaluate_sample(tmp_path):
@@ -64,6 +58,6 @@ def test_python_dash_m_multirun_and_cfg_job_work(tmp_path):
 
 @pytest.mark.parametrize("args, code", [([], 2), (["--help"], 0)])
 def test_no_stage_or_help_lists_stages_and_groups(tmp_path, args, code):
-    result = subprocess.run([console_script(), *args], cwd=tmp_path, capture_output=True, text=True)
+    result = ganxfer(tmp_path, *args, check=False)
     assert result.returncode == code
     assert "pretrain" in result.stdout and "transfer" in result.stdout and "scratch" in result.stdout

@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, load_last
+from conftest import TINY, load_last, run_in_process
 from ganxfer import cli, models
 from ganxfer.data import Schema
 from ganxfer.data.prepare import differs_from_source, schema_for_target
@@ -122,9 +122,8 @@ def csv_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("remap")
     source_table().to_csv(folder / "source.csv", index=False)
     target_table(seed=2).to_csv(folder / "target.csv", index=False)
-    sys.argv = ["ganxfer"]
-    assert cli.main(["pretrain", "data=csv", f"data.path={folder / 'source.csv'}", *TINY,
-                     f"hydra.run.dir={folder / 'pretrain'}"]) == 0
+    assert run_in_process("pretrain", "data=csv", f"data.path={folder / 'source.csv'}", *TINY,
+                     f"hydra.run.dir={folder / 'pretrain'}") == 0
     return SimpleNamespace(source=folder / "pretrain" / "checkpoints" / "last.ckpt", target=folder / "target.csv")
 
 

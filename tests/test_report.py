@@ -25,3 +25,5 @@ def test_report_groups_a_sweep_by_its_swept_settings(tmp_path, monkeypatch):
     scratch = report[report["transfer"] == "scratch"]
     assert (scratch["steps_to_quality_mean"] <= 6).all()  # scratch reaches its own mean by its end or earlier
     assert (tmp_path / "sweep" / "report.png").stat().st_size > 0
+    # The report writes into the sweep's folder alone: no run folder of its own, no .hydra/ there.
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "sweep" / ".hydra").exists()

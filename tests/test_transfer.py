@@ -1,13 +1,12 @@
 """Transfer strategies: what is frozen stays bit-identical and out of the optimiser, what trains
 moves, penalties anchor at the source, and augmentation is differentiable."""
 
-import sys
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, load_last
+from conftest import TINY, load_last, run_in_process
 from ganxfer import checkpoint, cli, models
 from ganxfer.objective import Objective
 from ganxfer.transfer import SVD, get
@@ -20,8 +19,7 @@ STEPS = ["trainer.steps=4", "trainer.log_every=2", "data.shots=20"]
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     folder = tmp_path_factory.mktemp("source")
-    sys.argv = ["ganxfer"]
-    assert cli.main(["pretrain", *TINY, "model.g_layers=2", "model.d_layers=2", f"hydra.run.dir={folder}"]) == 0
+    assert run_in_process("pretrain", *TINY, "model.g_layers=2", "model.d_layers=2", f"hydra.run.dir={folder}") == 0
     return folder / "checkpoints" / "last.ckpt"
 
 

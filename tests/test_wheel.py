@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY
+
 REPO = Path(__file__).resolve().parents[1]
 # Build outputs and local state: never part of what a wheel is built from.
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "outputs", "multirun",
                                    "__pycache__", ".pytest_cache")
-TINY = ["trainer.steps=3", "trainer.log_every=1", "trainer.ckpt_every=1", "trainer.batch_size=8",
-        "model.g_hidden=16", "model.d_hidden=16", "model.z_dim=4"]
 
 
 def run(*command, cwd: Path) -> str:

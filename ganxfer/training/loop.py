@@ -182,16 +182,8 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
     continue exactly. `labels`, each data row's label index, for conditional G and D."""
-    gan.generator.train()
-    gan.discriminator.train()
+    generator, discriminator = _networks_to_call(gan, schedule.compile)
     precision = MixedPrecision(schedule.precision, data.device)
-    if schedule.compile:
-        # In place: the modules keep their own state_dict keys (no `_orig_mod.` prefix), and the
-        # EMA copy, made before, keeps running eagerly for evaluation.
-        gan.generator.compile()
-        gan.discriminator.compile()
-    # What the training steps call: with several ranks (torchrun), wrappers that average gradients.
-    generator, discriminator = distributed.parallel(gan.generator), distributed.parallel(gan.discriminator)
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
@@ -230,6 +222,19 @@ def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator
                 number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
                                   f"{schedule.steps}; its checkpoint is saved", number)
+
+
+def _networks_to_call(gan: GAN, compile: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D in training mode, compiled on request, as the training steps call them: with
+    several ranks (torchrun), wrapped to average their gradients."""
+    gan.generator.train()
+    gan.discriminator.train()
+    if compile:
+        # In place: the modules keep their own state_dict keys (no `_orig_mod.` prefix), and the
+        # EMA copy, made before, keeps running eagerly for evaluation.
+        gan.generator.compile()
+        gan.discriminator.compile()
+    return distributed.parallel(gan.generator), distributed.parallel(gan.discriminator)
 
 
 class _NonfiniteWatch:
