@@ -106,7 +106,8 @@ class CategoricalColumn(Column):
 
     def __init__(self, name: str, categories: list, missing_rate: float = 0.0):
         """`categories`: the training values (bool, int, float or str), most frequent first,
-        and None last when gaps are generated."""
+        and None (the missing category) when gaps are generated; a finetune run appends the
+        target's new values after them, so every category keeps its generator output."""
         self.name, self.categories, self.missing_rate = name, categories, missing_rate
 
     @property
@@ -129,10 +130,13 @@ class CategoricalColumn(Column):
         return f"the most frequent category {self.categories[0]!r}"
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        codes = pd.Categorical(series, categories=self.values).codes.astype(np.int64)
+        value_codes = pd.Categorical(series, categories=self.values).codes.astype(np.int64)
+        # A value's output is its place among all categories, the missing one included.
+        places = np.array([place for place, category in enumerate(self.categories) if category is not None])
+        codes = np.where(value_codes >= 0, places[np.maximum(value_codes, 0)], -1)
         gaps = series.isna().to_numpy()
         # Without a missing category a gap stands in as the most frequent category (code 0).
-        codes[gaps] = len(self.categories) - 1 if self.models_gaps else 0
+        codes[gaps] = self.categories.index(None) if self.models_gaps else 0
         return one_hot(codes, len(self.categories))  # a category never seen in training: all zeros
 
     def decode(self, encoded: np.ndarray) -> pd.Series:
@@ -141,9 +145,18 @@ class CategoricalColumn(Column):
                          dtype=dtype_of(self.values, self.models_gaps))
 
     def unknown(self, series: pd.Series) -> list:
-        """Values of `series` that are neither gaps nor categories seen in training."""
-        present = pd.Series(pd.unique(series.dropna()))
-        return present[~present.isin(self.values)].tolist()
+        """Values of `series` that are neither gaps nor categories seen in training, most frequent first."""
+        present = series.dropna().value_counts().index.to_series()
+        return [self._like_known(plain_value(value)) for value in present[~present.isin(self.values)]]
+
+    def _like_known(self, value):
+        """A whole number that pandas read as a float (because of gaps) as the int its column holds."""
+        whole_numbers = dtype_of(self.values, False) == "int64"
+        return int(value) if whole_numbers and isinstance(value, float) and value.is_integer() else value
+
+    def with_categories(self, new: list) -> "CategoricalColumn":
+        """This column with `new` categories appended (the known ones keep their positions)."""
+        return CategoricalColumn(self.name, [*self.categories, *new], self.missing_rate)
 
 
 class ConstantColumn(Column):
@@ -182,6 +195,11 @@ def column_from_dict(state: dict) -> Column:
     kinds = {"continuous": NumericColumn, "integer": NumericColumn, "categorical": CategoricalColumn,
              "constant": ConstantColumn}
     return kinds[state["kind"]].from_dict(state)
+
+
+def plain_value(value):
+    """A numpy scalar as the Python value it stands for (checkpoints hold plain data only)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _missing(encoded: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 
-from ganxfer.data.columns import CategoricalColumn, ConstantColumn, NumericColumn
+from ganxfer.data.columns import CategoricalColumn, ConstantColumn, NumericColumn, plain_value
 from ganxfer.data.scalers import fit_scaler
 from ganxfer.errors import UserError
 
@@ -102,7 +102,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
     if gaps.any() and is_float_dtype(values) and bool((values % 1 == 0).all()):
         values = values.astype(np.int64)  # whole numbers that pandas read as floats because of gaps
     if kind == "constant":
-        return ConstantColumn(name, _plain(values.iloc[0]), missing_rate, models_gaps)
+        return ConstantColumn(name, plain_value(values.iloc[0]), missing_rate, models_gaps)
     if kind == "categorical":
         categories = values.value_counts().index.tolist()  # most frequent first: a gap's stand-in
         if len(categories) > len(series) / 2:
@@ -114,7 +114,3 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
     return NumericColumn(name, kind, dtype, float(numbers.min()), float(numbers.max()),
                          fit_scaler(options.scaling, numbers), float(np.median(numbers)), missing_rate, models_gaps)
 
-
-def _plain(value):
-    """A numpy scalar as the Python value it stands for (checkpoints hold plain data only)."""
-    return value.item() if isinstance(value, np.generic) else value

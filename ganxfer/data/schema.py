@@ -9,7 +9,7 @@ present/missing), so that a model can give each block the right activation."""
 import numpy as np
 import pandas as pd
 
-from ganxfer.data.columns import NumericColumn, column_from_dict
+from ganxfer.data.columns import CategoricalColumn, NumericColumn, column_from_dict
 from ganxfer.data.conditions import Condition
 from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
@@ -91,6 +91,26 @@ class Schema:
         return Schema([_refitted(column, table[column.name]) if isinstance(column, NumericColumn) else column
                        for column in self.columns])
 
+    def with_new_values(self, table: pd.DataFrame) -> "Schema":
+        """The same columns, each categorical one extended by the categories of `table` it has
+        not seen (appended, so the known ones keep their generator outputs): the schema a finetune
+        run trains with when the target domain brings new values."""
+        return Schema([column.with_categories(column.unknown(table[column.name]))
+                       if isinstance(column, CategoricalColumn) else column for column in self.columns],
+                      self.image_shape, self.condition)
+
+    def new_values(self, source: "Schema") -> dict[str, list]:
+        """Column -> the categories this schema has beyond `source`'s (columns with none left out)."""
+        known = {column.name: column for column in source.columns}
+        return {column.name: column.categories[len(known[column.name].categories):] for column in self.columns
+                if isinstance(column, CategoricalColumn) and len(column.categories) > len(known[column.name].categories)}
+
+    def extends(self, source: "Schema") -> bool:
+        """True when this schema's generator outputs are `source`'s with categories appended to
+        some columns: networks built for it grow from the source's (transfer.categories)."""
+        return self.names == source.names and all(
+            _appends_categories(column, known) for column, known in zip(self.columns, source.columns))
+
     def transform(self, table: pd.DataFrame) -> np.ndarray:
         """Rows -> float32 array of `width` columns, laid out as `layout` says."""
         self.check_columns(table)
@@ -135,6 +155,13 @@ class Schema:
         shape, condition = data["image_shape"], data.get("condition")
         return cls([column_from_dict(column) for column in data["columns"]], tuple(shape) if shape else None,
                    Condition.from_dict(condition) if condition else None)
+
+
+def _appends_categories(column, known) -> bool:
+    """`column`'s outputs are `known`'s, then (perhaps) new categories."""
+    outputs, known_outputs = column.outputs, known.outputs
+    return (outputs[:len(known_outputs)] == known_outputs
+            and all(meaning == "category" for meaning, *_ in outputs[len(known_outputs):]))
 
 
 def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:

@@ -221,7 +221,8 @@ def _start_from_source(generator, discriminator, source: dict, schema: Schema, s
     differ from the source's (transfer.remap=true)."""
     source_schema = Schema.from_dict(source["schema"])
     remapped = source_schema.outputs != schema.outputs
-    if remapped:
+    grown = remapped and schema.extends(source_schema)  # only new categories: no remap needed
+    if remapped and not grown:
         console.print(transfer.remap.column_table(source_schema, schema))
     if not strategy.loads_source:
         return
@@ -230,6 +231,10 @@ def _start_from_source(generator, discriminator, source: dict, schema: Schema, s
     if not remapped:
         generator.load_state_dict(generator_state)
         discriminator.load_state_dict(discriminator_state)
+        return
+    if grown:
+        strategy.shared = transfer.categories.carry_over(generator, discriminator, generator_state,
+                                                         discriminator_state, source_schema, schema, transfer_cfg)
         return
     if schema.condition is not None:
         raise UserError("transfer.remap=true works for unconditional models only: a conditional model's "
