@@ -105,7 +105,7 @@ def target(source_run) -> list[str]:
 def test_every_strategy_finetunes_onto_new_categories_without_a_flag(ganxfer, source_run, strategy, capsys):
     run = ganxfer("finetune", *target(source_run), f"transfer={strategy}", *TINY)
     said = capsys.readouterr().out
-    assert said.count("categories the source model never saw ('cyl': 5; 'colour': green)") == 1
+    assert said.count("values the source model never saw ('cyl': 5; 'colour': green)") == 1
     schema = Schema.from_dict(load_last(run)["schema"])
     assert schema.columns[0].categories == [4, 6, 8, 5]
     if strategy == "ewc":  # nothing holds the new outputs in place

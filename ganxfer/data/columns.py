@@ -2,7 +2,8 @@
 outputs become values again (`decode`), and its plain-data form for checkpoints.
 
 Three kinds. Numbers (continuous or integer) pass through a scaler and come back clipped to the
-observed range, integers rounded. Categories become a one-hot block and come back as one of the
+observed range, rounded to the observed number of decimals, and, for a column with few distinct
+values, snapped to the nearest of them. Categories become a one-hot block and come back as one of the
 categories seen in training. Constants take no generator output at all.
 
 Gaps (data.missing=model): a numeric or constant column gets a two-way softmax block,
@@ -53,7 +54,8 @@ class Column:
 
 class NumericColumn(Column):
     def __init__(self, name: str, kind: str, dtype: str, low: float, high: float, scaler, fill: float,
-                 missing_rate: float = 0.0, indicator: bool = False):
+                 missing_rate: float = 0.0, indicator: bool = False, decimals: int | None = None,
+                 levels: list[float] | None = None):
         self.name, self.kind = name, kind  # kind: "continuous" or "integer" (decoded values are rounded)
         # "int64", "float32" or "float64": the input's (whole numbers written as 1.0 are int64)
         self.dtype = dtype
@@ -61,6 +63,10 @@ class NumericColumn(Column):
         self.scaler = scaler
         self.fill = fill  # stands in for a gap when encoding (the training median)
         self.missing_rate, self.indicator = missing_rate, indicator
+        # Samples are written with the input's precision (None: as computed; older checkpoints).
+        self.decimals = decimals
+        # A column with few distinct values: they, sorted; samples take the nearest (None: any value).
+        self.levels = levels
 
     @property
     def models_gaps(self) -> bool:
@@ -86,12 +92,29 @@ class NumericColumn(Column):
     def decode(self, encoded: np.ndarray) -> pd.Series:
         values = np.clip(self.scaler.inverse(encoded[:, : _width(self.scaler.blocks)].astype(np.float64)),
                          self.low, self.high)
-        if self.kind == "integer":
+        if self.levels is not None:
+            values = nearest(values, np.asarray(self.levels))
+        elif self.kind == "integer":
             values = np.round(values)
+        elif self.decimals is not None:  # the ends of the range may have fewer decimals than rounding keeps
+            values = np.clip(np.round(values, self.decimals), self.low, self.high)
         if not self.indicator:
             return pd.Series(values, name=self.name, dtype=self.dtype)
         with_gaps = "Int64" if self.dtype == "int64" else self.dtype  # pandas' integers that allow gaps
         return pd.Series(values, name=self.name, dtype=with_gaps).mask(_missing(encoded))
+
+    def with_levels(self, values: list[float]) -> "NumericColumn":
+        """This column, keeping also to `values` (a target's values the source never took)."""
+        if self.levels is None or not values:
+            return self
+        return NumericColumn.from_dict({**self.to_dict(), "levels": sorted({*self.levels, *values})})
+
+    def unknown(self, series: pd.Series) -> list[float]:
+        """Values of `series` that are not among the levels this column keeps to."""
+        if self.levels is None:
+            return []
+        present = np.unique(series.dropna().to_numpy(dtype=np.float64))
+        return present[~np.isin(present, self.levels)].tolist()
 
     def to_dict(self) -> dict:
         return {**vars(self), "scaler": self.scaler.to_dict()}  # kind is an attribute here
@@ -200,6 +223,15 @@ def column_from_dict(state: dict) -> Column:
 def plain_value(value):
     """A numpy scalar as the Python value it stands for (checkpoints hold plain data only)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def nearest(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Each value replaced by the nearest of the sorted `levels`."""
+    if len(levels) == 1:
+        return np.full_like(values, levels[0])
+    right = np.clip(np.searchsorted(levels, values), 1, len(levels) - 1)
+    left = right - 1
+    return np.where(values - levels[left] <= levels[right] - values, levels[left], levels[right])
 
 
 def _missing(encoded: np.ndarray) -> np.ndarray:

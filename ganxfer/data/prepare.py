@@ -91,11 +91,12 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
 
 
 def _say_new_values(new: dict[str, list]) -> None:
-    """One line: a new category in the target is the usual shape of domain shift, not an error."""
+    """One line: a new value in the target is the usual shape of domain shift, not an error."""
     if new:
         added = "; ".join(f"{name!r}: {_few(values)}" for name, values in new.items())
-        log.info("the target brings categories the source model never saw (%s): added to the networks, "
-                 "each starting as the mean of its column's source categories", added)
+        log.info("the target brings values the source model never saw (%s): new categories are added to "
+                 "the networks, each starting as the mean of its column's source categories, and few-valued "
+                 "numbers keep to their new values too", added)
 
 
 def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:

@@ -92,18 +92,20 @@ class Schema:
                        for column in self.columns])
 
     def with_new_values(self, table: pd.DataFrame) -> "Schema":
-        """The same columns, each categorical one extended by the categories of `table` it has
-        not seen (appended, so the known ones keep their generator outputs): the schema a finetune
-        run trains with when the target domain brings new values."""
-        return Schema([column.with_categories(column.unknown(table[column.name]))
-                       if isinstance(column, CategoricalColumn) else column for column in self.columns],
-                      self.image_shape, self.condition)
+        """The same columns, extended by the values of `table` they have not seen: new categories
+        appended (the known ones keep their generator outputs), and new values of few-valued
+        numbers among those they keep to. The schema a finetune run trains with when the target
+        domain brings new values."""
+        grown = Schema([_with_new_values(column, table[column.name]) for column in self.columns],
+                       self.image_shape, self.condition)
+        return grown if grown.new_values(self) else self
 
     def new_values(self, source: "Schema") -> dict[str, list]:
-        """Column -> the categories this schema has beyond `source`'s (columns with none left out)."""
-        known = {column.name: column for column in source.columns}
-        return {column.name: column.categories[len(known[column.name].categories):] for column in self.columns
-                if isinstance(column, CategoricalColumn) and len(column.categories) > len(known[column.name].categories)}
+        """Column -> the categories or levels this schema has beyond `source`'s (only columns with some)."""
+        known = {column.name: _known_values(column) for column in source.columns}
+        new = {column.name: [value for value in _known_values(column) if value not in known[column.name]]
+               for column in self.columns}
+        return {name: values for name, values in new.items() if values}
 
     def extends(self, source: "Schema") -> bool:
         """True when this schema's generator outputs are `source`'s with categories appended to
@@ -157,6 +159,20 @@ class Schema:
                    Condition.from_dict(condition) if condition else None)
 
 
+def _with_new_values(column, series: pd.Series):
+    if isinstance(column, CategoricalColumn):
+        return column.with_categories(column.unknown(series))
+    if isinstance(column, NumericColumn):
+        return column.with_levels(column.unknown(series))
+    return column
+
+
+def _known_values(column) -> list:
+    if isinstance(column, CategoricalColumn):
+        return column.categories
+    return getattr(column, "levels", None) or []
+
+
 def _appends_categories(column, known) -> bool:
     """`column`'s outputs are `known`'s, then (perhaps) new categories."""
     outputs, known_outputs = column.outputs, known.outputs
@@ -170,4 +186,4 @@ def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:
         raise UserError(f"column {column.name!r} has no values in the target data: nothing to refit it on")
     return NumericColumn(column.name, column.kind, column.dtype, float(values.min()), float(values.max()),
                          fit_scaler(column.scaler.name, values), float(np.median(values)),
-                         float(series.isna().mean()), column.indicator)
+                         float(series.isna().mean()), column.indicator, column.decimals, column.levels)
