@@ -90,3 +90,15 @@ def test_the_printed_schema_says_how_each_column_was_read_and_the_key_that_chang
     assert "data.categorical=[age]" in lines["age"]
     assert "categorical" in lines["cylinders"] and "data.continuous=[cylinders]" in lines["cylinders"]
     assert "data.categorical=[visits]" in lines["visits"] and "keeps to" not in lines["visits"]
+
+
+def test_the_few_values_benchmark_runs_at_toy_size(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    monkeypatch.chdir(tmp_path)
+    import few_values
+
+    table = few_values.measure(tmp_path, rows=300, pretrain_steps=4, finetune_steps=2, seeds=1)
+    assert sorted(table["reading"]) == sorted(list(few_values.READINGS) * 2)
+    assert table[["age", "score", "income", "pairs", "quality"]].to_numpy().min() >= 0
