@@ -61,11 +61,12 @@ def measure(folder: Path, rows: int, pretrain_steps: int, finetune_steps: int, s
             source, target = folder / f"source_{reading}_{seed}", folder / f"target_{reading}_{seed}"
             quiet(["pretrain", *common, *keys, "data.classes=[a]", f"trainer.steps={pretrain_steps}",
                    f"trainer.ckpt_every={pretrain_steps}", f"seed={seed}", f"hydra.run.dir={source}"])
-            quiet(["finetune", *common, *keys, "data.classes=[b]", f"data.shots={min(400, rows // 5)}", f"trainer.steps={finetune_steps}",
-                   f"trainer.ckpt_every={finetune_steps}", f"seed={seed}", f"ckpt={source}/checkpoints/last.ckpt",
-                   f"hydra.run.dir={target}"])
+            quiet(["finetune", *common, *keys, "data.classes=[b]", f"data.shots={min(400, rows // 5)}",
+                   f"trainer.steps={finetune_steps}", f"trainer.ckpt_every={finetune_steps}", f"seed={seed}",
+                   f"ckpt={source}/checkpoints/last.ckpt", f"hydra.run.dir={target}"])
             for stage, run in (("pretrain (a)", source), ("finetune (b)", target)):
-                results.append({"stage": stage, "reading": reading, **breakdown(run, folder / f"eval_{run.name}", seed)})
+                scores = breakdown(run, folder / f"eval_{run.name}", seed)
+                results.append({"stage": stage, "reading": reading, **scores})
     return pd.DataFrame(results).groupby(["stage", "reading"], sort=False).mean().round(3).reset_index()
 
 

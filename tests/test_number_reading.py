@@ -85,7 +85,8 @@ def test_a_target_with_new_values_of_a_few_valued_number_keeps_to_them_too():
 def test_the_printed_schema_says_how_each_column_was_read_and_the_key_that_changes_it():
     console = Console(file=io.StringIO(), width=250)
     console.print(describe(Schema.fit(survey())))
-    lines = {line.split("│")[1].strip(): line for line in console.file.getvalue().splitlines() if line.count("│") > 2}
+    rows = [line for line in console.file.getvalue().splitlines() if line.count("│") > 2]
+    lines = {line.split("│")[1].strip(): line for line in rows}
     assert "keeps to its 6 values" in lines["age"] and "data.continuous=[age]" in lines["age"]
     assert "data.categorical=[age]" in lines["age"]
     assert "categorical" in lines["cylinders"] and "data.continuous=[cylinders]" in lines["cylinders"]

@@ -19,7 +19,8 @@ def describe(schema: Schema) -> Table | Text:
         missing = f"{column.missing_rate:.1%}" if column.missing_rate else ""
         if column.missing_rate and column.models_gaps:
             missing += " (learnt)"
-        table.add_row(column.name, _kind(column), _encoding(column), _values(column), missing, Text(_other_reading(column)))
+        table.add_row(column.name, _kind(column), _encoding(column), _values(column), missing,
+                      Text(_other_reading(column)))  # Text: the keys' brackets are not markup
     return table
 
 

@@ -55,8 +55,8 @@ def run(cfg) -> float:
     show(records, [result for name in names for result in METRICS[name].ideals])
     text = json.dumps(records[0] if len(records) == 1 else records, indent=2)
     atomic_write(out / "metrics.json", lambda file: file.write(text), binary=False)
-    console.print(f"wrote {out / 'metrics.json'} and the plots ({', '.join(sorted(p.name for p in out.glob('*.png')))}) "
-                  f"to {out}")
+    plots = ", ".join(sorted(path.name for path in out.glob("*.png")))
+    console.print(f"wrote {out / 'metrics.json'} and the plots ({plots}) to {out}")
     return records[0]["fd"]
 
 
