@@ -16,6 +16,16 @@ from ganxfer.errors import UserError
 from ganxfer.validate import check_overrides, check_values
 
 log = logging.getLogger("ganxfer")
+
+
+def unless_files(sources, value):
+    """`${unless_files:${.sources},VALUE}`: a bundled dataset's setting (the digits' image shape),
+    which data given as files must not inherit."""
+    return None if sources else value
+
+
+if not OmegaConf.has_resolver("unless_files"):
+    OmegaConf.register_new_resolver("unless_files", unless_files)
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
 # Overrides that need an optional Hydra plugin: (override prefix, module it lives in, extra to install).

@@ -34,6 +34,23 @@ def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
     return table
 
 
+def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table]:
+    """The quality score's parts (metrics.tabular.quality_breakdown): the columns whose shape
+    is reproduced worst, then the worst column pairs."""
+    columns = Table(title=f"{title}: column shapes, worst first (1 = as the real rows)")
+    for heading in ("column", "test", "score"):
+        columns.add_column(heading, justify="right" if heading == "score" else "left")
+    for name, part in list(breakdown["column_shapes"].items())[:shown]:
+        columns.add_row(str(name), part["test"], f"{part['score']:.3f}")
+    pairs = Table(title=f"{title}: column pairs, worst first (correlation similarity)")
+    for heading in ("columns", "real correlation", "synthetic correlation", "score"):
+        pairs.add_column(heading, justify="left" if heading == "columns" else "right")
+    for pair in breakdown["worst_column_pairs"]:
+        pairs.add_row(" & ".join(map(str, pair["columns"])), f"{pair['real_correlation']:.3f}",
+                      f"{pair['synthetic_correlation']:.3f}", f"{pair['score']:.3f}")
+    return [columns, pairs] if breakdown["worst_column_pairs"] else [columns]
+
+
 def image_grid(rows: np.ndarray, shape, path: Path, side: int = 8, zoom: int = 4) -> None:
     """Tile the first side*side rows, each reshaped to `shape` (H, W), into one PNG (dark = high)."""
     images = rows[: side * side].reshape(-1, *shape).astype(np.float64)

@@ -110,7 +110,7 @@ def test_conditional_resume_continues_exactly(ganxfer):
 def test_multi_domain_pretrain_then_a_new_domain_starts_at_the_mean_embedding(ganxfer, tmp_path):
     sources = [labelled_csv(tmp_path / f"{name}.csv", rows=60, seed=seed) for seed, name in enumerate("ab")]
     target = labelled_csv(tmp_path / "new.csv", rows=60, seed=2)
-    multi = ["data=multi", f"data.sources=[{sources[0]},{sources[1]}]", "data.shape=null"]
+    multi = ["data=multi", f"data.sources=[{sources[0]},{sources[1]}]"]  # files: tables, not the digits' images
     source_run = ganxfer("pretrain", *TINY, *multi)
     finetuned = load_last(ganxfer("finetune", *TINY, *STANDING_STILL, f"ckpt={source_run}/checkpoints/last.ckpt",
                                   "data=csv", f"data.path={target}"))

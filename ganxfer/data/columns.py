@@ -2,7 +2,8 @@
 outputs become values again (`decode`), and its plain-data form for checkpoints.
 
 Three kinds. Numbers (continuous or integer) pass through a scaler and come back clipped to the
-observed range, integers rounded. Categories become a one-hot block and come back as one of the
+observed range, rounded to the observed number of decimals, and, for a column with few distinct
+values, snapped to the nearest of them. Categories become a one-hot block and come back as one of the
 categories seen in training. Constants take no generator output at all.
 
 Gaps (data.missing=model): a numeric or constant column gets a two-way softmax block,
@@ -53,7 +54,8 @@ class Column:
 
 class NumericColumn(Column):
     def __init__(self, name: str, kind: str, dtype: str, low: float, high: float, scaler, fill: float,
-                 missing_rate: float = 0.0, indicator: bool = False):
+                 missing_rate: float = 0.0, indicator: bool = False, decimals: int | None = None,
+                 levels: list[float] | None = None):
         self.name, self.kind = name, kind  # kind: "continuous" or "integer" (decoded values are rounded)
         # "int64", "float32" or "float64": the input's (whole numbers written as 1.0 are int64)
         self.dtype = dtype
@@ -61,6 +63,10 @@ class NumericColumn(Column):
         self.scaler = scaler
         self.fill = fill  # stands in for a gap when encoding (the training median)
         self.missing_rate, self.indicator = missing_rate, indicator
+        # Samples are written with the input's precision (None: as computed; older checkpoints).
+        self.decimals = decimals
+        # A column with few distinct values: they, sorted; samples take the nearest (None: any value).
+        self.levels = levels
 
     @property
     def models_gaps(self) -> bool:
@@ -86,12 +92,29 @@ class NumericColumn(Column):
     def decode(self, encoded: np.ndarray) -> pd.Series:
         values = np.clip(self.scaler.inverse(encoded[:, : _width(self.scaler.blocks)].astype(np.float64)),
                          self.low, self.high)
-        if self.kind == "integer":
+        if self.levels is not None:
+            values = nearest(values, np.asarray(self.levels))
+        elif self.kind == "integer":
             values = np.round(values)
+        elif self.decimals is not None:  # the ends of the range may have fewer decimals than rounding keeps
+            values = np.clip(np.round(values, self.decimals), self.low, self.high)
         if not self.indicator:
             return pd.Series(values, name=self.name, dtype=self.dtype)
         with_gaps = "Int64" if self.dtype == "int64" else self.dtype  # pandas' integers that allow gaps
         return pd.Series(values, name=self.name, dtype=with_gaps).mask(_missing(encoded))
+
+    def with_levels(self, values: list[float]) -> "NumericColumn":
+        """This column, keeping also to `values` (a target's values the source never took)."""
+        if self.levels is None or not values:
+            return self
+        return NumericColumn.from_dict({**self.to_dict(), "levels": sorted({*self.levels, *values})})
+
+    def unknown(self, series: pd.Series) -> list[float]:
+        """Values of `series` that are not among the levels this column keeps to."""
+        if self.levels is None:
+            return []
+        present = np.unique(series.dropna().to_numpy(dtype=np.float64))
+        return present[~np.isin(present, self.levels)].tolist()
 
     def to_dict(self) -> dict:
         return {**vars(self), "scaler": self.scaler.to_dict()}  # kind is an attribute here
@@ -106,7 +129,8 @@ class CategoricalColumn(Column):
 
     def __init__(self, name: str, categories: list, missing_rate: float = 0.0):
         """`categories`: the training values (bool, int, float or str), most frequent first,
-        and None last when gaps are generated."""
+        and None (the missing category) when gaps are generated; a finetune run appends the
+        target's new values after them, so every category keeps its generator output."""
         self.name, self.categories, self.missing_rate = name, categories, missing_rate
 
     @property
@@ -129,10 +153,13 @@ class CategoricalColumn(Column):
         return f"the most frequent category {self.categories[0]!r}"
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        codes = pd.Categorical(series, categories=self.values).codes.astype(np.int64)
+        value_codes = pd.Categorical(series, categories=self.values).codes.astype(np.int64)
+        # A value's output is its place among all categories, the missing one included.
+        places = np.array([place for place, category in enumerate(self.categories) if category is not None])
+        codes = np.where(value_codes >= 0, places[np.maximum(value_codes, 0)], -1)
         gaps = series.isna().to_numpy()
         # Without a missing category a gap stands in as the most frequent category (code 0).
-        codes[gaps] = len(self.categories) - 1 if self.models_gaps else 0
+        codes[gaps] = self.categories.index(None) if self.models_gaps else 0
         return one_hot(codes, len(self.categories))  # a category never seen in training: all zeros
 
     def decode(self, encoded: np.ndarray) -> pd.Series:
@@ -141,9 +168,18 @@ class CategoricalColumn(Column):
                          dtype=dtype_of(self.values, self.models_gaps))
 
     def unknown(self, series: pd.Series) -> list:
-        """Values of `series` that are neither gaps nor categories seen in training."""
-        present = pd.Series(pd.unique(series.dropna()))
-        return present[~present.isin(self.values)].tolist()
+        """Values of `series` that are neither gaps nor categories seen in training, most frequent first."""
+        present = series.dropna().value_counts().index.to_series()
+        return [self._like_known(plain_value(value)) for value in present[~present.isin(self.values)]]
+
+    def _like_known(self, value):
+        """A whole number that pandas read as a float (because of gaps) as the int its column holds."""
+        whole_numbers = dtype_of(self.values, False) == "int64"
+        return int(value) if whole_numbers and isinstance(value, float) and value.is_integer() else value
+
+    def with_categories(self, new: list) -> "CategoricalColumn":
+        """This column with `new` categories appended (the known ones keep their positions)."""
+        return CategoricalColumn(self.name, [*self.categories, *new], self.missing_rate)
 
 
 class ConstantColumn(Column):
@@ -182,6 +218,20 @@ def column_from_dict(state: dict) -> Column:
     kinds = {"continuous": NumericColumn, "integer": NumericColumn, "categorical": CategoricalColumn,
              "constant": ConstantColumn}
     return kinds[state["kind"]].from_dict(state)
+
+
+def plain_value(value):
+    """A numpy scalar as the Python value it stands for (checkpoints hold plain data only)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def nearest(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Each value replaced by the nearest of the sorted `levels`."""
+    if len(levels) == 1:
+        return np.full_like(values, levels[0])
+    right = np.clip(np.searchsorted(levels, values), 1, len(levels) - 1)
+    left = right - 1
+    return np.where(values - levels[left] <= levels[right] - values, levels[left], levels[right])
 
 
 def _missing(encoded: np.ndarray) -> np.ndarray:

@@ -2,9 +2,16 @@
 of that kind on the training rows.
 
 continuous  numbers with fractions
-integer     whole numbers with more than `max_categories` distinct values
-categorical text, booleans, and whole numbers with at most `max_categories` distinct values
+integer     whole numbers, other than codes
+categorical text, booleans, and codes: whole numbers with at most `max_categories` distinct
+            values, all between 0 and `max_categories` (classes, ratings, flags)
 constant    a single distinct value
+
+Whole numbers beyond that (counts, sizes, years, pixel intensities) stay numbers, so a target
+domain's value between or beyond the source's is a number like any other. Numbers with at
+most `max_categories` distinct values (binned ages, the pixels of a few-valued image) keep to
+those values: samples are snapped to the nearest observed one. data.continuous=[...] lets such
+a column vary freely; data.categorical=[...] reads it as categories instead.
 """
 
 import logging
@@ -14,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 
-from ganxfer.data.columns import CategoricalColumn, ConstantColumn, NumericColumn
+from ganxfer.data.columns import CategoricalColumn, ConstantColumn, NumericColumn, plain_value
 from ganxfer.data.scalers import fit_scaler
 from ganxfer.errors import UserError
 
@@ -29,7 +36,7 @@ class FitOptions:
 
     categorical: list[str] = field(default_factory=list)  # treat these as categories, whatever they hold
     continuous: list[str] = field(default_factory=list)  # treat these as numbers, however few values
-    max_categories: int = 10  # whole-number columns with at most this many values are categories
+    max_categories: int = 10  # codes (categories) and few-valued numbers (snapped) have at most this many values
     scaling: str = "minmax"
     missing: str = "model"
 
@@ -69,9 +76,34 @@ def infer_kind(series: pd.Series, options: FitOptions) -> str:
             raise UserError(f"data.continuous names {name!r}, but it holds text or booleans, not numbers")
         return "categorical"
     whole = bool(np.all(numbers == np.round(numbers)))
-    if whole and distinct <= options.max_categories and name not in options.continuous:
+    if whole and name not in options.continuous and looks_like_codes(numbers, options.max_categories):
         return "categorical"
     return "integer" if whole else "continuous"
+
+
+def looks_like_codes(numbers: np.ndarray, max_categories: int) -> bool:
+    """Few whole numbers near zero (0/1 flags, classes 0-2, ratings 1-5) are codes; years, sizes
+    and larger counts are not, however few values they take."""
+    return len(np.unique(numbers)) <= max_categories and numbers.min() >= 0 and numbers.max() <= max_categories
+
+
+def observed_decimals(numbers: np.ndarray, dtype: str, most: int = 6) -> int | None:
+    """The fewest decimals that write every value as it was read (7305.84: 2); None when more
+    than `most` are needed. The tolerance is the input's own rounding error (float32 or float64)."""
+    tolerance = (1e-7 if dtype == "float32" else 1e-12) * np.maximum(np.abs(numbers), 1.0)
+    for decimals in range(most + 1):
+        if np.all(np.abs(np.round(numbers, decimals) - numbers) <= tolerance):
+            return decimals
+    return None
+
+
+def observed_levels(numbers: np.ndarray, name: str, options: FitOptions) -> list[float] | None:
+    """The distinct values of a number column with few of them, which its samples keep to
+    (unless data.continuous names it)."""
+    levels = np.unique(numbers)
+    if name in options.continuous or len(levels) > options.max_categories:
+        return None
+    return levels.tolist()
 
 
 def as_numbers(values: pd.Series, name: str) -> np.ndarray | None:
@@ -102,7 +134,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
     if gaps.any() and is_float_dtype(values) and bool((values % 1 == 0).all()):
         values = values.astype(np.int64)  # whole numbers that pandas read as floats because of gaps
     if kind == "constant":
-        return ConstantColumn(name, _plain(values.iloc[0]), missing_rate, models_gaps)
+        return ConstantColumn(name, plain_value(values.iloc[0]), missing_rate, models_gaps)
     if kind == "categorical":
         categories = values.value_counts().index.tolist()  # most frequent first: a gap's stand-in
         if len(categories) > len(series) / 2:
@@ -112,9 +144,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
     numbers = as_numbers(values, name)
     dtype = "int64" if is_integer_dtype(values) else "float32" if values.dtype == np.float32 else "float64"
     return NumericColumn(name, kind, dtype, float(numbers.min()), float(numbers.max()),
-                         fit_scaler(options.scaling, numbers), float(np.median(numbers)), missing_rate, models_gaps)
+                         fit_scaler(options.scaling, numbers), float(np.median(numbers)), missing_rate, models_gaps,
+                         decimals=0 if kind == "integer" else observed_decimals(numbers, dtype),
+                         levels=observed_levels(numbers, name, options))
 
-
-def _plain(value):
-    """A numpy scalar as the Python value it stands for (checkpoints hold plain data only)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ganxfer.data.columns import CategoricalColumn, NumericColumn
+from ganxfer.data.columns import NumericColumn
 from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
@@ -33,9 +33,10 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
             conditional: bool = False, remap: bool = False, domain: str | None = None) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
-    were trained; with data.refit=true the numeric scalings are fitted on the target instead.
-    With `remap` (transfer.remap=true) target data whose columns or categories differ from the
-    source's get a schema of their own, fitted on the target like a pretrain run's.
+    were trained, with the target's new categories appended; with data.refit=true the numeric
+    scalings are fitted on the target instead. With `remap` (transfer.remap=true) target data
+    whose columns differ from the source's get a schema of their own, fitted on the target like
+    a pretrain run's.
     `conditional`: the schema also holds the label (data.label, or a conditional source's).
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain."""
     table = load_table(data_cfg, domain)
@@ -85,18 +86,27 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
         return source
     for column in source.columns:
         _check_fits(column, table[column.name])
-    return source.refit(table) if data_cfg.get("refit", False) else source
+    schema = source.with_new_values(table)
+    _say_new_values(schema.new_values(source))
+    return schema.refit(table) if data_cfg.get("refit", False) else schema
+
+
+def _say_new_values(new: dict[str, list]) -> None:
+    """One line: a new value in the target is the usual shape of domain shift, not an error."""
+    if new:
+        added = "; ".join(f"{name!r}: {_few(values)}" for name, values in new.items())
+        log.info("the target brings values the source model never saw (%s): new categories are added to "
+                 "the networks, each starting as the mean of its column's source categories, and few-valued "
+                 "numbers keep to their new values too", added)
 
 
 def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:
-    """True when a table's columns are not the source's, or hold categories it never saw: what
-    transfer.remap=true carries the networks over. Images keep their shape, so never differ here."""
+    """True when a table's columns are not the source's: what transfer.remap=true carries the
+    networks over. (New categories alone need no remap: the source's schema grows to hold them.)
+    Images keep their shape, so never differ here."""
     if source.image_shape is not None:
         return False
-    if sorted(source.names) != sorted(_generated_names(table, data_cfg, source)):
-        return True
-    return any(isinstance(column, CategoricalColumn) and column.unknown(table[column.name])
-               for column in source.columns)
+    return sorted(source.names) != sorted(_generated_names(table, data_cfg, source))
 
 
 def check_same_columns(source: list[str], target: list[str], images: bool = False) -> None:
@@ -122,8 +132,8 @@ def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]
 
 
 def _check_fits(column, series: pd.Series) -> None:
-    """Target categories the source model cannot generate stop the run; values outside its
-    range and gaps it does not model are taken as they come, and said so."""
+    """Text where the source model generates numbers stops the run; values outside its range
+    and gaps it does not model are taken as they come, and said so."""
     if isinstance(column, NumericColumn):
         numbers = as_numbers(series.dropna(), column.name)
         if numbers is None:
@@ -134,12 +144,6 @@ def _check_fits(column, series: pd.Series) -> None:
             log.warning("column %r has %d target value(s) outside the source model's range [%g, %g], which "
                         "its samples keep to; data.refit=true fits the target's range", column.name, outside,
                         column.low, column.high)
-    if isinstance(column, CategoricalColumn):
-        unknown = column.unknown(series)
-        if unknown:
-            raise UserError(f"column {column.name!r} holds categories the source model never saw: "
-                            f"{_few(unknown)}; it knows {_few(column.values)}. transfer.remap=true "
-                            "adds them to the networks (as new outputs), or leave those rows out")
     gaps = int(series.isna().sum())
     if gaps and not column.models_gaps:
         log.warning("column %r has %d gap(s) in the target, where the source model generates none: "

@@ -9,7 +9,7 @@ present/missing), so that a model can give each block the right activation."""
 import numpy as np
 import pandas as pd
 
-from ganxfer.data.columns import NumericColumn, column_from_dict
+from ganxfer.data.columns import CategoricalColumn, NumericColumn, column_from_dict
 from ganxfer.data.conditions import Condition
 from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
@@ -91,6 +91,28 @@ class Schema:
         return Schema([_refitted(column, table[column.name]) if isinstance(column, NumericColumn) else column
                        for column in self.columns])
 
+    def with_new_values(self, table: pd.DataFrame) -> "Schema":
+        """The same columns, extended by the values of `table` they have not seen: new categories
+        appended (the known ones keep their generator outputs), and new values of few-valued
+        numbers among those they keep to. The schema a finetune run trains with when the target
+        domain brings new values."""
+        grown = Schema([_with_new_values(column, table[column.name]) for column in self.columns],
+                       self.image_shape, self.condition)
+        return grown if grown.new_values(self) else self
+
+    def new_values(self, source: "Schema") -> dict[str, list]:
+        """Column -> the categories or levels this schema has beyond `source`'s (only columns with some)."""
+        known = {column.name: _known_values(column) for column in source.columns}
+        new = {column.name: [value for value in _known_values(column) if value not in known[column.name]]
+               for column in self.columns}
+        return {name: values for name, values in new.items() if values}
+
+    def extends(self, source: "Schema") -> bool:
+        """True when this schema's generator outputs are `source`'s with categories appended to
+        some columns: networks built for it grow from the source's (transfer.categories)."""
+        return self.names == source.names and all(
+            _appends_categories(column, known) for column, known in zip(self.columns, source.columns))
+
     def transform(self, table: pd.DataFrame) -> np.ndarray:
         """Rows -> float32 array of `width` columns, laid out as `layout` says."""
         self.check_columns(table)
@@ -137,10 +159,31 @@ class Schema:
                    Condition.from_dict(condition) if condition else None)
 
 
+def _with_new_values(column, series: pd.Series):
+    if isinstance(column, CategoricalColumn):
+        return column.with_categories(column.unknown(series))
+    if isinstance(column, NumericColumn):
+        return column.with_levels(column.unknown(series))
+    return column
+
+
+def _known_values(column) -> list:
+    if isinstance(column, CategoricalColumn):
+        return column.categories
+    return getattr(column, "levels", None) or []
+
+
+def _appends_categories(column, known) -> bool:
+    """`column`'s outputs are `known`'s, then (perhaps) new categories."""
+    outputs, known_outputs = column.outputs, known.outputs
+    return (outputs[:len(known_outputs)] == known_outputs
+            and all(meaning == "category" for meaning, *_ in outputs[len(known_outputs):]))
+
+
 def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:
     values = series.dropna().to_numpy(dtype=np.float64)
     if len(values) == 0:
         raise UserError(f"column {column.name!r} has no values in the target data: nothing to refit it on")
     return NumericColumn(column.name, column.kind, column.dtype, float(values.min()), float(values.max()),
                          fit_scaler(column.scaler.name, values), float(np.median(values)),
-                         float(series.isna().mean()), column.indicator)
+                         float(series.isna().mean()), column.indicator, column.decimals, column.levels)

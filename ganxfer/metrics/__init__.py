@@ -10,7 +10,8 @@ from ganxfer.metrics.kernels import kid, kid_kernel, mmd2_rbf, mmd2_unbiased
 from ganxfer.metrics.memorisation import distance_to_closest_record
 from ganxfer.metrics.neighbours import prdc
 from ganxfer.metrics.suite import METRICS, Comparison, Skipped, evaluate, ideal
-from ganxfer.metrics.tabular import column_shapes, correlations, is_categorical, ks_complement, quality, tv_complement
+from ganxfer.metrics.tabular import (column_pairs, column_shapes, correlations, is_categorical, ks_complement, quality,
+                                     quality_breakdown, tv_complement)
 from ganxfer.metrics.utility import utility
 
 QUICK = ("fd", "mmd2_rbf")  # what quick() returns: both lower is better
@@ -23,7 +24,7 @@ def quick(real, fake, seed: int = 0) -> dict:
     return {"fd": frechet_distance(real, fake), "mmd2_rbf": mmd2_rbf(real, fake, seed=seed)["mmd2_rbf"]}
 
 
-__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "c2st", "cached_feature_net", "column_shapes",
+__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "c2st", "cached_feature_net", "column_pairs", "column_shapes",
            "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
            "is_categorical", "kid", "kid_kernel", "ks_complement", "mmd2_rbf", "mmd2_unbiased", "prdc",
-           "quality", "quick", "tv_complement", "utility"]
+           "quality", "quality_breakdown", "quick", "tv_complement", "utility"]

@@ -7,7 +7,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from scipy.stats import ks_2samp
 
-MAX_CATEGORIES = 10  # whole numbers with at most this many distinct values are categories (as in data/)
+MAX_CATEGORIES = 10  # whole numbers with at most this many distinct values are discrete: compared as categories
 
 
 def is_categorical(values: pd.Series) -> bool:
@@ -44,10 +44,15 @@ def tv_complement(real, fake) -> float:
     return 1.0 - 0.5 * float(np.abs(real_shares - fake_shares).sum())
 
 
+def shape_test(values: pd.Series) -> str:
+    """The test a column's shape is scored with: "TV" for categories, "KS" for numbers."""
+    return "TV" if is_categorical(values) else "KS"
+
+
 def column_shapes(real: pd.DataFrame, fake: pd.DataFrame) -> dict:
     """Per column: TV complement when the real column is categorical, KS complement otherwise."""
-    return {name: (tv_complement if is_categorical(real[name]) else ks_complement)(real[name], fake[name])
-            for name in real.columns}
+    tests = {"TV": tv_complement, "KS": ks_complement}
+    return {name: tests[shape_test(real[name])](real[name], fake[name]) for name in real.columns}
 
 
 def correlations(table: pd.DataFrame) -> np.ndarray:
@@ -65,6 +70,26 @@ def correlation_similarities(real: pd.DataFrame, fake: pd.DataFrame) -> np.ndarr
     real_corr, fake_corr = correlations(real[numeric]), correlations(fake[numeric])
     pairs = np.triu_indices(len(numeric), k=1)
     return 1.0 - np.abs(real_corr - fake_corr)[pairs] / 2
+
+
+def column_pairs(real: pd.DataFrame, fake: pd.DataFrame) -> list[dict]:
+    """Every pair of numeric columns with its correlation similarity and both correlations,
+    worst first: which relations between columns the synthetic rows get wrong."""
+    numeric = list(real.select_dtypes("number").columns)
+    real_corr, fake_corr = correlations(real[numeric]), correlations(fake[numeric])
+    pairs = [{"columns": [numeric[a], numeric[b]], "score": float(1.0 - abs(real_corr[a, b] - fake_corr[a, b]) / 2),
+              "real_correlation": float(real_corr[a, b]), "synthetic_correlation": float(fake_corr[a, b])}
+             for a, b in zip(*np.triu_indices(len(numeric), k=1))]
+    return sorted(pairs, key=lambda pair: pair["score"])
+
+
+def quality_breakdown(real: pd.DataFrame, fake: pd.DataFrame, worst: int = 5) -> dict:
+    """What the quality score is made of: each column's shape score and test, worst first, and
+    the `worst` column pairs by correlation similarity."""
+    scores = column_shapes(real, fake)
+    columns = {name: {"score": float(scores[name]), "test": shape_test(real[name])}
+               for name in sorted(scores, key=scores.get)}
+    return {"column_shapes": columns, "worst_column_pairs": column_pairs(real, fake)[:worst]}
 
 
 def quality(real: pd.DataFrame, fake: pd.DataFrame) -> dict:

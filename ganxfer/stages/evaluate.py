@@ -12,8 +12,8 @@ from ganxfer import checkpoint, metrics, models
 from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
-from ganxfer.metrics import METRICS, Comparison, evaluate, ideal
-from ganxfer.figures import correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
+from ganxfer.figures import breakdown_tables, correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
+from ganxfer.metrics import METRICS, Comparison, evaluate, ideal, quality_breakdown
 from ganxfer.runtime import console, pick_device, run_dir
 
 
@@ -47,11 +47,16 @@ def run(cfg) -> float:
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", schema.picture_shape)
         records.append({"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
                         "real_rows": len(real), **results, "skipped": skipped})
+        if "quality_score" in results:  # which columns, and which pairs, the model gets wrong
+            records[-1]["quality_breakdown"] = quality_breakdown(comparison.real[comparison.columns],
+                                                                 comparison.fake[comparison.columns])
     if first.image_shape is not None:
         image_grid(real[first.names].to_numpy(), first.picture_shape, out / "real_samples.png")
     show(records, [result for name in names for result in METRICS[name].ideals])
     text = json.dumps(records[0] if len(records) == 1 else records, indent=2)
     atomic_write(out / "metrics.json", lambda file: file.write(text), binary=False)
+    plots = ", ".join(sorted(path.name for path in out.glob("*.png")))
+    console.print(f"wrote {out / 'metrics.json'} and the plots ({plots}) to {out}")
     return records[0]["fd"]
 
 
@@ -166,6 +171,10 @@ def show(records: list[dict], result_names: list[str]) -> None:
     values = {column: {name: record[name] for name in result_names if name in record}
               for column, record in columns.items()}
     console.print(metrics_table(f"vs {records[0]['real_rows']} held-out real rows", values, ideal))
+    for column, record in columns.items():
+        if "quality_breakdown" in record:
+            for table in breakdown_tables("quality" if single else f"{column} quality", record["quality_breakdown"]):
+                console.print(table)
     skipped = {}
     for column, record in columns.items():
         for name, reason in record["skipped"].items():

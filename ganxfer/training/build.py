@@ -85,11 +85,12 @@ def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
 
 
 def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:
-    """The source's weights (G's from its EMA); remapped to the target's columns where they
-    differ from the source's (transfer.remap=true)."""
+    """The source's weights (G's from its EMA); grown where the target brings new categories;
+    remapped to the target's columns where they differ from the source's (transfer.remap=true)."""
     source_schema = start.source_schema
     remapped = source_schema.outputs != schema.outputs
-    if remapped:
+    grown = remapped and schema.extends(source_schema)  # only new categories: no remap needed
+    if remapped and not grown:
         console.print(transfer.remap.column_table(source_schema, schema))
     if not strategy.loads_source:
         return
@@ -99,6 +100,10 @@ def _start_from_source(generator, discriminator, start: Start, schema: Schema, s
     if not remapped:
         generator.load_state_dict(generator_state)
         discriminator.load_state_dict(discriminator_state)
+        return
+    if grown:
+        strategy.shared = transfer.categories.carry_over(generator, discriminator, generator_state,
+                                                         discriminator_state, source_schema, schema, strategy.cfg)
         return
     if schema.condition is not None:
         raise UserError("transfer.remap=true works for unconditional models only: a conditional model's "

@@ -5,7 +5,7 @@ before_step); `transfer=NAME` picks one. Augmentation (ganxfer/augment.py) combi
 """
 
 from ganxfer.errors import UserError
-from ganxfer.transfer import remap
+from ganxfer.transfer import categories, remap
 from ganxfer.transfer.base import Full, Scratch, Strategy
 from ganxfer.transfer.freezing import FreezeD, FreezeG, ScaleShift, reinitialise_head
 from ganxfer.transfer.minegan import MineGAN
@@ -29,4 +29,4 @@ def changes_structure(name: str) -> bool:
     return STRATEGIES[name].adapt is not Strategy.adapt
 
 
-__all__ = ["STRATEGIES", "Strategy", "changes_structure", "get", "reinitialise_head", "remap"]
+__all__ = ["STRATEGIES", "Strategy", "changes_structure", "get", "categories", "reinitialise_head", "remap"]

@@ -68,7 +68,8 @@ class EWC(Strategy):
         F_i = mean over `fisher_batches` batches of (d L_G / d theta_i)^2,
 
     with L_G the generator's adversarial loss against the source D on the source G's own samples.
-    (The gradients are squared: the Fisher information is their second moment.)"""
+    (The gradients are squared: the Fisher information is their second moment.) The outputs of
+    categories new to the target (transfer.categories) meant nothing to the source: F_i = 0 there."""
 
     needs_whole_source = True  # the Fisher information is the source model's own
 
@@ -80,8 +81,9 @@ class EWC(Strategy):
     def regularise(self, objective, generator, discriminator, batch_size):
         if not self.anchors:
             self.anchors = _snapshot(generator)
-            self.fisher = fisher_information(generator, discriminator, objective.loss.generator,
-                                             batch_size, self.cfg.fisher_batches, objective.rng)
+            fisher = fisher_information(generator, discriminator, objective.loss.generator,
+                                        batch_size, self.cfg.fisher_batches, objective.rng)
+            self.fisher = _only_source_weights(fisher, _unprefixed("g.", self.shared))
         objective.g_penalties.append(lambda: self.cfg.lambda_ewc * sum(
             (self.fisher[name] * gap).sum() for name, gap in _squared_distances(generator, self.anchors)))
 
@@ -105,6 +107,12 @@ def fisher_information(generator, discriminator, generator_loss, batch_size: int
         for name, gradient in zip(parameters, gradients):
             fisher[name] += gradient.detach() ** 2 / batches
     return fisher
+
+
+def _only_source_weights(fisher: dict[str, torch.Tensor], shared: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fisher information zeroed where a weight is new (shared mask 0): nothing holds it in place."""
+    return {name: value * shared[name].to(value.device) if name in shared else value
+            for name, value in fisher.items()}
 
 
 def _prefixed(prefix: str, tensors: dict) -> dict:

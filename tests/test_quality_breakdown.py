@@ -1,0 +1,66 @@
+"""The quality score's breakdown: which columns' shapes and which column pairs the synthetic rows
+get wrong, in metrics.json and in evaluate's printout."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY
+from ganxfer.metrics import quality, quality_breakdown
+
+
+def real_and_fake(rows=1000, seed=0):
+    """Fake rows equal to the real ones but for three faults: `city` always Oslo, `income`
+    shifted by half its range, and `b` no longer following `a`."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=rows)
+    real = pd.DataFrame({"a": a, "b": a + 0.1 * rng.normal(size=rows), "income": np.arange(rows) / rows,
+                         "city": np.where(np.arange(rows) % 2 == 0, "Oslo", "Lima"), "c": rng.normal(size=rows)})
+    fake = real.copy()
+    fake["city"] = "Oslo"
+    fake["income"] = real["income"] + 0.5
+    fake["b"] = rng.permutation(real["b"].to_numpy())
+    return real, fake
+
+
+def test_each_column_gets_its_own_score_and_test_worst_first():
+    real, fake = real_and_fake()
+    shapes = quality_breakdown(real, fake)["column_shapes"]
+    assert set(list(shapes)[:2]) == {"city", "income"}  # the two broken shapes (b keeps its own shape)
+    assert shapes["city"] == {"score": pytest.approx(0.5), "test": "TV"}  # half the rows change category
+    assert shapes["income"] == {"score": pytest.approx(0.5, abs=0.002), "test": "KS"}  # shifted by half the range
+    for name in ("a", "b", "c"):
+        assert shapes[name] == {"score": pytest.approx(1.0), "test": "KS"}
+    # The breakdown is what the headline score averages.
+    assert np.mean([part["score"] for part in shapes.values()]) == pytest.approx(
+        quality(real, fake)["quality_column_shapes"])
+
+
+def test_the_worst_pairs_name_the_relation_that_broke():
+    real, fake = real_and_fake()
+    worst = quality_breakdown(real, fake, worst=2)["worst_column_pairs"]
+    assert len(worst) == 2 and worst[0]["columns"] == ["a", "b"]
+    assert worst[0]["real_correlation"] > 0.99 and abs(worst[0]["synthetic_correlation"]) < 0.1
+    gap = worst[0]["real_correlation"] - worst[0]["synthetic_correlation"]
+    assert worst[0]["score"] == pytest.approx(1 - gap / 2)
+    assert worst[0]["score"] < 0.6 < 0.9 < worst[1]["score"]  # the other pairs kept their relations
+
+
+def test_evaluate_writes_and_prints_the_breakdown_and_says_where(ganxfer, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=150), "y": rng.normal(size=150),
+                  "shop": rng.choice(["north", "south"], 150)}).to_csv(tmp_path / "shops.csv", index=False)
+    run = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / 'shops.csv'}", *TINY)
+    capsys.readouterr()
+    out = ganxfer("evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "metrics=[quality]")
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    record = json.loads((out / "metrics.json").read_text())
+    shapes = record["quality_breakdown"]["column_shapes"]
+    assert set(shapes) == {"x", "y", "shop"} and shapes["shop"]["test"] == "TV"
+    assert np.mean([part["score"] for part in shapes.values()]) == pytest.approx(record["quality_column_shapes"])
+    assert record["quality_breakdown"]["worst_column_pairs"][0]["columns"] == ["x", "y"]
+    assert "column shapes, worst first" in printed and "column pairs, worst first" in printed
+    assert f"wrote{out / 'metrics.json'}andtheplots" in printed.replace(" ", "")  # paths may wrap anywhere
+    assert "marginals.png" in printed
