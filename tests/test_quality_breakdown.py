@@ -50,17 +50,21 @@ def test_the_worst_pairs_name_the_relation_that_broke():
 
 def test_evaluate_writes_and_prints_the_breakdown_and_says_where(ganxfer, tmp_path, capsys):
     rng = np.random.default_rng(0)
-    pd.DataFrame({"x": rng.normal(size=150), "y": rng.normal(size=150),
-                  "shop": rng.choice(["north", "south"], 150)}).to_csv(tmp_path / "shops.csv", index=False)
+    pd.DataFrame({"x": rng.normal(size=150), "y": rng.normal(size=150), "shop": rng.choice(["north", "south"], 150),
+                  "year": rng.integers(2001, 2006, 150)}).to_csv(tmp_path / "shops.csv", index=False)
     run = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / 'shops.csv'}", *TINY)
     capsys.readouterr()
     out = ganxfer("evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "metrics=[quality]")
     printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     record = json.loads((out / "metrics.json").read_text())
     shapes = record["quality_breakdown"]["column_shapes"]
-    assert set(shapes) == {"x", "y", "shop"} and shapes["shop"]["test"] == "TV"
+    assert set(shapes) == {"x", "y", "shop", "year"} and shapes["shop"]["test"] == "TV"
+    # Scored as the run's schema read it: five whole numbers that are not codes are a number.
+    assert shapes["year"]["test"] == "KS"
     assert np.mean([part["score"] for part in shapes.values()]) == pytest.approx(record["quality_column_shapes"])
-    assert record["quality_breakdown"]["worst_column_pairs"][0]["columns"] == ["x", "y"]
+    pairs = record["quality_breakdown"]["worst_column_pairs"]
+    assert sorted(pair["columns"] for pair in pairs) == [["x", "y"], ["x", "year"], ["y", "year"]]
+    assert [pair["score"] for pair in pairs] == sorted(pair["score"] for pair in pairs)
     assert "column shapes, worst first" in printed and "column pairs, worst first" in printed
     assert f"wrote{out / 'metrics.json'}andtheplots" in printed.replace(" ", "")  # paths may wrap anywhere
     assert "marginals.png" in printed

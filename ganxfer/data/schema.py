@@ -41,6 +41,11 @@ class Schema:
         return [column.name for column in self.columns]
 
     @property
+    def categorical(self) -> frozenset[str]:
+        """The columns read as categories (constant ones too: they hold one category)."""
+        return frozenset(column.name for column in self.columns if column.kind in ("categorical", "constant"))
+
+    @property
     def layout(self) -> list[tuple[str, int]]:
         return [block for column in self.columns for block in column.blocks]
 

@@ -36,6 +36,7 @@ class Comparison:
     holdout: pd.DataFrame | None = None      # rows of the generator's data that it never saw
     cache_dir: Path | None = None            # where the feature classifier is kept
     seed: int = 0
+    categorical: frozenset | None = None     # the columns the data's schema reads as categories
 
     @cached_property
     def real_x(self) -> np.ndarray:
@@ -101,7 +102,7 @@ METRICS = {
     "c2st": Metric(lambda c: c2st(c.real_x, c.fake_x, seed=c.seed),  # both classes in a 30% test split
                    {f"c2st{model}_{score}": "0.5" for model in ("", "_logistic") for score in ("accuracy", "auc")},
                    min_rows=20),
-    "quality": Metric(lambda c: quality(c.real[c.columns], c.fake[c.columns]),
+    "quality": Metric(lambda c: quality(c.real[c.columns], c.fake[c.columns], c.categorical),
                       {"quality_column_shapes": "1", "quality_column_pairs": "1", "quality_score": "1"}),
     "utility": Metric(_utility, {"tstr_accuracy": "= trtr_accuracy", "trtr_accuracy": "(trained on real rows)"}),
     "memorisation": Metric(_memorisation, {"dcr_close_share": "0.05 (as unseen real rows)",

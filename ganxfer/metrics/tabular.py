@@ -7,12 +7,15 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from scipy.stats import ks_2samp
 
-MAX_CATEGORIES = 10  # whole numbers with at most this many distinct values are discrete: compared as categories
+# Without a schema to say which columns are categories: whole numbers with at most this many
+# distinct values are compared as categories.
+MAX_CATEGORIES = 10
 
 
 def is_categorical(values: pd.Series) -> bool:
     """Text, booleans, and whole numbers with few distinct values (counts, ratings, codes) are
-    compared as categories; other numbers as a continuous distribution."""
+    compared as categories; other numbers as a continuous distribution. Used when the caller
+    does not name the categorical columns (see `categorical` below)."""
     if is_bool_dtype(values) or not is_numeric_dtype(values):
         return True
     present = values.dropna().to_numpy(dtype=np.float64)
@@ -44,15 +47,18 @@ def tv_complement(real, fake) -> float:
     return 1.0 - 0.5 * float(np.abs(real_shares - fake_shares).sum())
 
 
-def shape_test(values: pd.Series) -> str:
-    """The test a column's shape is scored with: "TV" for categories, "KS" for numbers."""
-    return "TV" if is_categorical(values) else "KS"
+def shape_test(values: pd.Series, categorical=None) -> str:
+    """The test a column's shape is scored with: "TV" for categories, "KS" for numbers.
+    `categorical`: the names of the categorical columns, as the data's schema read them; when
+    not given, the column's values decide (is_categorical)."""
+    is_category = is_categorical(values) if categorical is None else values.name in categorical
+    return "TV" if is_category else "KS"
 
 
-def column_shapes(real: pd.DataFrame, fake: pd.DataFrame) -> dict:
+def column_shapes(real: pd.DataFrame, fake: pd.DataFrame, categorical=None) -> dict:
     """Per column: TV complement when the real column is categorical, KS complement otherwise."""
     tests = {"TV": tv_complement, "KS": ks_complement}
-    return {name: tests[shape_test(real[name])](real[name], fake[name]) for name in real.columns}
+    return {name: tests[shape_test(real[name], categorical)](real[name], fake[name]) for name in real.columns}
 
 
 def correlations(table: pd.DataFrame) -> np.ndarray:
@@ -83,21 +89,21 @@ def column_pairs(real: pd.DataFrame, fake: pd.DataFrame) -> list[dict]:
     return sorted(pairs, key=lambda pair: pair["score"])
 
 
-def quality_breakdown(real: pd.DataFrame, fake: pd.DataFrame, worst: int = 5) -> dict:
+def quality_breakdown(real: pd.DataFrame, fake: pd.DataFrame, worst: int = 5, categorical=None) -> dict:
     """What the quality score is made of: each column's shape score and test, worst first, and
     the `worst` column pairs by correlation similarity."""
-    scores = column_shapes(real, fake)
-    columns = {name: {"score": float(scores[name]), "test": shape_test(real[name])}
+    scores = column_shapes(real, fake, categorical)
+    columns = {name: {"score": float(scores[name]), "test": shape_test(real[name], categorical)}
                for name in sorted(scores, key=scores.get)}
     return {"column_shapes": columns, "worst_column_pairs": column_pairs(real, fake)[:worst]}
 
 
-def quality(real: pd.DataFrame, fake: pd.DataFrame) -> dict:
+def quality(real: pd.DataFrame, fake: pd.DataFrame, categorical=None) -> dict:
     """SDMetrics single-table quality score (sdmetrics.reports.single_table.QualityReport): the mean
     of the column-shapes score (mean over columns) and the column-pair-trends score (mean over
     pairs of numeric columns; SDMetrics would add contingency similarity for pairs involving a
     category, left out here). Ideal 1."""
-    scores = {"quality_column_shapes": float(np.mean(list(column_shapes(real, fake).values())))}
+    scores = {"quality_column_shapes": float(np.mean(list(column_shapes(real, fake, categorical).values())))}
     similarities = correlation_similarities(real, fake)
     if len(similarities):
         scores["quality_column_pairs"] = float(np.mean(similarities))

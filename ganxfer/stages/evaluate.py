@@ -32,24 +32,14 @@ def run(cfg) -> float:
     for number, (path, state) in enumerate(zip(paths, states), start=1):
         schema = Schema.from_dict(state["schema"])
         check_same_columns(first, schema, path)
-        train, holdout = generator_split(state)
         labels = labels_for(schema, real, cfg.seed)
-        fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=schema.condition
-                              is not None and schema.condition.column == label)
-        comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train,
-                                holdout=holdout, cache_dir=out, seed=cfg.seed)
-        # Per label first: a model without labels is refused before the longer metrics run.
-        by_label = per_class(state, schema, first, real, labels, cfg.seed, device) if cfg.get("per_class") else None
-        results, skipped = evaluate(comparison, names)
-        if by_label is not None:
-            results["per_class"] = by_label
-            console.print(metrics_table(f"{path}: per label", by_label, ideal))
-        write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", schema.picture_shape)
-        records.append({"checkpoint": str(path), "stage": state["stage"], "step": state["step"],
-                        "real_rows": len(real), **results, "skipped": skipped})
-        if "quality_score" in results:  # which columns, and which pairs, the model gets wrong
-            records[-1]["quality_breakdown"] = quality_breakdown(comparison.real[comparison.columns],
-                                                                 comparison.fake[comparison.columns])
+        with_label = schema.condition is not None and schema.condition.column == label
+        fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=with_label)
+        train, holdout = generator_split(state)
+        comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train, holdout=holdout,
+                                cache_dir=out, seed=cfg.seed, categorical=first.categorical)
+        records.append(evaluate_checkpoint(cfg, path, state, comparison, labels, names, device))
+        write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", first.picture_shape)
     if first.image_shape is not None:
         image_grid(real[first.names].to_numpy(), first.picture_shape, out / "real_samples.png")
     show(records, [result for name in names for result in METRICS[name].ideals])
@@ -58,6 +48,25 @@ def run(cfg) -> float:
     plots = ", ".join(sorted(path.name for path in out.glob("*.png")))
     console.print(f"wrote {out / 'metrics.json'} and the plots ({plots}) to {out}")
     return records[0]["fd"]
+
+
+def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, labels, names: list[str], device) -> dict:
+    """One checkpoint's record: the chosen metrics of its comparison, per label on request, and
+    the quality score's breakdown by column. `labels`: those its synthetic rows were made for."""
+    schema, real = Schema.from_dict(state["schema"]), comparison.real
+    # Per label first: a model without labels is refused before the longer metrics run.
+    by_label = per_class(state, schema, comparison.scale, real, labels, cfg.seed, device) if cfg.get("per_class") else None
+    results, skipped = evaluate(comparison, names)
+    if by_label is not None:
+        results["per_class"] = by_label
+        console.print(metrics_table(f"{path}: per label", by_label, ideal))
+    record = {"checkpoint": str(path), "stage": state["stage"], "step": state["step"], "real_rows": len(real),
+              **results, "skipped": skipped}
+    if "quality_score" in results:  # which columns, and which pairs, the model gets wrong
+        columns = comparison.columns
+        record["quality_breakdown"] = quality_breakdown(real[columns], comparison.fake[columns],
+                                                        categorical=comparison.categorical)
+    return record
 
 
 def chosen_metrics(spec) -> list[str]:
@@ -135,7 +144,7 @@ def labels_for(schema: Schema, real: pd.DataFrame, seed: int):
     return condition.draw(len(real), seed)
 
 
-def per_class(state: dict, schema: Schema, first: Schema, real: pd.DataFrame, labels, seed: int, device) -> dict:
+def per_class(state: dict, schema: Schema, scale, real: pd.DataFrame, labels, seed: int, device) -> dict:
     """fd and mmd2_rbf between each label's real rows and as many rows generated for that label
     (nothing for a label with a single real row)."""
     condition = schema.condition
@@ -147,7 +156,7 @@ def per_class(state: dict, schema: Schema, first: Schema, real: pd.DataFrame, la
     for index in labels.unique().tolist():
         rows = real[(labels == index).numpy()]
         fake = synthetic_rows(state, schema, len(rows), seed, device, torch.full((len(rows),), index))
-        quick = metrics.quick(first.transform(rows), first.transform(fake), seed) if len(rows) >= 2 else {}
+        quick = metrics.quick(scale(rows), scale(fake), seed) if len(rows) >= 2 else {}
         results[str(condition.values[index])] = quick
     return results
 
