@@ -21,9 +21,10 @@ def ganxfer(cwd, *args, command=None):
 def test_digits_pretrain_finetune_evaluate_sample(tmp_path):
     ganxfer(tmp_path, "pretrain", *TINY)
     ganxfer(tmp_path, "finetune", "ckpt=latest", *TINY, "hydra.run.dir=outputs/ft")
-    finetuned = "ckpt=outputs/ft/checkpoints/last.ckpt"
-    ganxfer(tmp_path, "evaluate", finetuned, "hydra.run.dir=outputs/ev")
-    ganxfer(tmp_path, "sample", finetuned, "n=50", "out=synthetic.csv", "hydra.run.dir=outputs/sa")
+    # latest: the finetune run (in a folder of the user's naming), not the pretrain run it started from
+    evaluated = ganxfer(tmp_path, "evaluate", "ckpt=latest", "hydra.run.dir=outputs/ev")
+    assert "ckpt=latest is outputs/ft/checkpoints/last.ckpt" in evaluated.stdout + evaluated.stderr
+    ganxfer(tmp_path, "sample", "ckpt=latest", "n=50", "out=synthetic.csv", "hydra.run.dir=outputs/sa")
 
     metrics = json.loads((tmp_path / "outputs/ev/metrics.json").read_text())
     assert metrics["stage"] == "finetune" and metrics["real_rows"] == 180  # 20% of digits 5-9

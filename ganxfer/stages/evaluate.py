@@ -68,7 +68,7 @@ def checkpoint_paths(spec) -> list[Path]:
     specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
     if not specs:
         raise UserError("ckpt=[] names no checkpoint: give ckpt=PATH or ckpt=[PATH,PATH,...]")
-    return [checkpoint.resolve(one) for one in specs]
+    return [checkpoint.resolve(one, checkpoint.LATEST_OF["evaluate"]) for one in specs]
 
 
 def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:

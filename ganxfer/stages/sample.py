@@ -16,7 +16,7 @@ from ganxfer.stages.common import console, pick_device, run_dir, sampler_from_ch
 
 def run(cfg) -> None:
     device = pick_device(cfg.trainer.device)
-    state = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
+    state = checkpoint.load(checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["sample"]), device)
     schema = Schema.from_dict(state["schema"])
     generator = sampler_from_checkpoint(state, device)
     labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
