@@ -52,7 +52,7 @@ def run(cfg) -> float:
     show(records, [result for name in names for result in METRICS[name].ideals])
     text = json.dumps(records[0] if len(records) == 1 else records, indent=2)
     atomic_write(out / "metrics.json", lambda file: file.write(text), binary=False)
-    return records[0]["fd"]
+    return records[0].get("fd", float("nan"))  # NaN: too few rows to measure (the reason is shown)
 
 
 def chosen_metrics(spec) -> list[str]:
