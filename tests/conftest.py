@@ -1,3 +1,5 @@
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +31,34 @@ def ganxfer(tmp_path, monkeypatch):
         monkeypatch.setattr(sys, "argv", ["ganxfer"])
         assert cli.main([stage, *overrides, f"hydra.run.dir={run_dir}"]) == 0
         return run_dir
+
+    return run
+
+
+def run_console_script(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`ganxfer ...` as a user runs it: the installed console script, in its own process, whatever
+    the outcome. Without HYDRA_FULL_ERROR, which would make Hydra print tracebacks on purpose."""
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    return subprocess.run([console_script(), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def ganxfer_outcome(monkeypatch, capsys):
+    """Run `ganxfer ...` in this process, in `cwd`, whatever the outcome: the exit code and what
+    was printed, as run_console_script gives them, for a fraction of a process's start-up."""
+
+    def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+        monkeypatch.setattr(sys, "argv", ["ganxfer"])
+        capsys.readouterr()
+        try:
+            code = cli.main(list(map(str, args)))
+        except SystemExit as exit:  # how a stage's error (or Hydra's own) ends the run
+            code = exit.code if isinstance(exit.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
 
     return run
 

@@ -22,6 +22,7 @@ from ganxfer.errors import UserError
 CHUNK_ROWS = 100_000
 DOMAIN = "domain"  # the column naming each row's source domain (data=multi)
 FLOAT32_EXACT = 2**24  # float32 holds every whole number up to this
+FLOAT32_SMALLEST = float(np.finfo(np.float32).tiny)  # below this float32 loses precision, then becomes 0
 
 
 @dataclass
@@ -174,10 +175,16 @@ def return_freed_memory() -> None:
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     """Decimal columns as float32, half the memory of pandas' float64: the generator's outputs
     are float32 too, so nothing it could learn is lost. A column holding numbers beyond 2**24,
-    where float32 no longer holds every whole number, stays float64 (large identifiers, times)."""
+    where float32 no longer holds every whole number, stays float64 (large identifiers, times),
+    as does one holding numbers so close to 0 that float32 would make them 0."""
     narrow = {name: np.float32 for name in table.columns
-              if table[name].dtype == np.float64 and not (table[name].abs() > FLOAT32_EXACT).any()}
+              if table[name].dtype == np.float64 and fits_float32(table[name].abs())}
     return table.astype(narrow) if narrow else table
+
+
+def fits_float32(magnitudes: pd.Series) -> bool:
+    too_small = (magnitudes > 0) & (magnitudes < FLOAT32_SMALLEST)
+    return not ((magnitudes > FLOAT32_EXACT) | too_small).any()
 
 
 def _check_no_short_rows(path, width: int, text: TextFormat) -> None:

@@ -2,7 +2,6 @@
 return numbers. They know nothing of GANs; `suite` names them and runs a chosen few."""
 
 import logging
-from functools import cache
 
 import numpy as np
 
@@ -22,7 +21,7 @@ QUICK = ("fd", "mmd2_rbf")  # what quick() returns: both lower is better
 def quick(real, fake) -> dict:
     """The cheap pair to follow during training, on rows in the scaled space: data-space Fréchet
     distance and RBF MMD² (over 10 subsets of at most 1000 rows: well under a second). A metric
-    that needs more rows than there are is NaN, not measured, and the log says why once."""
+    that needs more rows than there are is NaN, not measured, and the log says why."""
     real, fake = np.asarray(real), np.asarray(fake)
     compute = {"fd": lambda: frechet_distance(real, fake),
                "mmd2_rbf": lambda: mmd2_rbf(real, fake, subsets=10)["mmd2_rbf"]}
@@ -37,7 +36,6 @@ def quick(real, fake) -> dict:
     return results
 
 
-@cache  # once per run, however often the metrics are computed
 def _say_not_measured(name: str, needed: int, rows: int) -> None:
     logging.getLogger("ganxfer").warning(
         "%s not measured (NaN): it needs at least %d held-out rows, the data hold out %d; a larger file "
