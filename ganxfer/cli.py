@@ -73,24 +73,30 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
-    overrides, output_folder = pin_output_folder(stage, overrides)
-    # Noted before Hydra makes the output folder: a failed run removes none of these.
-    existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
     try:
-        with distributed.process_group():
-            if distributed.active():
-                overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
-            sys.argv = [f"ganxfer {stage}", *with_settings_first(overrides, f"stage={stage}")]
-            try:
-                run_stage()
-            except SystemExit as failure:
-                if failure.code and output_folder and distributed.is_main():
-                    report_what_is_left(stage, Path(output_folder), existing)
-                raise
+        run(stage, overrides)
     except UserError as err:  # the stage's own errors are reported inside run_stage
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def run(stage: str, overrides: list[str]) -> None:
+    """Hydra runs the stage (run_stage) in a folder named here; a failed run's folder goes
+    again if the run left nothing in it (report_what_is_left)."""
+    overrides, output_folder = pin_output_folder(stage, overrides)
+    # Noted before Hydra makes the output folder: a failed run removes none of these.
+    existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
+    with distributed.process_group():
+        if distributed.active():
+            overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
+        sys.argv = [f"ganxfer {stage}", *with_settings_first(overrides, f"stage={stage}")]
+        try:
+            run_stage()
+        except SystemExit as failure:
+            if failure.code and output_folder and distributed.is_main():
+                report_what_is_left(stage, Path(output_folder), existing)
+            raise
 
 
 def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str | None]:
