@@ -5,6 +5,7 @@ save leaves the previous file intact. Read with torch.load(weights_only=True): t
 containers only, so a file crafted to run code on unpickling is refused instead of executed.
 """
 
+import logging
 import pickle
 import platform
 import zipfile
@@ -69,17 +70,39 @@ def validate(payload, path) -> dict:
     return payload
 
 
-def resolve(spec, outputs: Path = Path("outputs")) -> Path:
-    """`latest` is the newest checkpoints/last.ckpt of a pretrain run under outputs/."""
+# What `ckpt=latest` means to the stage that reads it: finetune starts from a source model, so
+# the newest pretrain run; evaluate and sample want the newest trained model of either kind.
+LATEST_OF = {"finetune": ("pretrain",), "evaluate": ("finetune", "pretrain"), "sample": ("finetune", "pretrain")}
+log = logging.getLogger("ganxfer")
+
+
+def resolve(spec, stages=("pretrain",), outputs: Path = Path("outputs")) -> Path:
+    """A checkpoint path as given, or for `latest` the newest checkpoints/last.ckpt under outputs/
+    of a run of one of `stages` (outputs/<stage>/... or a sweep's outputs/multirun/<stage>/...)."""
     if spec is None:
         raise UserError("this stage needs a checkpoint: ckpt=PATH or ckpt=latest")
     if str(spec) != "latest":
         return Path(spec)
-    candidates = [path for path in outputs.glob("**/checkpoints/last.ckpt") if "pretrain" in path.parts]
+    candidates = [path for path in outputs.glob("**/checkpoints/last.ckpt") if stage_of_run(path, outputs) in stages]
+    kinds = " or ".join(stages)
     if not candidates:
-        raise UserError(f"ckpt=latest found no pretrain run under {outputs.resolve()}: "
-                        "run `ganxfer pretrain` first or give ckpt=PATH")
-    return max(candidates, key=lambda path: path.stat().st_mtime)
+        raise UserError(f"ckpt=latest found no {kinds} run under {outputs.resolve()}: "
+                        f"run `ganxfer {stages[-1]}` first or give ckpt=PATH")
+    newest = max(candidates, key=lambda path: path.stat().st_mtime)
+    log.info("ckpt=latest is %s (the newest %s run under %s)", newest, kinds, outputs)
+    return newest
+
+
+def stage_of_run(path: Path, outputs: Path) -> str:
+    """The stage whose run wrote `path`: as the run's Hydra record says, else the folder under
+    outputs/ (or under outputs/multirun/) that Hydra names after the stage."""
+    record = path.parent.parent / ".hydra" / "config.yaml"
+    if record.is_file():
+        stage = OmegaConf.select(OmegaConf.load(record), "stage.name", default=None)
+        if stage:
+            return str(stage)
+    parts = path.relative_to(outputs).parts
+    return parts[1] if parts[0] == "multirun" and len(parts) > 1 else parts[0]
 
 
 # What a checkpoint holds beyond the networks, read the same way by every stage. Checkpoints

@@ -4,6 +4,7 @@ composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 import logging
 import os
 import sys
+from datetime import datetime
 from importlib.resources import files
 from importlib.util import find_spec
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ganxfer import distributed
+from ganxfer import distributed, outputs
 from ganxfer.errors import UserError
 from ganxfer.validate import check_overrides, check_values
 
@@ -28,11 +29,14 @@ if not OmegaConf.has_resolver("unless_files"):
     OmegaConf.register_new_resolver("unless_files", unless_files)
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
-# Overrides that need an optional Hydra plugin: (override prefix, module it lives in, extra to install).
+# Overrides that need an optional package: (override prefix, module it lives in, extra to install).
 PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
            ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
            ("hydra/launcher=joblib", "hydra_plugins.hydra_joblib_launcher", "sweeps"),
-           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"))
+           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"),
+           ("logger=tensorboard", "tensorboard", "tensorboard"),
+           ("logger=mlflow", "mlflow", "mlflow"))
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 @hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
@@ -73,18 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
     try:
-        check_overrides(stage, overrides, set(config_groups()) | {"stage"})
+        check_overrides(stage, overrides, set(config_groups()) | {"stage"},
+                        showing_config=any(arg in ("-c", "--cfg", "--info") for arg in overrides))
         if distributed.launched():
             distributed.check_launch(stage, overrides)
     except UserError as err:
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
     try:
-        with distributed.process_group():
-            if distributed.active():
-                overrides = distributed.hydra_overrides(overrides, default_run_dir())
-            sys.argv = [f"ganxfer {stage}", *with_stage_override(stage, overrides)]
-            run_stage()
+        run(stage, overrides)
     except UserError as err:  # the stage's own errors are reported inside run_stage
         print(f"ganxfer {stage}: error: {err}", file=sys.stderr)
         return 2
@@ -118,38 +119,89 @@ def report_overrides(overrides: list[str]) -> list[str]:
     return [*overrides, f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
 
 
-def default_run_dir() -> str:
-    """hydra.run.dir of conf/config.yaml, unresolved (it holds `${now:...}`)."""
+def run(stage: str, overrides: list[str]) -> None:
+    """Hydra runs the stage (run_stage) in a folder named here; a failed run's folder goes
+    again if the run left nothing in it (report_what_is_left)."""
+    overrides, output_folder = pin_output_folder(stage, overrides)
+    # Noted before Hydra makes the output folder: a failed run removes none of these.
+    existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
+    with distributed.process_group():
+        if distributed.active():
+            overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
+        sys.argv = [f"ganxfer {stage}", *with_settings_first(overrides, f"stage={stage}")]
+        try:
+            run_stage()
+        except SystemExit as failure:
+            if failure.code and output_folder and distributed.is_main():
+                report_what_is_left(stage, Path(output_folder), existing)
+            raise
+
+
+def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str | None]:
+    """The overrides with the run's (or sweep's) folder named outright, its `${now:...}` read
+    from the clock now, and that folder; None when the folder's pattern needs Hydra to resolve."""
+    key = "hydra.sweep.dir" if any(arg in MULTIRUN_FLAGS for arg in overrides) else "hydra.run.dir"
+    pattern = given_value(overrides, key) or default_folder(key)
+    folder = outputs.resolve_pattern(pattern, stage, datetime.now())
+    if folder is None:
+        return overrides, None
+    others = [arg for arg in overrides if not arg.startswith(key + "=")]
+    return with_settings_first(others, f"{key}={folder}"), folder
+
+
+def report_what_is_left(stage: str, folder: Path, existing: set[Path]) -> None:
+    """After a failed run: take its folder away if it holds no more than Hydra's records, else
+    say where the run's files are (a checkpoint or log of the steps done is worth keeping)."""
+    if not outputs.discard_failed_run(folder, existing):
+        print(f"ganxfer {stage}: the failed run's files are kept in {folder}", file=sys.stderr)
+
+
+def given_value(overrides: list[str], key: str) -> str | None:
+    return next((arg.split("=", 1)[1] for arg in reversed(overrides) if arg.startswith(key + "=")), None)
+
+
+def default_folder(key: str) -> str:
+    """hydra.run.dir or hydra.sweep.dir of conf/config.yaml, unresolved (they hold `${now:...}`)."""
     config = OmegaConf.load(files("ganxfer.conf").joinpath("config.yaml"))
-    return OmegaConf.to_container(config.hydra.run, resolve=False)["dir"]
+    hydra_settings = OmegaConf.to_container(config.hydra, resolve=False)
+    return hydra_settings[key.split(".")[1]]["dir"]
 
 
 def unwritable_output(overrides: list[str]) -> str | None:
     """Hydra creates the run directory before any ganxfer code runs, and reports a failure there
     with a traceback: check the folder it will be made in first."""
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
-        folder = next((arg.split("=", 1)[1] for arg in overrides if arg.startswith(key + "=")), "outputs")
-        existing = Path(folder).absolute()
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK):
-            return f"{key}={folder} cannot be created: {existing} is not a writable folder"
+        folder = given_value(overrides, key) or "outputs"
+        existing = outputs.nearest_existing(Path(folder))
+        if not existing.is_dir() or not outputs.can_create_in(existing):
+            return (f"{key}={folder} cannot be created: {existing} is not a folder this user can write "
+                    f"in; give {key}=A_WRITABLE_FOLDER")
     return None
 
 
 def missing_plugin(overrides: list[str]) -> str | None:
-    """Hydra reports a sweeper or launcher it cannot find as a missing config: name the extra instead."""
+    """Hydra reports a sweeper or launcher it cannot find as a missing config, and a logger
+    would fail mid-run: name the extra to install instead."""
     for prefix, module, extra in PLUGINS:
-        if any(arg.startswith(prefix) for arg in overrides) and find_spec(module) is None:
-            return f"{prefix.rstrip('=')} needs an optional plugin: pip install 'ganxfer[{extra}]'"
+        if any(arg.startswith(prefix) for arg in overrides) and not installed(module):
+            return f"{prefix.rstrip('=')} needs an optional package: pip install 'ganxfer[{extra}]'"
     return None
 
 
-def with_stage_override(stage: str, args: list[str]) -> list[str]:
+def installed(module: str) -> bool:
+    """find_spec imports a dotted name's parent packages, and raises when one of those is absent
+    (hydra_plugins is itself installed by the plugins)."""
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def with_settings_first(args: list[str], *settings: str) -> list[str]:
     """Hydra's parser takes its overrides as one run of positional arguments (flags such as
-    `--cfg job` may stand before it): put stage=<stage> at the head of that run."""
-    first = next((i for i, arg in enumerate(args) if "=" in arg and not arg.startswith("-")), 0)
-    return [*args[:first], f"stage={stage}", *args[first:]]
+    `--cfg job` may stand before or after it): put `settings` at the head of that run."""
+    first = next((i for i, arg in enumerate(args) if "=" in arg and not arg.startswith("-")), len(args))
+    return [*args[:first], *settings, *args[first:]]
 
 
 def usage() -> str:

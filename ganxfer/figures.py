@@ -116,8 +116,11 @@ def correlations_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> Non
 
 
 def pca_plot(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
-    """Both samples projected on the first two principal components of the real rows."""
-    pca = PCA(n_components=min(2, real.shape[1])).fit(real)
+    """Both samples projected on the first two principal components of the real rows (nothing is
+    drawn for fewer than two real rows: they have no direction of variance)."""
+    if len(real) < 2:
+        return
+    pca = PCA(n_components=min(2, real.shape[1], len(real))).fit(real)
     figure, axis = pyplot.subplots(figsize=(5.5, 5), layout="constrained")
     for rows, name in ((real, "real"), (fake, "synthetic")):
         points = pca.transform(rows)

@@ -116,6 +116,14 @@ class TensorBoard:
         self.writer.close()
 
 
+def _check_can_create(folder: Path, key: str) -> None:
+    """A folder the tracker would make and fail on mid-setup, with a traceback of its own."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{key}={folder} cannot be created ({err.strerror}): give {key}=A_WRITABLE_FOLDER") from None
+
+
 class MLflow:
     """Parameters (the flattened config), metrics per step, and the run directory's metrics.json
     and pictures as artifacts, in an MLflow tracking store (by default a local folder)."""
@@ -129,6 +137,7 @@ class MLflow:
             raise UserError("logger=mlflow needs MLflow: pip install 'ganxfer[mlflow]'") from None
         uri = settings.tracking_uri
         if "://" not in uri and not uri.startswith("file:"):
+            _check_can_create(Path(uri), "logger.tracking_uri")
             uri = Path(uri).absolute().as_uri()
         self.client = MlflowClient(uri)
         found = self.client.get_experiment_by_name(experiment)

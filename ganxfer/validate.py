@@ -51,6 +51,9 @@ def check_values(cfg) -> None:
             ok = False
         if not ok:
             problems.append(f"{key}={value!r} must be {expected}")
+    if OmegaConf.select(cfg, "data.name") == "image_csv" and OmegaConf.select(cfg, "data.shape") is None:
+        # Not `???` in the YAML: data=image_csv extends data=csv, whose shape: null would win the merge.
+        problems.append("data=image_csv needs data.shape=[C,H,W] (or [H,W]), the size of the picture in each row")
     problems += _table_settings_on_images(cfg)
     if problems:
         raise UserError("invalid settings: " + "; ".join(problems))
@@ -67,10 +70,12 @@ def _table_settings_on_images(cfg) -> list[str]:
             f"are scaled by their pixel range" for key in defaults if key in data and data[key] != defaults[key]]
 
 
-def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:
+def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_config: bool = False) -> None:
     """Every `key=value` override must name a key of the composed defaults and give a value of
-    the default's type. Group choices (`transfer=l2sp`) are composed first: they decide which
-    keys exist. Additions (`+key=`) and Hydra's own settings are left to Hydra."""
+    the default's type, and every key without a default (`???`, e.g. data.path of data=csv) must
+    be given, except when the config is only shown (`--cfg job`). Group choices (`transfer=l2sp`)
+    are composed first: they decide which keys exist. Additions (`+key=`) and Hydra's own
+    settings are left to Hydra."""
     settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]  # not -m, --cfg job
     try:
         parsed = OverridesParser.create().parse_overrides(settings)
@@ -84,7 +89,7 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:
         # Hydra's message without its search-path listing, as one paragraph.
         message = str(err).split("Config search path")[0]
         raise UserError(" ".join(line.strip() for line in message.splitlines() if line.strip())) from None
-    problems = []
+    problems = [] if showing_config else _values_not_given(defaults, {override.key_or_group for override in parsed})
     for override in parsed:
         if (override.key_or_group in groups or override.is_hydra_override() or override.is_add()
                 or override.is_force_add() or override.is_delete()):
@@ -92,6 +97,26 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str]) -> None:
         problems += _problems_with(override, defaults)
     if problems:
         raise UserError("; ".join(problems))
+
+
+# A value to show in the message for a key the user must give.
+EXAMPLES = {"data.path": "FILE.csv", "data.shape": "[1,28,28]"}
+
+
+def _values_not_given(defaults: DictConfig, given: set[str]) -> list[str]:
+    """Keys whose default is `???` (a value only the user can give) that no override sets."""
+    return [f"{key} has no default and must be given: add {key}={EXAMPLES.get(key, 'VALUE')} to the command line"
+            for key in _keys_without_default(defaults) if key not in given]
+
+
+def _keys_without_default(node: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key):
+            keys.append(prefix + str(key))
+        elif isinstance(node[key], DictConfig):
+            keys += _keys_without_default(node[key], f"{prefix}{key}.")
+    return keys
 
 
 def _first_choice(override: Override) -> str:

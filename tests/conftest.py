@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +18,6 @@ TINY = ["trainer.steps=6", "trainer.batch_size=16", "trainer.log_every=2", "trai
 def console_script() -> str:
     """The installed `ganxfer` entry point of the interpreter running the tests."""
     return str(Path(sys.executable).with_name("ganxfer"))
-
-
-def run_console_script(cwd: Path, *args, command: list[str] | None = None, check: bool = True):
-    """`ganxfer ARGS...` as a user types it, in its own process; `check`: it must succeed."""
-    result = subprocess.run([*(command or [console_script()]), *map(str, args)], cwd=cwd, capture_output=True,
-                            text=True)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def run_in_process(stage: str, *overrides: str) -> int:
@@ -50,6 +42,35 @@ def ganxfer(tmp_path, monkeypatch):
         run_dir = tmp_path / f"run{next(counter)}_{stage}"
         assert run_in_process(stage, *overrides, f"hydra.run.dir={run_dir}") == 0
         return run_dir
+
+    return run
+
+
+def run_console_script(cwd: Path, *args: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
+    """`ganxfer ...` as a user runs it: the installed console script (or `command`), in its own
+    process, whatever the outcome. Without HYDRA_FULL_ERROR, which would make Hydra print
+    tracebacks on purpose."""
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    return subprocess.run([*(command or [console_script()]), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def ganxfer_outcome(monkeypatch, capsys):
+    """Run `ganxfer ...` in this process, in `cwd`, whatever the outcome: the exit code and what
+    was printed, as run_console_script gives them, for a fraction of a process's start-up."""
+
+    def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+        monkeypatch.setattr(sys, "argv", ["ganxfer"])
+        capsys.readouterr()
+        try:
+            code = cli.main(list(map(str, args)))
+        except SystemExit as exit:  # how a stage's error (or Hydra's own) ends the run
+            code = exit.code if isinstance(exit.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
 
     return run
 

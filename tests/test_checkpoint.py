@@ -1,3 +1,6 @@
+import os
+import pathlib
+
 import pytest
 import torch
 
@@ -60,11 +63,46 @@ def test_foreign_newer_and_incomplete_files_are_refused(tmp_path, payload, messa
         checkpoint.load(path)
 
 
-def test_latest_is_the_newest_pretrain_checkpoint(tmp_path):
-    older = tmp_path / "outputs/pretrain/a/checkpoints/last.ckpt"
-    newer = tmp_path / "outputs/multirun/pretrain/b/0/checkpoints/last.ckpt"
-    finetune = tmp_path / "outputs/finetune/c/checkpoints/last.ckpt"
-    for path in (older, newer, finetune):  # written in this order: finetune is the newest file
+def write_runs(outputs, *runs: str) -> list:
+    """A last.ckpt in each run folder, written in the order given (so the last is the newest file)."""
+    paths = [outputs / run / "checkpoints" / "last.ckpt" for run in runs]
+    for age, path in enumerate(paths):
         checkpoint.save(path, minimal_payload(1))
-    assert checkpoint.resolve("latest", tmp_path / "outputs") == newer
-    assert checkpoint.resolve("some/file.ckpt") == __import__("pathlib").Path("some/file.ckpt")
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))  # distinct times, whatever the clock's grain
+    return paths
+
+
+@pytest.mark.parametrize("stage, newest_of", [
+    ("finetune", "pretrain"),   # a finetune starts from a source model, never from another finetune
+    ("evaluate", "finetune"),   # the newest trained model of either kind
+    ("sample", "finetune"),
+])
+def test_latest_means_what_each_stage_reads(tmp_path, stage, newest_of):
+    older, newer_pretrain, newest_finetune = write_runs(
+        tmp_path, "pretrain/a", "multirun/pretrain/b/0", "multirun/finetune/c/1")
+    expected = {"pretrain": newer_pretrain, "finetune": newest_finetune}[newest_of]
+    assert checkpoint.resolve("latest", checkpoint.LATEST_OF[stage], outputs=tmp_path) == expected
+
+
+def test_latest_takes_a_newer_pretrain_over_an_older_finetune(tmp_path):
+    _, pretrain = write_runs(tmp_path, "finetune/a", "pretrain/b")
+    assert checkpoint.resolve("latest", checkpoint.LATEST_OF["sample"], outputs=tmp_path) == pretrain
+
+
+def test_latest_says_which_file_it_picked(tmp_path, caplog):
+    (path,) = write_runs(tmp_path, "pretrain/a")
+    with caplog.at_level("INFO", logger="ganxfer"):
+        checkpoint.resolve("latest", checkpoint.LATEST_OF["evaluate"], outputs=tmp_path)
+    assert str(path) in caplog.text
+
+
+def test_latest_reads_the_stage_from_the_runs_record(tmp_path):
+    """A run in a folder of the user's naming (hydra.run.dir=outputs/mine) counts by its stage."""
+    _, finetune = write_runs(tmp_path, "pretrain/a", "mine")
+    (tmp_path / "mine" / ".hydra").mkdir()
+    (tmp_path / "mine" / ".hydra" / "config.yaml").write_text("stage:\n  name: finetune\n")
+    assert checkpoint.resolve("latest", checkpoint.LATEST_OF["sample"], outputs=tmp_path) == finetune
+
+
+def test_a_path_is_taken_as_given(tmp_path):
+    assert checkpoint.resolve("some/file.ckpt") == pathlib.Path("some/file.ckpt")

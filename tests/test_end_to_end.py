@@ -8,16 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY
-from conftest import run_console_script as ganxfer
+from conftest import TINY, run_console_script
+
+
+def ganxfer(cwd, *args, command=None):
+    """A console-script run that must succeed."""
+    result = run_console_script(cwd, *args, command=command)
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def test_digits_pretrain_finetune_evaluate_sample(tmp_path):
     ganxfer(tmp_path, "pretrain", *TINY)
     ganxfer(tmp_path, "finetune", "ckpt=latest", *TINY, "hydra.run.dir=outputs/ft")
-    finetuned = "ckpt=outputs/ft/checkpoints/last.ckpt"
-    ganxfer(tmp_path, "evaluate", finetuned, "hydra.run.dir=outputs/ev")
-    ganxfer(tmp_path, "sample", finetuned, "n=50", "out=synthetic.csv", "hydra.run.dir=outputs/sa")
+    # latest: the finetune run (in a folder of the user's naming), not the pretrain run it started from
+    evaluated = ganxfer(tmp_path, "evaluate", "ckpt=latest", "hydra.run.dir=outputs/ev")
+    assert "ckpt=latest is outputs/ft/checkpoints/last.ckpt" in evaluated.stdout + evaluated.stderr
+    ganxfer(tmp_path, "sample", "ckpt=latest", "n=50", "out=synthetic.csv", "hydra.run.dir=outputs/sa")
 
     metrics = json.loads((tmp_path / "outputs/ev/metrics.json").read_text())
     assert metrics["stage"] == "finetune" and metrics["real_rows"] == 180  # 20% of digits 5-9
@@ -58,6 +65,6 @@ def test_python_dash_m_multirun_and_cfg_job_work(tmp_path):
 
 @pytest.mark.parametrize("args, code", [([], 2), (["--help"], 0)])
 def test_no_stage_or_help_lists_stages_and_groups(tmp_path, args, code):
-    result = ganxfer(tmp_path, *args, check=False)
+    result = run_console_script(tmp_path, *args)
     assert result.returncode == code
     assert "pretrain" in result.stdout and "transfer" in result.stdout and "scratch" in result.stdout

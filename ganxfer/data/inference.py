@@ -75,10 +75,19 @@ def infer_kind(series: pd.Series, options: FitOptions) -> str:
         if name in options.continuous:
             raise UserError(f"data.continuous names {name!r}, but it holds text or booleans, not numbers")
         return "categorical"
-    whole = bool(np.all(numbers == np.round(numbers)))
+    whole = is_integer_dtype(values) or written_whole(numbers)
     if whole and name not in options.continuous and looks_like_codes(numbers, options.max_categories):
         return "categorical"
     return "integer" if whole else "continuous"
+
+
+# Beyond this every float64 is a whole number: there, wholeness says nothing of how it was written.
+FLOAT64_EXACT = 2**53
+
+
+def written_whole(numbers: np.ndarray) -> bool:
+    """Whether decimals read from a file are whole numbers (counts, codes), not measurements."""
+    return bool(np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < FLOAT64_EXACT))
 
 
 def looks_like_codes(numbers: np.ndarray, max_categories: int) -> bool:
@@ -131,7 +140,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
     name, gaps = str(series.name), series.isna()
     missing_rate, models_gaps = float(gaps.mean()), options.missing == "model" and bool(gaps.any())
     values = series[~gaps]
-    if gaps.any() and is_float_dtype(values) and bool((values % 1 == 0).all()):
+    if gaps.any() and is_float_dtype(values) and written_whole(values.to_numpy(np.float64)):
         values = values.astype(np.int64)  # whole numbers that pandas read as floats because of gaps
     if kind == "constant":
         return ConstantColumn(name, plain_value(values.iloc[0]), missing_rate, models_gaps)

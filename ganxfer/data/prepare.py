@@ -49,6 +49,9 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
         schema = schema_for_target(source, split.train, data_cfg)
     else:
         schema = fit_schema(split.train, table, data_cfg)
+    if schema.width == 0:
+        raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
+                        "there is nothing for a generator to learn; give a file whose columns vary")
     if conditional and resumed is None:
         schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None

@@ -1,6 +1,8 @@
 """Distribution metrics: pure functions of real and synthetic rows (arrays or DataFrames) that
 return numbers. They know nothing of GANs; `suite` names them and runs a chosen few."""
 
+import logging
+
 import numpy as np
 
 from ganxfer.metrics.c2st import c2st
@@ -19,9 +21,26 @@ QUICK = ("fd", "mmd2_rbf")  # what quick() returns: both lower is better
 
 def quick(real, fake, seed: int = 0) -> dict:
     """The cheap pair to follow during training, on rows in the scaled space: data-space Fréchet
-    distance and RBF MMD², each the same estimate as `evaluate` reports under its name."""
+    distance and RBF MMD², each the same estimate as `evaluate` reports under its name. A metric
+    that needs more rows than there are is NaN, not measured, and the log says why."""
     real, fake = np.asarray(real), np.asarray(fake)
-    return {"fd": frechet_distance(real, fake), "mmd2_rbf": mmd2_rbf(real, fake, seed=seed)["mmd2_rbf"]}
+    compute = {"fd": lambda: frechet_distance(real, fake),
+               "mmd2_rbf": lambda: mmd2_rbf(real, fake, seed=seed)["mmd2_rbf"]}
+    rows = min(len(real), len(fake))
+    results = {}
+    for name in QUICK:
+        if rows < METRICS[name].min_rows:
+            _say_not_measured(name, METRICS[name].min_rows, rows)
+            results[name] = float("nan")
+        else:
+            results[name] = compute[name]()
+    return results
+
+
+def _say_not_measured(name: str, needed: int, rows: int) -> None:
+    logging.getLogger("ganxfer").warning(
+        "%s not measured (NaN): it needs at least %d held-out rows, the data hold out %d; a larger file "
+        "or a larger data.holdout gives it enough", name, needed, rows)
 
 
 __all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "c2st", "cached_feature_net", "column_pairs", "column_shapes",

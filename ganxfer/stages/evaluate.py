@@ -47,7 +47,7 @@ def run(cfg) -> float:
     atomic_write(out / "metrics.json", lambda file: file.write(text), binary=False)
     plots = ", ".join(sorted(path.name for path in out.glob("*.png")))
     console.print(f"wrote {out / 'metrics.json'} and the plots ({plots}) to {out}")
-    return records[0]["fd"]
+    return records[0].get("fd", float("nan"))  # NaN: too few rows to measure (the reason is shown)
 
 
 def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, labels, names: list[str], device) -> dict:
@@ -82,7 +82,7 @@ def checkpoint_paths(spec) -> list[Path]:
     specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
     if not specs:
         raise UserError("ckpt=[] names no checkpoint: give ckpt=PATH or ckpt=[PATH,PATH,...]")
-    return [checkpoint.resolve(one) for one in specs]
+    return [checkpoint.resolve(one, checkpoint.LATEST_OF["evaluate"]) for one in specs]
 
 
 def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:

@@ -16,7 +16,7 @@ from ganxfer.runtime import console, pick_device, run_dir
 
 def run(cfg) -> None:
     device = pick_device(cfg.trainer.device)
-    state = checkpoint.load(checkpoint.resolve(cfg.ckpt), device)
+    state = checkpoint.load(checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["sample"]), device)
     schema = Schema.from_dict(state["schema"])
     generator = checkpoint.sampler(state, device)
     labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
@@ -52,4 +52,9 @@ def chosen_labels(schema: Schema, n: int, label, per_class: int | None, seed: in
 def _write_csv(rows, out: Path) -> None:
     if not out.parent.is_dir():
         raise UserError(f"out={out}: folder {out.parent} does not exist")
-    atomic_write(out, lambda file: rows.to_csv(file, index=False), binary=False)
+    if out.is_dir():
+        raise UserError(f"out={out} is a folder: give the file to write, e.g. out={out / 'samples.csv'}")
+    try:
+        atomic_write(out, lambda file: rows.to_csv(file, index=False), binary=False)
+    except OSError as err:  # a folder this user may not write in, a full disk
+        raise UserError(f"out={out} cannot be written ({err.strerror}): give out= a file in a writable folder") from None
