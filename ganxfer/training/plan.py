@@ -56,7 +56,7 @@ def plan_run(cfg, stage: str, device) -> Start:
         return Start(_plan(cfg, stage, resumed, resume_path=str(cfg.resume)), resumed=resumed)
     if stage == "pretrain":
         return Start(_plan(cfg, stage, None))
-    source_path = checkpoint.resolve(cfg.ckpt)
+    source_path = checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["finetune"])
     source = checkpoint.load(source_path, device)
     _check_transferable(source, source_path)
     return Start(_plan(cfg, stage, source, source_path=str(source_path)), source=source)
