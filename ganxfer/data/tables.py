@@ -1,6 +1,6 @@
-"""Where rows come from: a CSV file or scikit-learn's bundled digits; then which rows and
-columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`), held out for
-evaluation (`holdout`) and trained on (`shots`)."""
+"""Where rows come from: a CSV file, a folder of images or scikit-learn's bundled digits; then
+which rows and columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`),
+held out for evaluation (`holdout`) and trained on (`shots`)."""
 
 import csv
 import ctypes
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from ganxfer.data.image_folder import read_image_folder
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
 
@@ -43,7 +44,10 @@ def load_table(data_cfg) -> pd.DataFrame:
 def _read(data_cfg) -> pd.DataFrame:
     if data_cfg.name == "multi":
         return multi_domain_table(data_cfg.get("sources"), data_cfg.get("groups"))
-    table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
+    if data_cfg.get("kind") == "images":
+        table = read_image_folder(data_cfg)
+    else:
+        table = _digits() if data_cfg.name.startswith("digits") else read_csv(data_cfg.path)
     if data_cfg.get("domain") is not None:
         # Fine-tuning a multi-domain model: these rows are one new domain of that name.
         table[DOMAIN] = data_cfg.domain
