@@ -13,7 +13,7 @@ from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.metrics import METRICS, Comparison, evaluate, ideal
-from ganxfer.report import correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
+from ganxfer.report import correlations_plot, image_grid, image_grids, marginals_plot, metrics_table, pca_plot
 from ganxfer.stages.common import console, data_given_on_command_line, pick_device, run_dir, sampler_from_checkpoint
 
 
@@ -154,6 +154,7 @@ def write_plots(comparison: Comparison, out: Path, prefix: str, picture_shape) -
     pca_plot(comparison.real_x, comparison.fake_x, out / f"{prefix}pca.png")
     if picture_shape is not None:
         image_grid(fake.to_numpy(), picture_shape, out / f"{prefix}samples.png")
+        image_grids([real.to_numpy(), fake.to_numpy()], picture_shape, out / f"{prefix}real_vs_synthetic.png")
 
 
 def show(records: list[dict], result_names: list[str]) -> None:
