@@ -37,7 +37,7 @@ def run(cfg) -> float:
         fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=schema.condition
                               is not None and schema.condition.column == label)
         comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train,
-                                holdout=holdout, cache_dir=out, seed=cfg.seed)
+                                holdout=holdout, cache_dir=out, seed=cfg.seed, image_shape=first.image_shape)
         # Per label first: a model without labels is refused before the longer metrics run.
         by_label = per_class(state, schema, first, real, labels, cfg.seed, device) if cfg.get("per_class") else None
         results, skipped = evaluate(comparison, names)

@@ -142,7 +142,8 @@ def _final_metrics(gan: GAN, schema: Schema, holdout, names: list[str], seed: in
     if not names:
         return {}
     fake = _synthetic_like(gan, schema, holdout, seed, device)
-    results, skipped = metrics.evaluate(metrics.Comparison(holdout, fake, schema.transform, seed=seed), names)
+    comparison = metrics.Comparison(holdout, fake, schema.transform, seed=seed, image_shape=schema.image_shape)
+    results, skipped = metrics.evaluate(comparison, names)
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} skipped: {reason}[/]")
     return results
