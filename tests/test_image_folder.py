@@ -4,6 +4,7 @@ console script on labelled and flat folders with a 32x32 DCGAN."""
 
 import json
 import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from omegaconf import OmegaConf
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from conftest import console_script
-from ganxfer import models
+from conftest import console_script, load_last
+from ganxfer import checkpoint, cli, models
 from ganxfer.data import load_table, split_table
 from ganxfer.data.image_folder import read_image_folder, write_image_folder
 from ganxfer.metrics import frechet_distance
 from ganxfer.metrics.features import random_image_features
+from ganxfer.stages.common import sampler_from_checkpoint
 
 CONF = files("ganxfer.conf") / "data"
 TINY_DCGAN = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=2", "trainer.ckpt_every=2",
@@ -140,7 +142,7 @@ def test_the_label_free_image_features_are_seeded_and_tell_image_sets_apart():
         features, random_image_features(stripes, (3, 16, 16)))
 
 
-def ganxfer(cwd: Path, stage: str, *args: str) -> Path:
+def console(cwd: Path, stage: str, *args: str) -> Path:
     """Runs the installed console script; returns its run directory."""
     run = cwd / f"run_{stage}"
     result = subprocess.run([console_script(), stage, *args, f"hydra.run.dir={run}"], cwd=cwd, capture_output=True,
@@ -153,17 +155,17 @@ def test_labelled_folders_pretrain_finetune_evaluate_sample(tmp_path):
     """Digits 0-4 as the source, 5-9 the target, conditional on the folder's digit."""
     folder = digit_folder(tmp_path / "digits", per_class=12)
     data = ["data=images", f"data.path={folder}", "data.label=label", "model.conditional=true"]
-    source = ganxfer(tmp_path, "pretrain", *data, "data.classes=[0,1,2,3,4]", *TINY_DCGAN)
-    target = ganxfer(tmp_path, "finetune", *data, "data.classes=[5,6,7,8,9]", "data.shots=20", "transfer=freeze_d",
+    source = console(tmp_path, "pretrain", *data, "data.classes=[0,1,2,3,4]", *TINY_DCGAN)
+    target = console(tmp_path, "finetune", *data, "data.classes=[5,6,7,8,9]", "data.shots=20", "transfer=freeze_d",
                      f"ckpt={source}/checkpoints/last.ckpt", *TINY_DCGAN)
-    evaluated = ganxfer(tmp_path, "evaluate", f"ckpt={target}/checkpoints/last.ckpt", "trainer.device=cpu",
+    evaluated = console(tmp_path, "evaluate", f"ckpt={target}/checkpoints/last.ckpt", "trainer.device=cpu",
                         "metrics=[fd_features,kid_features]")
     record = json.loads((evaluated / "metrics.json").read_text())
     assert record["fd_features"] >= 0 and np.isfinite(record["kid_features"])
     assert (evaluated / "real_vs_synthetic.png").stat().st_size > 0
     assert len(list(evaluated.glob("feature_net_*.npz"))) == 1  # labels: the classifier's features
 
-    ganxfer(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=10", "per_class=2",
+    console(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=10", "per_class=2",
             f"out={tmp_path / 'fakes'}", "trainer.device=cpu")
     written = sorted((tmp_path / "fakes").rglob("*.png"))
     assert sorted({path.parent.name for path in written}) == [str(digit) for digit in range(10)]
@@ -173,20 +175,59 @@ def test_labelled_folders_pretrain_finetune_evaluate_sample(tmp_path):
 def test_a_flat_folder_trains_unlabelled_and_samples_as_files_or_rows(tmp_path):
     folder = digit_folder(tmp_path / "flat", per_class=6, labelled=False)
     data = ["data=images", f"data.path={folder}", "data.shape=[1,32,32]"]
-    source = ganxfer(tmp_path, "pretrain", *data, *TINY_DCGAN)
-    target = ganxfer(tmp_path, "finetune", *data, "transfer=l2sp", f"ckpt={source}/checkpoints/last.ckpt",
+    source = console(tmp_path, "pretrain", *data, *TINY_DCGAN)
+    target = console(tmp_path, "finetune", *data, "transfer=l2sp", f"ckpt={source}/checkpoints/last.ckpt",
                      *TINY_DCGAN)
-    evaluated = ganxfer(tmp_path, "evaluate", f"ckpt={target}/checkpoints/last.ckpt", "trainer.device=cpu",
+    evaluated = console(tmp_path, "evaluate", f"ckpt={target}/checkpoints/last.ckpt", "trainer.device=cpu",
                         "metrics=[fd_features,kid_features]")
     record = json.loads((evaluated / "metrics.json").read_text())
     assert record["fd_features"] >= 0 and "kid_features" in record and not record["skipped"]
     assert not list(evaluated.glob("feature_net_*.npz"))  # no labels: the random network's features
 
-    sampled = ganxfer(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=5", f"out={tmp_path / 'fakes'}")
+    sampled = console(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=5", f"out={tmp_path / 'fakes'}")
     pictures = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "fakes").glob("*.png"))]
     assert len(pictures) == 5 and all(p.shape == (32, 32) and p.dtype == np.uint8 for p in pictures)
     assert (sampled / "samples.png").exists()
-    ganxfer(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=5", f"out={tmp_path / 'fakes.csv'}")
+    console(tmp_path, "sample", f"ckpt={target}/checkpoints/last.ckpt", "n=5", f"out={tmp_path / 'fakes.csv'}")
     rows = np.loadtxt(tmp_path / "fakes.csv", delimiter=",", skiprows=1)
     assert rows.shape == (5, 32 * 32) and rows.min() >= 0 and rows.max() <= 255
     np.testing.assert_array_equal(rows, np.stack(pictures).reshape(5, -1))  # the same seed: the same images
+
+
+STRATEGIES = sorted(path.name.removesuffix(".yaml") for path in (files("ganxfer.conf") / "transfer").iterdir()
+                    if path.name.endswith(".yaml") and not path.name.startswith("_"))
+UNCONDITIONAL_ONLY = {"ewc", "minegan", "scale_shift"}  # they refuse conditional models, saying why
+
+
+@pytest.fixture(scope="module")
+def digits_sources(tmp_path_factory) -> tuple[Path, dict[bool, Path]]:
+    """32x32 DCGANs pretrained on digits 0-4 from a folder of PNG files: {conditional: checkpoint}."""
+    folder = digit_folder(tmp_path_factory.mktemp("images") / "digits", per_class=8, rgb=0)
+    sources = {}
+    for conditional in (False, True):
+        run = tmp_path_factory.mktemp("source")
+        sys.argv = ["ganxfer"]
+        assert cli.main(["pretrain", "data=images", f"data.path={folder}", "data.label=label", "data.classes=[0,1,2,3,4]",
+                         f"model.conditional={conditional}", *TINY_DCGAN, f"hydra.run.dir={run}"]) == 0
+        sources[conditional] = run / "checkpoints" / "last.ckpt"
+    return folder, sources
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_transfer_strategy_finetunes_a_32x32_dcgan(ganxfer, digits_sources, strategy):
+    """Conditional on the digit wherever the strategy allows it."""
+    folder, sources = digits_sources
+    conditional = strategy not in UNCONDITIONAL_ONLY
+    run = ganxfer("finetune", "data=images", f"data.path={folder}", "data.label=label", "data.classes=[5,6,7,8,9]",
+                  "data.shots=20", f"model.conditional={conditional}", f"transfer={strategy}",
+                  f"ckpt={sources[conditional]}", *TINY_DCGAN)
+    state = load_last(run)
+    assert state["stage"] == "finetune" and state["step"] == 4
+    labels = torch.arange(10) if conditional else None  # the source's digits 0-4 and the target's 5-9
+    rows = models.generate(sampler_from_checkpoint(state, "cpu"), 10, seed=0, device="cpu", labels=labels)
+    assert rows.shape == (10, 3 * 32 * 32) and torch.isfinite(rows).all()
+    if strategy == "freeze_d":  # D's first block is carried over as it was
+        def first_block(networks):
+            return {name: value for name, value in networks["discriminator"].items() if "body.0." in name}
+        frozen, before = first_block(state["networks"]), first_block(checkpoint.load(sources[True])["networks"])
+        assert frozen and all(torch.equal(value, before[name]) for name, value in frozen.items())
