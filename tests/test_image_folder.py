@@ -231,3 +231,15 @@ def test_every_transfer_strategy_finetunes_a_32x32_dcgan(ganxfer, digits_sources
             return {name: value for name, value in networks["discriminator"].items() if "body.0." in name}
         frozen, before = first_block(state["networks"]), first_block(checkpoint.load(sources[True])["networks"])
         assert frozen and all(torch.equal(value, before[name]) for name, value in frozen.items())
+
+
+def test_image_folders_as_the_domains_of_data_multi(ganxfer, tmp_path):
+    """Each folder one domain, named by the folder; fine-tuning adds another folder as a new one."""
+    root = digit_folder(tmp_path / "digits", per_class=6, rgb=0)
+    data = ["data.shape=[1,32,32]", "data.pixel_range=[0,255]", *TINY_DCGAN]
+    source = ganxfer("pretrain", "data=multi", f"data.sources=[{root / '0'},{root / '1'}]", *data)
+    assert load_last(source)["schema"]["condition"]["values"] == ["0", "1"]
+    target = ganxfer("finetune", "data=images", f"data.path={root / '7'}", f"ckpt={source}/checkpoints/last.ckpt",
+                     *data)
+    state = load_last(target)
+    assert state["schema"]["condition"]["values"] == ["0", "1", "7"] and state["schema"]["image_shape"] == [1, 32, 32]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 
 from ganxfer.data.image_folder import read_image_folder
@@ -43,7 +44,7 @@ def load_table(data_cfg) -> pd.DataFrame:
 
 def _read(data_cfg) -> pd.DataFrame:
     if data_cfg.name == "multi":
-        return multi_domain_table(data_cfg.get("sources"), data_cfg.get("groups"))
+        return multi_domain_table(data_cfg.get("sources"), data_cfg.get("groups"), data_cfg)
     if data_cfg.get("kind") == "images":
         table = read_image_folder(data_cfg)
     else:
@@ -54,10 +55,10 @@ def _read(data_cfg) -> pd.DataFrame:
     return table
 
 
-def multi_domain_table(sources, groups) -> pd.DataFrame:
+def multi_domain_table(sources, groups, data_cfg=None) -> pd.DataFrame:
     """Several sources' rows in one table, with a `domain` column naming each row's source: the
-    CSV file's name without its extension, or, with no files, the bundled digits, one domain
-    per group of digits (e.g. digits01 for [0, 1])."""
+    CSV file's name without its extension (or a folder of images, read to data.shape: its name),
+    or, with no files, the bundled digits, one domain per group of digits (e.g. digits01 for [0, 1])."""
     if not sources:
         digits = _digits()
         parts = {"digits" + "".join(map(str, group)): digits[digits["label"].isin(list(group))].drop(columns="label")
@@ -67,7 +68,7 @@ def multi_domain_table(sources, groups) -> pd.DataFrame:
         if len(set(names)) < len(names):
             raise UserError(f"data.sources name the same domain twice ({', '.join(names)}): each file "
                             "names a domain by its file name, so give them different names")
-        parts = {name: read_csv(path) for name, path in zip(names, sources)}
+        parts = {name: _read_source(path, data_cfg) for name, path in zip(names, sources)}
     first, columns = next(iter(parts)), list(next(iter(parts.values())).columns)
     for name, part in parts.items():
         if DOMAIN in part.columns:
@@ -77,6 +78,14 @@ def multi_domain_table(sources, groups) -> pd.DataFrame:
                             f"{', '.join(map(str, columns))}")
     table = pd.concat([part[columns].assign(**{DOMAIN: name}) for name, part in parts.items()], ignore_index=True)
     return table
+
+
+def _read_source(path, data_cfg) -> pd.DataFrame:
+    """One source of data=multi: a CSV file, or a folder of images (the folder is the domain, so
+    its sub-folders are not read as labels)."""
+    if Path(str(path)).is_dir() and data_cfg is not None:
+        return read_image_folder(OmegaConf.merge(data_cfg, {"path": str(path), "label": None}))
+    return read_csv(path)
 
 
 def read_csv(path) -> pd.DataFrame:
