@@ -243,3 +243,12 @@ def test_image_folders_as_the_domains_of_data_multi(ganxfer, tmp_path):
                      *data)
     state = load_last(target)
     assert state["schema"]["condition"]["values"] == ["0", "1", "7"] and state["schema"]["image_shape"] == [1, 32, 32]
+
+
+def test_the_decode_benchmark_runs_at_a_tiny_size(tmp_path):
+    script = Path(__file__).parents[1] / "benchmarks" / "image_decode.py"
+    result = subprocess.run([sys.executable, str(script), "--images", "40", "--size", "32", "--steps", "2"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for figure in ("images/s", "peak traced allocations", "uint8 array", "s per 32x32 DCGAN step"):
+        assert figure in result.stdout
