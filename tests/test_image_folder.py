@@ -19,6 +19,7 @@ from conftest import console_script, load_last
 from ganxfer import checkpoint, cli, models
 from ganxfer.data import load_table, split_table
 from ganxfer.data.image_folder import read_image_folder, write_image_folder
+from ganxfer.errors import UserError
 from ganxfer.metrics import frechet_distance
 from ganxfer.metrics.features import random_image_features
 from ganxfer.stages.common import sampler_from_checkpoint
@@ -92,6 +93,15 @@ def test_transparent_palette_and_16_bit_images_are_converted(tmp_path):
     assert (pixels[0, :, 16:] == 0).all()  # transparent: black
     assert (pixels[1] == 0x80).all()  # 16-bit: the high 8 bits
     assert (pixels[2, 1] == 255).all() and (pixels[2, [0, 2]] == 0).all()
+
+
+def test_samples_are_not_written_into_a_folder_that_holds_files(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("earlier work")
+    with pytest.raises(UserError, match="already exists: give a new or empty folder"):
+        write_image_folder(np.zeros((2, 64)), (1, 8, 8), (0, 255), tmp_path / "out")
+    assert [path.name for path in tmp_path.iterdir()] == ["out"] and (tmp_path / "out" / "keep.txt").exists()
+    assert write_image_folder(np.zeros((2, 64)), (1, 8, 8), (0, 255), tmp_path / "empty") == 2
 
 
 def test_written_samples_read_back_as_the_same_pixels_and_label_folders(tmp_path):
@@ -207,8 +217,9 @@ def digits_sources(tmp_path_factory) -> tuple[Path, dict[bool, Path]]:
     for conditional in (False, True):
         run = tmp_path_factory.mktemp("source")
         sys.argv = ["ganxfer"]
-        assert cli.main(["pretrain", "data=images", f"data.path={folder}", "data.label=label", "data.classes=[0,1,2,3,4]",
-                         f"model.conditional={conditional}", *TINY_DCGAN, f"hydra.run.dir={run}"]) == 0
+        assert cli.main(["pretrain", "data=images", f"data.path={folder}", "data.label=label",
+                         "data.classes=[0,1,2,3,4]", f"model.conditional={conditional}", *TINY_DCGAN,
+                         f"hydra.run.dir={run}"]) == 0
         sources[conditional] = run / "checkpoints" / "last.ckpt"
     return folder, sources
 

@@ -56,8 +56,8 @@ def read_image_folder(data_cfg) -> pd.DataFrame:
     labels = folder_labels(root, files, data_cfg.get("label"))
     pixels, problems = decode_all(files, shape)
     if problems:
-        pixels, files, labels = _leave_out(problems, pixels, files, labels, root, shape,
-                                           bool(data_cfg.get("skip_bad", False)))
+        skip_bad = bool(data_cfg.get("skip_bad", False))
+        pixels, labels = _leave_out(problems, pixels, files, labels, root, shape, skip_bad)
     table = pd.DataFrame(pixels, columns=[f"pixel{i}" for i in range(pixels.shape[1])], copy=False)
     if labels is not None:
         table.insert(0, data_cfg.label, labels)
@@ -120,22 +120,23 @@ def decode_all(files: list[Path], shape: tuple[int, int, int]) -> tuple[np.ndarr
     """Every file decoded into its row of one (files, C*H*W) uint8 array; the files that could not
     be, by row. Threads pay only when there are enough images to share out."""
     pixels = np.zeros((len(files), int(np.prod(shape))), dtype=np.uint8)
-    modes, problems = Counter(), {}
 
-    def decode_into(row: int) -> None:
+    def decode_into(row: int) -> str | BadImage:
+        """Fills the row; returns the mode the image was stored in, or what was wrong with it."""
         try:
             pixels[row], mode = decode(files[row], shape)
-            modes[mode] += 1
+            return mode
         except BadImage as problem:
-            problems[row] = problem
+            return problem
 
     workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS, len(files) // 64))
     if workers == 1:
-        for row in range(len(files)):
-            decode_into(row)
+        outcomes = [decode_into(row) for row in range(len(files))]
     else:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(decode_into, range(len(files))))
+            outcomes = list(pool.map(decode_into, range(len(files))))
+    problems = {row: outcome for row, outcome in enumerate(outcomes) if isinstance(outcome, BadImage)}
+    modes = Counter(outcome for outcome in outcomes if isinstance(outcome, str))
     converted = {mode: count for mode, count in modes.items() if mode != MODES[shape[0]]}
     if converted:
         log.info("converted to %s: %s", MODES[shape[0]],
@@ -170,7 +171,8 @@ def converted(image: Image.Image, channels: int) -> Image.Image:
     return image.convert(MODES[channels])
 
 
-def _leave_out(problems: dict[int, BadImage], pixels, files, labels, root: Path, shape, skip_bad: bool):
+def _leave_out(problems: dict[int, BadImage], pixels: np.ndarray, files: list[Path], labels, root: Path,
+               shape: tuple[int, int, int], skip_bad: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Stop at unusable files, naming them; with data.skip_bad=true, leave them out and say how many."""
     unreadable = {row: problem for row, problem in problems.items() if not problem.too_small}
     small = {row: problem for row, problem in problems.items() if problem.too_small}
@@ -185,14 +187,15 @@ def _leave_out(problems: dict[int, BadImage], pixels, files, labels, root: Path,
                         f"{height}x{width} and are not enlarged: {named['small']}. Give a smaller data.shape, "
                         "or set data.skip_bad=true to leave them out")
     if len(problems) == len(files):
+        examples = "; ".join(names for names in named.values() if names)
         raise UserError(f"none of the {len(files)} image file(s) in {root} can be used (unreadable: "
-                        f"{len(unreadable)}, smaller than {height}x{width}: {len(small)}): {_few(list(named.values()))}")
+                        f"{len(unreadable)}, smaller than {height}x{width}: {len(small)}): {examples}")
     log.warning("left out %d of %d image file(s) (data.skip_bad=true): %d unreadable, %d smaller than %dx%d",
                 len(problems), len(files), len(unreadable), len(small), height, width)
     keep = [row for row in range(len(files)) if row not in problems]
     for new, old in enumerate(keep):  # moved up in place: the array is not held twice
         pixels[new] = pixels[old]
-    return pixels[:len(keep)], [files[row] for row in keep], None if labels is None else labels[keep]
+    return pixels[:len(keep)], None if labels is None else labels[keep]
 
 
 def write_image_folder(rows: np.ndarray, shape: tuple[int, int, int], pixel_range: tuple[float, float],
