@@ -11,8 +11,9 @@ values kept to their high 8 bits), scaled with Pillow's antialiased bicubic filt
 covers H x W (the short side, for a square shape), and cropped at the centre. Images smaller
 than H x W are not enlarged: they are refused, or left out with data.skip_bad=true.
 
-Each image is decoded once per run, straight into its row of one uint8 array, by a few threads:
-Pillow lets go of Python's lock while it decodes and resizes, so they work in parallel.
+Each image is decoded once when the folder is read (training then reuses the rows every epoch),
+straight into its row of one uint8 array, by a few threads: Pillow lets go of Python's lock
+while it decodes and resizes, so they work in parallel.
 `write_image_folder` goes the other way, from generated rows to PNG files."""
 
 import logging
