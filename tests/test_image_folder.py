@@ -263,3 +263,14 @@ def test_the_decode_benchmark_runs_at_a_tiny_size(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for figure in ("images/s", "peak traced allocations", "uint8 array", "s per 32x32 DCGAN step"):
         assert figure in result.stdout
+
+
+def test_evaluate_decodes_the_folder_once(ganxfer, digits_sources, monkeypatch):
+    from ganxfer.data import tables
+
+    reads = []
+    monkeypatch.setattr(tables, "read_image_folder", lambda cfg: reads.append(cfg.path) or read_image_folder(cfg))
+    _, sources = digits_sources
+    out = ganxfer("evaluate", f"ckpt={sources[True]}", "trainer.device=cpu", "metrics=[fd,memorisation]")
+    record = json.loads((out / "metrics.json").read_text())
+    assert len(reads) == 1 and "dcr_close_share" in record  # the training rows came from the same read

@@ -25,14 +25,15 @@ def run(cfg) -> float:
     states = [checkpoint.load(path, device) for path in paths]
     # One scaling for every checkpoint, so that their distances are measured in the same space.
     first = Schema.from_dict(states[0]["schema"])
-    table, real, label = evaluation_rows(cfg, states[0])
+    tables = {}  # each data config's rows, read once (a folder of images is decoded once per run)
+    table, real, label = evaluation_rows(cfg, states[0], tables)
     reference = table.drop(index=real.index)  # real rows outside the comparison: features are learnt on them
     out = run_dir()
     records = []
     for number, (path, state) in enumerate(zip(paths, states), start=1):
         schema = Schema.from_dict(state["schema"])
         check_same_columns(first, schema, path)
-        train, holdout = generator_split(state)
+        train, holdout = generator_split(state, tables)
         labels = labels_for(schema, real, cfg.seed)
         fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=schema.condition
                               is not None and schema.condition.column == label)
@@ -71,14 +72,14 @@ def checkpoint_paths(spec) -> list[Path]:
     return [checkpoint.resolve(one) for one in specs]
 
 
-def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+def evaluation_rows(cfg, state: dict, tables: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """(all rows of the data, the real rows to compare with, the label column): the rows the
     checkpoint's run held out, or the held-out split of data=... when given."""
     if data_given_on_command_line():
-        table = load_table(cfg.data)
+        table = loaded(cfg.data, tables)
         return table, split_table(table, cfg.data).holdout, cfg.data.label
     data_cfg = OmegaConf.create(state["config"]["data"])
-    table = load_table(data_cfg)
+    table = loaded(data_cfg, tables)
     real = recorded_rows(state, table, "holdout_rows")
     if real is None:
         raise UserError(f"the held-out rows of {data_cfg.path or data_cfg.name} changed since "
@@ -86,14 +87,22 @@ def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str |
     return table, real, data_cfg.label
 
 
-def generator_split(state: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def generator_split(state: dict, tables: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The rows the checkpoint trained on and held out, from its own data (for memorisation and
     utility); None when those data are gone or changed since."""
     try:
-        table = load_table(OmegaConf.create(state["config"]["data"]))
+        table = loaded(OmegaConf.create(state["config"]["data"]), tables)
     except UserError:
         return None, None
     return recorded_rows(state, table, "train_rows"), recorded_rows(state, table, "holdout_rows")
+
+
+def loaded(data_cfg, tables: dict) -> pd.DataFrame:
+    """load_table, once per distinct data config: `tables` keeps what this run has read."""
+    key = json.dumps(OmegaConf.to_container(data_cfg, resolve=True), sort_keys=True, default=str)
+    if key not in tables:
+        tables[key] = load_table(data_cfg)
+    return tables[key]
 
 
 def recorded_rows(state: dict, table: pd.DataFrame, key: str) -> pd.DataFrame | None:
