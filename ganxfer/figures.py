@@ -52,15 +52,31 @@ def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table
 
 
 def image_grid(rows: np.ndarray, shape, path: Path, side: int = 8, zoom: int = 4) -> None:
-    """Tile the first side*side rows, each reshaped to `shape` (H, W), into one PNG (dark = high)."""
+    """Tile the first side*side rows into one PNG: `shape` (H, W) draws each row in grey (dark =
+    high), (3, H, W) in colour."""
+    image.imsave(path, _grid(rows, shape, side, zoom))
+
+
+def image_grids(grids: list[np.ndarray], shape, path: Path, side: int = 8, zoom: int = 4) -> None:
+    """Several grids side by side in one PNG, left to right (real images beside samples), each
+    scaled to its own range as image_grid does, with a white margin between them."""
+    canvases = [_grid(rows, shape, side, zoom) for rows in grids]
+    margin = np.ones((canvases[0].shape[0], 4 * zoom, 3))
+    image.imsave(path, np.concatenate([part for canvas in canvases for part in (canvas, margin)][:-1], axis=1))
+
+
+def _grid(rows: np.ndarray, shape, side: int, zoom: int) -> np.ndarray:
+    """An RGB canvas in [0, 1] of the first side*side rows, with grey lines between them."""
+    colour = len(shape) == 3
     images = rows[: side * side].reshape(-1, *shape).astype(np.float64)
     images = (images - images.min()) / (np.ptp(images) or 1.0)
-    height, width = shape[0] * zoom, shape[1] * zoom
-    canvas = np.full((side * (height + 1) + 1, side * (width + 1) + 1), 0.4)  # grey grid lines
+    images = images.transpose(0, 2, 3, 1) if colour else np.repeat(1.0 - images[..., None], 3, axis=3)
+    height, width = images.shape[1] * zoom, images.shape[2] * zoom
+    canvas = np.full((side * (height + 1) + 1, side * (width + 1) + 1, 3), 0.4)
     for k, picture in enumerate(images):
         top, left = 1 + (k // side) * (height + 1), 1 + (k % side) * (width + 1)
-        canvas[top: top + height, left: left + width] = np.kron(picture, np.ones((zoom, zoom)))
-    image.imsave(path, canvas, cmap="gray_r", vmin=0, vmax=1)
+        canvas[top: top + height, left: left + width] = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    return canvas
 
 
 def marginals_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> None:

@@ -161,8 +161,8 @@ def _type_mismatch(default, value) -> str | None:
         return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
     if isinstance(default, float):
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
-    if isinstance(default, ListConfig):
+    if isinstance(default, (ListConfig, list)):  # a list from a resolver, e.g. data=multi's shape
         return None if isinstance(value, list) else "a list, e.g. [a,b]"
-    if isinstance(default, DictConfig):
+    if isinstance(default, (DictConfig, dict)):
         return None if isinstance(value, dict) else "a group of settings, e.g. {key: value}"
     return None if not isinstance(value, (list, dict)) else "a single value"

@@ -34,8 +34,8 @@ def pixel_columns(table: pd.DataFrame, shape: tuple[int, int, int], configured_r
     if gaps:
         raise UserError(f"{gaps} pixel value(s) are missing; image rows must be complete")
     low, high = pixel_range(float(table.min().min()), float(table.max().max()), configured_range)
-    whole = bool(table.apply(lambda pixels: (pixels % 1 == 0).all()).all())
     typed_integer = all(is_integer_dtype(table[name]) for name in table.columns)
+    whole = typed_integer or bool(table.apply(lambda pixels: (pixels % 1 == 0).all()).all())
     scaler = MinMax(low, high)
     return [NumericColumn(str(name), "integer" if whole else "continuous", "int64" if typed_integer else "float64",
                           low, high, scaler, fill=low)
@@ -61,7 +61,8 @@ def check_pixel_range(source_pixel: NumericColumn, pixels: pd.DataFrame, configu
                         f"{source_pixel.low:g}-{source_pixel.high:g} scale: rescale the target images to it")
 
 
-def picture_shape(shape: tuple[int, int, int]) -> tuple[int, int]:
-    """The (height, width) a sample grid draws one row as: channels stacked top to bottom."""
+def picture_shape(shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """The shape a sample grid draws one row as: (3, H, W) in colour for three channels, else
+    (C*H, W) in grey, the channels stacked top to bottom."""
     channels, height, width = shape
-    return channels * height, width
+    return tuple(shape) if channels == 3 else (channels * height, width)

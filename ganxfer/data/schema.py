@@ -61,7 +61,7 @@ class Schema:
         return sum(width for _, width in self.layout)
 
     @property
-    def picture_shape(self) -> tuple[int, int] | None:
+    def picture_shape(self) -> tuple[int, ...] | None:
         return picture_shape(self.image_shape) if self.image_shape else None
 
     @classmethod
@@ -129,12 +129,12 @@ class Schema:
     def inverse(self, encoded: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
         """Generator output -> rows with the original names, order and dtypes; with the label
         indices a conditional model generated them for, the label column too, in its place."""
+        decoded = [(column.name, column.decode(encoded[:, start:stop]))
+                   for column, (start, stop) in zip(self.columns, self._spans())]
+        if labels is not None:  # put in place before the frame is built: one insert per image pixel is slow
+            decoded.insert(self.condition.position, (self.condition.column, self.condition.decode(labels)))
         # copy=False: each decoded column is new already; copying would hold the rows twice.
-        rows = pd.DataFrame({column.name: column.decode(encoded[:, start:stop])
-                             for column, (start, stop) in zip(self.columns, self._spans())}, copy=False)
-        if labels is not None:
-            rows.insert(self.condition.position, self.condition.column, self.condition.decode(labels))
-        return rows
+        return pd.DataFrame(dict(decoded), copy=False)
 
     def check_columns(self, table: pd.DataFrame) -> None:
         missing = [name for name in self.names if name not in table.columns]

@@ -1,6 +1,6 @@
-"""Where rows come from: a CSV file or scikit-learn's bundled digits; then which rows and
-columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`), held out for
-evaluation (`holdout`) and trained on (`shots`)."""
+"""Where rows come from: a CSV file, a folder of images or scikit-learn's bundled digits; then
+which rows and columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`),
+held out for evaluation (`holdout`) and trained on (`shots`)."""
 
 import codecs
 import csv
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 
+from ganxfer.data.image_folder import read_image_folder
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
 
@@ -59,17 +61,21 @@ def _read_csv(data_cfg) -> pd.DataFrame:
 
 
 def _read_multi(data_cfg) -> pd.DataFrame:
-    return multi_domain_table(data_cfg.sources, data_cfg.groups)
+    return multi_domain_table(data_cfg.sources, data_cfg.groups, data_cfg)
 
 
 def _read_digits(data_cfg) -> pd.DataFrame:
     return _digits()
 
 
-def multi_domain_table(sources, groups) -> pd.DataFrame:
+def _read_images(data_cfg) -> pd.DataFrame:
+    return read_image_folder(data_cfg)
+
+
+def multi_domain_table(sources, groups, data_cfg=None) -> pd.DataFrame:
     """Several sources' rows in one table, with a `domain` column naming each row's source: the
-    CSV file's name without its extension, or, with no files, the bundled digits, one domain
-    per group of digits (e.g. digits01 for [0, 1])."""
+    CSV file's name without its extension (or a folder of images, read to data.shape: its name),
+    or, with no files, the bundled digits, one domain per group of digits (e.g. digits01 for [0, 1])."""
     if not sources:
         digits = _digits()
         parts = {"digits" + "".join(map(str, group)): digits[digits["label"].isin(list(group))].drop(columns="label")
@@ -79,7 +85,7 @@ def multi_domain_table(sources, groups) -> pd.DataFrame:
         if len(set(names)) < len(names):
             raise UserError(f"data.sources name the same domain twice ({', '.join(names)}): each file "
                             "names a domain by its file name, so give them different names")
-        parts = {name: read_csv(path) for name, path in zip(names, sources)}
+        parts = {name: _read_source(path, data_cfg) for name, path in zip(names, sources)}
     first, columns = next(iter(parts)), list(next(iter(parts.values())).columns)
     for name, part in parts.items():
         if DOMAIN in part.columns:
@@ -89,6 +95,15 @@ def multi_domain_table(sources, groups) -> pd.DataFrame:
                             f"{', '.join(map(str, columns))}")
     table = pd.concat([part[columns].assign(**{DOMAIN: name}) for name, part in parts.items()], ignore_index=True)
     return table
+
+
+def _read_source(path, data_cfg) -> pd.DataFrame:
+    """One source of data=multi: a CSV file, or a folder of images (the folder is the domain, so
+    its sub-folders are not read as labels)."""
+    if Path(str(path)).is_dir() and data_cfg is not None:
+        folder = OmegaConf.create({**OmegaConf.to_container(data_cfg, resolve=True), "path": str(path), "label": None})
+        return read_image_folder(folder)
+    return read_csv(path)
 
 
 def read_csv(path) -> pd.DataFrame:
@@ -256,7 +271,7 @@ def _digits() -> pd.DataFrame:
 
 
 # data.kind -> the function that reads that kind of data into one table.
-READERS = {"csv": _read_csv, "digits": _read_digits, "multi": _read_multi}
+READERS = {"csv": _read_csv, "digits": _read_digits, "images": _read_images, "multi": _read_multi}
 
 
 def kind_of(data_cfg) -> str:

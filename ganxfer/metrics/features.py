@@ -65,3 +65,25 @@ def cached_feature_net(rows: np.ndarray, labels, cache_dir: Path | None, seed: i
     net = FeatureNet.train(rows, labels, seed)
     net.save(path)
     return net
+
+
+RANDOM_WIDTHS = (32, 64, 128)  # feature maps of each layer; the last is the feature dimension
+
+
+def random_image_features(rows: np.ndarray, shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """A label-free feature space for images: an untrained convolutional network whose weights are
+    drawn from a seeded generator (He initialisation), [Conv2d(3x3, stride 2) -> ReLU] per width
+    in RANDOM_WIDTHS, then each map averaged over the image. Such random embeddings rank
+    generative models much as trained ones do (Naeem et al. 2020, "Reliable Fidelity and Diversity
+    Metrics for Generative Models"), and need no download. Rows: flat C*H*W pixels in [-1, 1]."""
+    import torch  # here only: the other metrics need nothing but numpy and scikit-learn
+
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32).reshape(-1, *shape)
+    maps = shape[0]
+    with torch.no_grad():
+        for width in RANDOM_WIDTHS:
+            weight = torch.randn(width, maps, 3, 3, generator=generator) * np.sqrt(2.0 / (maps * 9))
+            features = torch.relu(torch.nn.functional.conv2d(features, weight, stride=2, padding=1))
+            maps = width
+        return features.mean(dim=(2, 3)).numpy().astype(np.float64)

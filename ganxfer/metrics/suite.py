@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ganxfer.metrics.c2st import c2st
-from ganxfer.metrics.features import cached_feature_net
+from ganxfer.metrics.features import cached_feature_net, random_image_features
 from ganxfer.metrics.frechet import frechet_distance
 from ganxfer.metrics.kernels import kid, mmd2_rbf
 from ganxfer.metrics.memorisation import distance_to_closest_record
@@ -37,6 +37,7 @@ class Comparison:
     cache_dir: Path | None = None            # where the feature classifier is kept
     seed: int = 0
     categorical: frozenset | None = None     # the columns the data's schema reads as categories
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) when every row is an image
 
     @cached_property
     def real_x(self) -> np.ndarray:
@@ -55,15 +56,31 @@ class Comparison:
         """The rows of `table` whose label is known."""
         return table.dropna(subset=[self.label])
 
+    @cached_property
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """Real and synthetic rows in a feature space: the penultimate layer of a small
+        seeded classifier trained on the labelled reference rows; for images without labels,
+        a seeded random convolutional network (features.random_image_features)."""
+        reference = None if self.reference is None or self.label is None else self.labelled(self.reference)
+        if reference is not None and reference[self.label].nunique() >= 2:
+            net = cached_feature_net(self.scale(reference), reference[self.label].to_numpy(), self.cache_dir,
+                                     self.seed)
+            return net(self.real_x), net(self.fake_x)
+        if self.image_shape is not None:
+            return (random_image_features(self.real_x, self.image_shape, self.seed),
+                    random_image_features(self.fake_x, self.image_shape, self.seed))
+        if self.label is None:
+            raise Skipped("the data have no label column (data.label) to train the feature classifier on")
+        raise Skipped("the real rows outside the evaluation set hold fewer than 2 classes to learn features from")
+
 
 def _fd_features(c: Comparison) -> dict:
-    if c.label is None:
-        raise Skipped("the data have no label column (data.label) to train the feature classifier on")
-    reference = None if c.reference is None else c.labelled(c.reference)
-    if reference is None or reference[c.label].nunique() < 2:
-        raise Skipped("the real rows outside the evaluation set hold fewer than 2 classes to learn features from")
-    net = cached_feature_net(c.scale(reference), reference[c.label].to_numpy(), c.cache_dir, c.seed)
-    return {"fd_features": frechet_distance(net(c.real_x), net(c.fake_x))}
+    return {"fd_features": frechet_distance(*c.features)}
+
+
+def _kid_features(c: Comparison) -> dict:
+    result = kid(*c.features, seed=c.seed)
+    return {"kid_features": result["kid"], "kid_features_std": result["kid_std"]}
 
 
 def _utility(c: Comparison) -> dict:
@@ -95,6 +112,7 @@ METRICS = {
     "fd": Metric(lambda c: {"fd": frechet_distance(c.real_x, c.fake_x)}, {"fd": "0"}),
     "fd_features": Metric(_fd_features, {"fd_features": "0"}),
     "kid": Metric(lambda c: kid(c.real_x, c.fake_x, seed=c.seed), {"kid": "0", "kid_std": SPREAD}, min_rows=4),
+    "kid_features": Metric(_kid_features, {"kid_features": "0", "kid_features_std": SPREAD}, min_rows=4),
     "mmd2_rbf": Metric(lambda c: mmd2_rbf(c.real_x, c.fake_x, seed=c.seed),
                        {"mmd2_rbf": "0", "mmd2_rbf_std": SPREAD}, min_rows=4),
     "prdc": Metric(lambda c: prdc(c.real_x, c.fake_x),  # k = 5 neighbours besides each row itself

@@ -12,7 +12,8 @@ from ganxfer import checkpoint, metrics, models
 from ganxfer.data import Schema, load_table, split_table
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
-from ganxfer.figures import breakdown_tables, correlations_plot, image_grid, marginals_plot, metrics_table, pca_plot
+from ganxfer.figures import (breakdown_tables, correlations_plot, image_grid, image_grids, marginals_plot, metrics_table,
+                             pca_plot)
 from ganxfer.metrics import METRICS, Comparison, evaluate, ideal, quality_breakdown
 from ganxfer.runtime import console, pick_device, run_dir
 
@@ -25,7 +26,8 @@ def run(cfg) -> float:
     states = [checkpoint.load(path, device) for path in paths]
     # One scaling for every checkpoint, so that their distances are measured in the same space.
     first = Schema.from_dict(states[0]["schema"])
-    table, real, label = evaluation_rows(cfg, states[0])
+    tables = {}  # each data config's rows, read once (a folder of images is decoded once per run)
+    table, real, label = evaluation_rows(cfg, states[0], tables)
     reference = table.drop(index=real.index)  # real rows outside the comparison: features are learnt on them
     out = run_dir()
     records = []
@@ -35,9 +37,10 @@ def run(cfg) -> float:
         labels = labels_for(schema, real, cfg.seed)
         with_label = schema.condition is not None and schema.condition.column == label
         fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=with_label)
-        train, holdout = generator_split(state)
+        train, holdout = generator_split(state, tables)
         comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train, holdout=holdout,
-                                cache_dir=out, seed=cfg.seed, categorical=first.categorical)
+                                cache_dir=out, seed=cfg.seed, categorical=first.categorical,
+                                image_shape=first.image_shape)
         records.append(evaluate_checkpoint(cfg, path, state, comparison, labels, names, device))
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", first.picture_shape)
     if first.image_shape is not None:
@@ -85,15 +88,15 @@ def checkpoint_paths(spec) -> list[Path]:
     return [checkpoint.resolve(one, checkpoint.LATEST_OF["evaluate"]) for one in specs]
 
 
-def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+def evaluation_rows(cfg, state: dict, tables: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """(all rows of the data, the real rows to compare with, the label column): the rows the
     checkpoint's run held out (data=from_checkpoint, the default), or the held-out split of the
     data chosen for this run."""
     if cfg.data.kind != "checkpoint":
-        table = load_table(cfg.data)
+        table = loaded(cfg.data, tables)
         return table, split_table(table, cfg.data).holdout, cfg.data.label
     data_cfg = OmegaConf.create(state["config"]["data"])
-    table = load_table(data_cfg, checkpoint.domain(state))
+    table = loaded(data_cfg, tables, checkpoint.domain(state))
     real = recorded_rows(state, table, "holdout_rows")
     if real is None:
         raise UserError(f"the held-out rows of {data_cfg.get('path') or data_cfg.name} changed since "
@@ -101,14 +104,22 @@ def evaluation_rows(cfg, state: dict) -> tuple[pd.DataFrame, pd.DataFrame, str |
     return table, real, data_cfg.label
 
 
-def generator_split(state: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def generator_split(state: dict, tables: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The rows the checkpoint trained on and held out, from its own data (for memorisation and
     utility); None when those data are gone or changed since."""
     try:
-        table = load_table(OmegaConf.create(state["config"]["data"]), checkpoint.domain(state))
+        table = loaded(OmegaConf.create(state["config"]["data"]), tables, checkpoint.domain(state))
     except UserError:
         return None, None
     return recorded_rows(state, table, "train_rows"), recorded_rows(state, table, "holdout_rows")
+
+
+def loaded(data_cfg, tables: dict, domain: str | None = None) -> pd.DataFrame:
+    """load_table, once per distinct data config (and domain): `tables` keeps what this run has read."""
+    key = json.dumps([OmegaConf.to_container(data_cfg, resolve=True), domain], sort_keys=True, default=str)
+    if key not in tables:
+        tables[key] = load_table(data_cfg, domain)
+    return tables[key]
 
 
 def recorded_rows(state: dict, table: pd.DataFrame, key: str) -> pd.DataFrame | None:
@@ -169,6 +180,7 @@ def write_plots(comparison: Comparison, out: Path, prefix: str, picture_shape) -
     pca_plot(comparison.real_x, comparison.fake_x, out / f"{prefix}pca.png")
     if picture_shape is not None:
         image_grid(fake.to_numpy(), picture_shape, out / f"{prefix}samples.png")
+        image_grids([real.to_numpy(), fake.to_numpy()], picture_shape, out / f"{prefix}real_vs_synthetic.png")
 
 
 def show(records: list[dict], result_names: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv: write synthetic rows with the original columns.
+"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv: write synthetic rows with the original columns;
+for an image model, out=DIR writes them as PNG files (a sub-folder per label when conditional).
 A conditional model: `label=VALUE` writes n rows of that label, `per_class=N` N rows of every
 label; by default the labels follow the training proportions."""
 
@@ -8,6 +9,7 @@ import torch
 
 from ganxfer import checkpoint, models
 from ganxfer.data import Schema
+from ganxfer.data.image_folder import write_image_folder
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.figures import image_grid
@@ -24,8 +26,15 @@ def run(cfg) -> None:
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
     rows = schema.inverse(generated, None if labels is None else labels.numpy())
     out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
-    _write_csv(rows, out)
-    console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
+    if schema.image_shape is not None and out.suffix.lower() != ".csv":
+        folders = None if labels is None else rows[schema.condition.column].to_numpy()
+        pixels = schema.columns[0]  # every pixel shares one range
+        count = write_image_folder(rows[schema.names].to_numpy(), schema.image_shape, (pixels.low, pixels.high),
+                                   out, folders)
+        console.print(f"wrote {count} PNG images to {out}" + ("" if folders is None else ", a folder per label"))
+    else:
+        _write_csv(rows, out)
+        console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
     if schema.image_shape is not None:
         image_grid(rows[schema.names].to_numpy(), schema.picture_shape, run_dir() / "samples.png")
 

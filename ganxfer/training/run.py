@@ -116,7 +116,9 @@ def _final_metrics(run: Run, schema: Schema, holdout, names: list[str], seed: in
     if not names:
         return {}
     fake = _synthetic_like(run, schema, holdout, seed)
-    results, skipped = metrics.evaluate(metrics.Comparison(holdout, fake, schema.transform, seed=seed), names)
+    comparison = metrics.Comparison(holdout, fake, schema.transform, seed=seed, categorical=schema.categorical,
+                                    image_shape=schema.image_shape)
+    results, skipped = metrics.evaluate(comparison, names)
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} skipped: {reason}[/]")
     return results
