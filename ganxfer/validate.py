@@ -61,10 +61,16 @@ def check_values(cfg) -> None:
 
 def _table_settings_on_images(cfg) -> list[str]:
     """Image rows are scaled by their pixel range, so the settings that read and scale table
-    columns (conf/data/_table.yaml) would do nothing there: a change to one is refused."""
+    columns (conf/data/_table.yaml) would do nothing there: a change to one is refused; and so
+    is a pixel range on a table."""
     data = cfg.get("data")
-    if data is None or data.get("shape") is None:
+    if data is None:
         return []
+    if data.get("shape") is None:
+        # The other way round: a pixel range means nothing to a table.
+        return [] if data.get("pixel_range") is None else [
+            f"data.pixel_range={list(data.pixel_range)} applies to images only; set data.shape=[C,H,W] when each "
+            "row is an image, or leave the pixel range out"]
     defaults = OmegaConf.load(files("ganxfer.conf.data").joinpath("_table.yaml"))
     return [f"data.{key}={data[key]} applies to tables only; image rows (data.shape={list(data.shape)}) "
             f"are scaled by their pixel range" for key in defaults if key in data and data[key] != defaults[key]]

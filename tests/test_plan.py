@@ -61,7 +61,9 @@ def test_finetuning_a_domain_model_names_the_new_domain_in_the_plan(ganxfer):
     (["data.scaling=standard"], "unknown setting 'data.scaling'"),
     (["data=multi", "data.continuous=[pixel1]"], "data.continuous=['pixel1'] applies to tables only"),
     (["data=image_csv", "data.path=x.csv", "data.shape=[8,8]", "data.refit=true"], "data.refit=True applies to tables only"),
-], ids=["digits-with-path", "digits-with-scaling", "multi-images-with-continuous", "image-csv-with-refit"])
+    (["data=csv", "data.path=x.csv", "data.pixel_range=[0,255]"], "data.pixel_range=[0, 255] applies to images only"),
+], ids=["digits-with-path", "digits-with-scaling", "multi-images-with-continuous", "image-csv-with-refit",
+        "table-with-pixel-range"])
 def test_settings_a_kind_of_data_cannot_use_are_refused(overrides, phrase, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert run_in_process("pretrain", *overrides, *TINY, f"hydra.run.dir={tmp_path / 'run'}") == 2
