@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, load_last, run_in_process
 from ganxfer import checkpoint, models
+from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.transfer import get
 from ganxfer.transfer.consistency import hidden_blocks, info_nce
@@ -131,11 +132,12 @@ def test_a_resumed_finetune_continues_exactly(ganxfer, mlp_source, name):
             assert torch.equal(value, resumed["networks"][network][key]), (network, key)
 
 
-def test_a_layer_g_does_not_have_is_refused_clearly():
-    from ganxfer.errors import UserError
-    with pytest.raises(UserError, match="hidden block"):
-        strategy = get(OmegaConf.create({"name": "cdc", "weight": 1.0, "batch": 8, "layers": [5]}))
-        generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 2,
-                                                 "d_hidden": 16, "d_layers": 1}, 6)
-        strategy.regularise(Objective(loss_cfg(), torch.randn(32, 6), 10, torch.Generator()), generator,
-                            discriminator, 8)
+@pytest.mark.parametrize("settings, message", [({"layers": [5]}, "G does not have"),
+                                               ({"batch": 1}, "at least 2")])
+def test_settings_that_cannot_work_are_refused_clearly(settings, message):
+    strategy = get(OmegaConf.create({"name": "cdc", "weight": 1.0, "batch": 8, "layers": [], **settings}))
+    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 2,
+                                             "d_hidden": 16, "d_layers": 1}, 6)
+    objective = Objective(loss_cfg(), torch.randn(32, 6), 10, torch.Generator())
+    with pytest.raises(UserError, match=message):
+        strategy.regularise(objective, generator, discriminator, 8)

@@ -37,14 +37,17 @@ class FeatureConsistency(Strategy):
         target_blocks = chosen(hidden_blocks(generator), self.cfg.layers, self.cfg.name)
         source_blocks = chosen(hidden_blocks(self.source), self.cfg.layers, self.cfg.name)
         device = next(generator.parameters()).device
+        # Plain values: the penalty runs every step, and an OmegaConf lookup costs microseconds.
+        weight, batch = float(self.cfg.weight), int(self.cfg.batch)
 
         def penalty() -> torch.Tensor:
-            z = torch.randn(self.cfg.batch, generator.z_dim, generator=objective.rng, device=device)
+            # Drawn from the run's own stream, which a checkpoint saves: a resumed run draws the same z.
+            z = torch.randn(batch, generator.z_dim, generator=objective.rng, device=device)
             with torch.no_grad():
                 source_features = hidden_features(self.source, source_blocks, z)
             target_features = hidden_features(generator, target_blocks, z)
-            return self.cfg.weight * sum(self.distance(source, target)
-                                         for source, target in zip(source_features, target_features))
+            return weight * sum(self.distance(source, target)
+                                for source, target in zip(source_features, target_features))
 
         objective.g_penalties.append(penalty)
 
@@ -84,11 +87,15 @@ class DCL(FeatureConsistency):
         penalty = weight * sum_l mean_i -log( exp(cos(t_i, s_i) / tau) / sum_j exp(cos(t_i, s_j) / tau) ),
 
     with t_i = G_tgt^l(z_i) and s_j = G_src^l(z_j). Unlike CDC's it is not zero when the target
-    equals the source: at that point it is smallest in the sense that matters, each row being
-    most like its own source row. (The paper's discriminator-side term is not included.)"""
+    equals the source: each row is then most like its own source row, but the other rows of the
+    batch still take a share of the softmax. (The paper's discriminator-side term is not included.)"""
+
+    def regularise(self, objective, generator, discriminator, batch_size):
+        self.tau = float(self.cfg.tau)
+        super().regularise(objective, generator, discriminator, batch_size)
 
     def distance(self, source, target):
-        return info_nce(target, source, self.cfg.tau)
+        return info_nce(target, source, self.tau)
 
 
 def info_nce(queries: torch.Tensor, keys: torch.Tensor, tau: float) -> torch.Tensor:
