@@ -155,7 +155,7 @@ def test_default_multi_runs_on_the_bundled_digits_and_finetunes_onto_the_target(
 
 def test_strategies_that_cannot_condition_are_refused_and_the_others_run(ganxfer, tmp_path, capsys):
     ckpt = f"ckpt={ganxfer('pretrain', *CONDITIONAL)}/checkpoints/last.ckpt"
-    for strategy in ("ewc", "minegan", "scale_shift"):
+    for strategy in ("ewc", "minegan", "scale_shift", "cdc", "dcl"):
         message = fails(tmp_path, capsys, "finetune", *CONDITIONAL, ckpt, f"transfer={strategy}")
         assert f"transfer={strategy} does not work with a conditional model" in message
     for strategy in ("scratch", "freeze_d", "freeze_g", "l2sp", "svd"):

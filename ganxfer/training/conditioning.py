@@ -15,6 +15,8 @@ REFUSED = {
                    "same (mean) embedding and could not be told apart",
     "ewc": "its Fisher information is measured on the source generator's samples without labels",
     "minegan": "its miner maps z alone; mining a conditional generator would need the label too",
+    "cdc": "its penalty compares the source and target generators on z alone, without labels",
+    "dcl": "its penalty compares the source and target generators on z alone, without labels",
 }
 
 

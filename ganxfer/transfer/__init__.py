@@ -7,6 +7,7 @@ before_step); `transfer=NAME` picks one. Augmentation (ganxfer/augment.py) combi
 from ganxfer.errors import UserError
 from ganxfer.transfer import categories, remap
 from ganxfer.transfer.base import Full, Scratch, Strategy
+from ganxfer.transfer.consistency import CDC, DCL
 from ganxfer.transfer.freezing import FreezeD, FreezeG, ScaleShift, reinitialise_head
 from ganxfer.transfer.minegan import MineGAN
 from ganxfer.transfer.regularise import EWC, L2SP
@@ -15,6 +16,7 @@ from ganxfer.transfer.svd import SVD
 STRATEGIES: dict[str, type[Strategy]] = {
     "scratch": Scratch, "full": Full, "freeze_d": FreezeD, "freeze_g": FreezeG,
     "scale_shift": ScaleShift, "l2sp": L2SP, "ewc": EWC, "minegan": MineGAN, "svd": SVD,
+    "cdc": CDC, "dcl": DCL,
 }
 
 
