@@ -6,9 +6,6 @@ import warnings
 
 import numpy as np
 from scipy.special import ndtr, ndtri
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
-from sklearn.preprocessing import QuantileTransformer
 
 from ganxfer.errors import UserError
 
@@ -92,6 +89,9 @@ class Quantile(Scaler):
 
     @classmethod
     def fit(cls, values: np.ndarray) -> "Quantile":
+        # Imported on use: scikit-learn takes a second to import, and only fitting needs it.
+        from sklearn.preprocessing import QuantileTransformer
+
         fitted = QuantileTransformer(n_quantiles=min(1000, len(values)), output_distribution="normal",
                                      random_state=0).fit(values[:, None])
         return cls(fitted.quantiles_[:, 0].tolist(), fitted.references_.tolist())
@@ -128,6 +128,10 @@ class ModeSpecific(Scaler):
 
     @classmethod
     def fit(cls, values: np.ndarray) -> "ModeSpecific":
+        # Imported on use: scikit-learn takes a second to import, and only fitting needs it.
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import BayesianGaussianMixture
+
         if len(values) > cls.FIT_ROWS:  # the mixture's shape is clear long before a million rows
             values = np.random.default_rng(0).choice(values, cls.FIT_ROWS, replace=False)
         modes = min(cls.MAX_MODES, len(np.unique(values)))
