@@ -52,12 +52,14 @@ def steps_per_second(model: dict, data: torch.Tensor, steps: int, batch: int, co
     return wall
 
 
-def measure(model, data, steps, batch, counts: dict[str, int], repeats: int) -> dict[str, float]:
+def measure(model, data, steps, batch, parameters: int, repeats: int) -> tuple[int, dict[str, float]]:
+    """auto's choice on the machine as it is now, and the steps/s at 1, 2 and that many threads."""
+    counts = {"1": 1, "2": 2, "auto": threads.choose("auto", parameters, batch)}
     rates = {label: [] for label in counts}
     for _ in range(repeats):
         for label, count in counts.items():
             rates[label].append(steps_per_second(model, data, steps, batch, count))
-    return {label: statistics.median(values) for label, values in rates.items()}
+    return counts["auto"], {label: statistics.median(values) for label, values in rates.items()}
 
 
 def main(argv=None) -> str:
@@ -69,7 +71,7 @@ def main(argv=None) -> str:
     lines = [f"{threads.available_cores()} cores available, torch {torch.__version__}; {args.steps} steps per "
              f"measurement (DCGAN: an eighth), median of {args.repeats}, the thread counts taking turns; "
              "steps per wall-clock second.", "",
-             "| configuration | auto picks | quiet: 1 / 2 / auto | busy: 1 / 2 / auto | auto / best fixed, quiet "
+             "| configuration | auto picks, quiet / busy | quiet: 1 / 2 / auto | busy: 1 / 2 / auto | auto / best fixed, quiet "
              "| quiet / busy, auto |",
              "|---|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
@@ -78,13 +80,11 @@ def main(argv=None) -> str:
         data = torch.rand(args.rows or rows, width) * 2 - 1
         generator, discriminator = networks(model, width)
         parameters = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
-        auto = threads.choose("auto", parameters, batch)
-        counts = {"1": 1, "2": 2, "auto": auto}
-        quiet = measure(model, data, steps, batch, counts, args.repeats)
+        auto_quiet, quiet = measure(model, data, steps, batch, parameters, args.repeats)
         with busy_process():
-            busy = measure(model, data, steps, batch, counts, args.repeats)
+            auto_busy, busy = measure(model, data, steps, batch, parameters, args.repeats)
         best_fixed = max(quiet["1"], quiet["2"])
-        lines.append(f"| {label} | {auto} | {quiet['1']:.0f} / {quiet['2']:.0f} / {quiet['auto']:.0f} | "
+        lines.append(f"| {label} | {auto_quiet} / {auto_busy} | {quiet['1']:.0f} / {quiet['2']:.0f} / {quiet['auto']:.0f} | "
                      f"{busy['1']:.0f} / {busy['2']:.0f} / {busy['auto']:.0f} | {quiet['auto'] / best_fixed:.2f} | "
                      f"{quiet['auto'] / busy['auto']:.2f} |")
         print(lines[-1], flush=True)

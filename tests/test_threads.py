@@ -20,10 +20,17 @@ def torch_threads_restored(monkeypatch):
 
 
 def test_auto_takes_one_thread_for_small_work_and_more_for_large_within_the_cores(monkeypatch):
-    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    monkeypatch.setattr(threads, "idle_cores", lambda: 4)
     assert threads.choose("auto", parameters=60_000, batch_size=64) == 1
-    assert threads.choose("auto", parameters=2_000_000, batch_size=512) == 4  # 1e9 multiply-adds: 20 wanted
+    assert threads.choose("auto", parameters=2_000_000, batch_size=512) == 4  # 1e9 multiply-adds: 100 wanted
     assert threads.choose("auto", parameters=threads.WORK_PER_THREAD * 2, batch_size=1) == 2
+
+
+def test_auto_leaves_the_cores_other_processes_are_running_on(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    assert 1 <= threads.idle_cores() <= 4
+    monkeypatch.setattr(threads, "idle_cores", lambda: 1)  # three busy processes beside this one
+    assert threads.choose("auto", parameters=2_000_000, batch_size=512) == 1
 
 
 def test_a_given_count_and_omp_num_threads_are_kept(monkeypatch):
@@ -42,8 +49,9 @@ def test_the_count_auto_picks_reaches_torch(ganxfer, monkeypatch):
     ganxfer("pretrain", *TINY)
     assert torch.get_num_threads() == 1  # the tiny model's steps are small work
     monkeypatch.setattr(threads, "WORK_PER_THREAD", 1)  # every model is large work now
+    monkeypatch.setattr(threads, "idle_cores", lambda: 3)
     ganxfer("pretrain", *TINY)
-    assert torch.get_num_threads() == min(threads.available_cores(), threads.MAX_AUTO_THREADS)
+    assert torch.get_num_threads() == 3
 
 
 def test_an_explicit_count_reaches_torch(ganxfer):
