@@ -5,7 +5,6 @@ it can travel inside a checkpoint; `blocks` says which generator outputs encode 
 import warnings
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from ganxfer.errors import UserError
 
@@ -82,7 +81,7 @@ class Quantile(Scaler):
     name = "quantile"
     blocks = TANH
     RANK_BOUND = 1e-7  # QuantileTransformer clips ranks to [1e-7, 1 - 1e-7] before the normal quantile
-    EDGE = float(-ndtri(RANK_BOUND))  # the largest normal score it can give (about 5.2)
+    EDGE = 5.1993375821928165  # -scipy.special.ndtri(RANK_BOUND): the largest normal score it can give
 
     def __init__(self, quantiles: list[float], references: list[float]):
         self.quantiles, self.references = np.asarray(quantiles), np.asarray(references)
@@ -97,6 +96,8 @@ class Quantile(Scaler):
         return cls(fitted.quantiles_[:, 0].tolist(), fitted.references_.tolist())
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtri  # imported on use: the other scalings never need scipy.special
+
         q, r = self.quantiles, self.references
         # Averaging the interpolation from both ends, as QuantileTransformer does, puts a value
         # repeated over several quantiles (an integer column) in the middle of its ranks.
@@ -105,6 +106,8 @@ class Quantile(Scaler):
         return (scores / self.EDGE)[:, None]
 
     def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtr  # imported on use, as in transform
+
         ranks = ndtr(np.clip(encoded[:, 0], -1, 1) * self.EDGE)
         return np.interp(ranks, self.references, self.quantiles)
 
