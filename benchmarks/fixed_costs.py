@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,7 @@ def seconds(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def commands(folder: Path, rows: int) -> dict[str, callable]:
+def commands(folder: Path, rows: int) -> dict[str, Callable[[], list[str]]]:
     """label -> a function that makes that measurement's command line (its run folder is new)."""
     data = small_csv(folder / "small.csv", rows)
     runs = iter(range(1_000_000))
