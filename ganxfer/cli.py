@@ -41,11 +41,11 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 
 @hydra.main(config_path="pkg://ganxfer.conf", config_name="config", version_base="1.3")
 def run_stage(cfg: DictConfig):
-    from ganxfer.stages import STAGES as RUNNERS  # imported here: `ganxfer --help` stays quick
+    from ganxfer import stages  # imported here: `ganxfer --help` stays quick
 
     try:
         check_values(cfg)
-        result = RUNNERS[cfg.stage.name](cfg)
+        result = stages.runner(cfg.stage.name)(cfg)
         # Hydra's job log, <stage>.log in the run directory: a record that outlives the console,
         # e.g. of a job that a launcher ran in another process or on another machine.
         log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)

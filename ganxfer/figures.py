@@ -2,19 +2,13 @@
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib import image
 from pandas.api.types import is_numeric_dtype
 from rich.table import Table
-from sklearn.decomposition import PCA
 
 from ganxfer.metrics import correlations, is_categorical
 from ganxfer.training.loop import LOG_COLUMNS
-
-matplotlib.use("Agg")  # files only: no display is needed, or wanted, on a server
-from matplotlib import pyplot  # noqa: E402  (after choosing the backend)
 
 MAX_PANELS = 16  # marginal plots of the first this many columns: more would be unreadable
 
@@ -54,12 +48,16 @@ def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table
 def image_grid(rows: np.ndarray, shape, path: Path, side: int = 8, zoom: int = 4) -> None:
     """Tile the first side*side rows into one PNG: `shape` (H, W) draws each row in grey (dark =
     high), (3, H, W) in colour."""
+    from matplotlib import image  # imported on use: a run without images never pays for matplotlib
+
     image.imsave(path, _grid(rows, shape, side, zoom))
 
 
 def image_grids(grids: list[np.ndarray], shape, path: Path, side: int = 8, zoom: int = 4) -> None:
     """Several grids side by side in one PNG, left to right (real images beside samples), each
     scaled to its own range as image_grid does, with a white margin between them."""
+    from matplotlib import image  # imported on use, as in image_grid
+
     canvases = [_grid(rows, shape, side, zoom) for rows in grids]
     margin = np.ones((canvases[0].shape[0], 4 * zoom, 3))
     image.imsave(path, np.concatenate([part for canvas in canvases for part in (canvas, margin)][:-1], axis=1))
@@ -85,8 +83,8 @@ def marginals_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> None:
     names = list(real.columns[:MAX_PANELS])
     width = int(np.ceil(np.sqrt(len(names))))
     height = int(np.ceil(len(names) / width))
-    figure, axes = pyplot.subplots(height, width, figsize=(3 * width, 2.4 * height), squeeze=False,
-                                   layout="constrained")
+    figure = _figure(figsize=(3 * width, 2.4 * height), layout="constrained")
+    axes = figure.subplots(height, width, squeeze=False)
     for axis, name in zip(axes.flat, names):
         (_category_bars if is_categorical(real[name]) else _histograms)(axis, real[name], fake[name])
         axis.set_title(str(name), fontsize=9)
@@ -123,7 +121,8 @@ def correlations_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> Non
         return
     real_corr, fake_corr = correlations(real[numeric]), correlations(fake[numeric])
     panels = {"real": real_corr, "synthetic": fake_corr, "synthetic - real": fake_corr - real_corr}
-    figure, axes = pyplot.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
+    figure = _figure(figsize=(13, 4.2), layout="constrained")
+    axes = figure.subplots(1, 3)
     for axis, (title, matrix) in zip(axes, panels.items()):
         shown = axis.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
         axis.set_title(title)
@@ -136,8 +135,11 @@ def pca_plot(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
     drawn for fewer than two real rows: they have no direction of variance)."""
     if len(real) < 2:
         return
+    from sklearn.decomposition import PCA  # imported on use: scikit-learn takes a second to import
+
     pca = PCA(n_components=min(2, real.shape[1], len(real))).fit(real)
-    figure, axis = pyplot.subplots(figsize=(5.5, 5), layout="constrained")
+    figure = _figure(figsize=(5.5, 5), layout="constrained")
+    axis = figure.subplots()
     for rows, name in ((real, "real"), (fake, "synthetic")):
         points = pca.transform(rows)
         axis.scatter(points[:, 0], points[:, -1], s=6, alpha=0.5, label=name)
@@ -148,17 +150,23 @@ def pca_plot(real: np.ndarray, fake: np.ndarray, path: Path) -> None:
     _save(figure, path)
 
 
+def _figure(**settings):
+    """A matplotlib Figure drawn straight to a file: no display, no pyplot state to close."""
+    from matplotlib.figure import Figure  # imported on use: matplotlib takes a while to import
+
+    return Figure(**settings)
+
+
 def _save(figure, path: Path) -> None:
     figure.savefig(path, dpi=90)
-    pyplot.close(figure)
 
 
 def training_curves(log: pd.DataFrame, path: Path) -> None:
     """Losses, and the metrics where they were computed, against the training step."""
     metric_columns = [name for name in log.columns if name not in LOG_COLUMNS
                       and log[name].notna().any()]
-    figure, axes = pyplot.subplots(1 + len(metric_columns), 1, figsize=(6, 2.5 * (1 + len(metric_columns))),
-                                   sharex=True, layout="constrained", squeeze=False)
+    figure = _figure(figsize=(6, 2.5 * (1 + len(metric_columns))), layout="constrained")
+    axes = figure.subplots(1 + len(metric_columns), 1, sharex=True, squeeze=False)
     axes = axes[:, 0]
     axes[0].plot(log["step"], log["d_loss"], label="D loss")
     axes[0].plot(log["step"], log["g_loss"], label="G loss")

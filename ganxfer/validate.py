@@ -24,6 +24,8 @@ CHECKS = {
     "trainer.ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)", False),
     "trainer.grad_clip": (lambda v: v > 0, "> 0, or null for none", True),
     "trainer.on_nonfinite": (lambda v: v in ("stop", "skip"), "stop or skip", False),
+    "trainer.threads": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                        "auto or an integer >= 1", False),
     "trainer.precision": (lambda v: str(v) in ("32", "bf16", "fp16"), "32, bf16 or fp16", False),
     "optimizer.lr_g": (lambda v: v > 0, "> 0", False),
     "optimizer.lr_d": (lambda v: v > 0, "> 0", False),

@@ -79,3 +79,22 @@ def test_gpu_speed_table_has_a_row_per_model_and_a_ratio_per_switch():
     for line in table.splitlines()[4:]:
         speed_32, speed_bf16, ratio = (float(cell) for cell in line.split("|")[2:5])
         assert speed_32 > 0 and speed_bf16 > 0 and ratio > 0
+
+
+def test_fixed_costs_table_has_the_floor_the_imports_and_the_run_with_ratios():
+    import fixed_costs
+
+    table = fixed_costs.main(["--repeats", "1", "--rows", "50"])
+    assert len(table_rows(table)) == 3 and table_rows(table)[0].startswith("floor")
+    for line in table.splitlines()[-3:]:
+        assert float(line.split("|")[4]) > 0
+
+
+def test_threads_table_has_a_row_per_configuration_with_both_ratios():
+    import threads
+
+    table = threads.main(["--steps", "2", "--repeats", "1", "--rows", "300"])
+    assert table_rows(table) == [label for label, *_ in threads.CONFIGURATIONS]
+    for line in table.splitlines()[4:4 + len(threads.CONFIGURATIONS)]:
+        auto_against_best, quiet_against_busy = (float(cell) for cell in line.split("|")[5:7])
+        assert auto_against_best > 0 and quiet_against_busy > 0

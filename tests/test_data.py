@@ -96,6 +96,20 @@ def test_split_is_seeded_disjoint_and_stratified(numeric_table):
     assert not other.train.index.equals(first.train.index)
 
 
+@pytest.mark.parametrize("rows, seed, holdout, shots", [(10, 0, 0.2, None), (1797, 3, 0.25, 100), (7, 1, 0.5, 2)])
+def test_unstratified_split_picks_the_rows_scikit_learn_picks(rows, seed, holdout, shots):
+    """Checkpoints record their rows: the split made without scikit-learn must be its split."""
+    from sklearn.model_selection import train_test_split
+
+    positions = np.arange(rows)
+    train, held = tables._split(positions, seed, None, test_size=holdout)
+    expected_train, expected_held = train_test_split(positions, test_size=holdout, random_state=seed)
+    assert np.array_equal(train, expected_train) and np.array_equal(held, expected_held)
+    if shots is not None:
+        kept, _ = tables._split(train, seed, None, train_size=shots)
+        assert np.array_equal(kept, train_test_split(train, train_size=shots, random_state=seed)[0])
+
+
 def test_evaluation_rows_are_the_same_draw_each_time_and_every_row_under_the_cap(numeric_table):
     drawn = tables.at_most(numeric_table, 50, seed=0)
     assert drawn.index.equals(tables.at_most(numeric_table, 50, seed=0).index)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, mixed_table
-from ganxfer import cli, stages
+from ganxfer import cli
+from ganxfer.stages import evaluate as evaluate_stage
 from ganxfer.figures import correlations_plot, marginals_plot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,8 @@ def checkpoints(ganxfer, pretrained):
 
 def test_several_checkpoints_are_compared_on_the_same_real_rows(ganxfer, checkpoints, monkeypatch):
     returned = []
-    run = stages.STAGES["evaluate"]
-    monkeypatch.setitem(stages.STAGES, "evaluate", lambda cfg: returned.append(run(cfg)) or returned[-1])
+    run = evaluate_stage.run
+    monkeypatch.setattr(evaluate_stage, "run", lambda cfg: returned.append(run(cfg)) or returned[-1])
     out = ganxfer("evaluate", f"ckpt=[{checkpoints[0]},{checkpoints[1]}]")
 
     records = json.loads((out / "metrics.json").read_text())

@@ -192,3 +192,17 @@ def test_the_suite_skips_what_it_cannot_compute_and_says_why(tmp_path):
     assert evaluate(comparison, ["fd_features"])[0] == results  # the cached network gives the same features
     net = FeatureNet.load(cached)
     assert net(real[["a", "b"]].to_numpy()).shape == (300, 64)
+
+
+@pytest.mark.parametrize("same", [False, True])
+def test_kernels_are_scikit_learns_to_the_last_bit(same):
+    from sklearn.metrics.pairwise import polynomial_kernel, rbf_kernel
+
+    from ganxfer.metrics import kernels
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(60, 5))
+    b = a if same else rng.normal(size=(40, 5))
+    assert np.array_equal(kernels.rbf_kernel(a, b, gamma=0.3), rbf_kernel(a, b, gamma=0.3))
+    assert np.array_equal(kernels.polynomial_kernel(a, b, degree=3, gamma=0.2, coef0=1.0),
+                          polynomial_kernel(a, b, degree=3, gamma=0.2, coef0=1.0))

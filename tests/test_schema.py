@@ -212,3 +212,9 @@ def test_finetune_on_other_columns_says_what_differs_and_unseen_categories_are_a
 def test_a_schema_from_an_older_checkpoint_is_refused_with_a_reason():
     with pytest.raises(UserError, match="older ganxfer"):
         Schema.from_dict({"columns": [{"name": "x", "kind": "integer", "low": 0.0, "high": 1.0}]})
+
+
+def test_the_quantile_edge_is_the_largest_normal_score_of_its_rank_bound():
+    from scipy.special import ndtri
+
+    assert Quantile.EDGE == float(-ndtri(Quantile.RANK_BOUND))

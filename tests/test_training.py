@@ -1,6 +1,8 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -77,3 +79,15 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     assert final["best_step"] == best_step and load_last(run)["step"] == 6
     assert checkpoint.load(run / "checkpoints" / "best.ckpt")["step"] == best_step
     assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0
+
+
+def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
+    """They take seconds to import and training uses neither (evaluate and figures do, on use)."""
+    table = tmp_path / "small.csv"
+    table.write_text("a,b\n" + "".join(f"{i % 7}.5,{i % 3}\n" for i in range(40)))
+    script = ("import sys\nfrom ganxfer import cli\n"
+              f"code = cli.main(['pretrain', 'data=csv', 'data.path={table}', 'trainer.steps=1', "
+              f"'hydra.run.dir={tmp_path / 'run'}'])\n"
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib'}), code)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "[] 0" in result.stdout.splitlines()

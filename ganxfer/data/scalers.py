@@ -5,10 +5,6 @@ it can travel inside a checkpoint; `blocks` says which generator outputs encode 
 import warnings
 
 import numpy as np
-from scipy.special import ndtr, ndtri
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
-from sklearn.preprocessing import QuantileTransformer
 
 from ganxfer.errors import UserError
 
@@ -85,18 +81,23 @@ class Quantile(Scaler):
     name = "quantile"
     blocks = TANH
     RANK_BOUND = 1e-7  # QuantileTransformer clips ranks to [1e-7, 1 - 1e-7] before the normal quantile
-    EDGE = float(-ndtri(RANK_BOUND))  # the largest normal score it can give (about 5.2)
+    EDGE = 5.1993375821928165  # -scipy.special.ndtri(RANK_BOUND): the largest normal score it can give
 
     def __init__(self, quantiles: list[float], references: list[float]):
         self.quantiles, self.references = np.asarray(quantiles), np.asarray(references)
 
     @classmethod
     def fit(cls, values: np.ndarray) -> "Quantile":
+        # Imported on use: scikit-learn takes a second to import, and only fitting needs it.
+        from sklearn.preprocessing import QuantileTransformer
+
         fitted = QuantileTransformer(n_quantiles=min(1000, len(values)), output_distribution="normal",
                                      random_state=0).fit(values[:, None])
         return cls(fitted.quantiles_[:, 0].tolist(), fitted.references_.tolist())
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtri  # imported on use: the other scalings never need scipy.special
+
         q, r = self.quantiles, self.references
         # Averaging the interpolation from both ends, as QuantileTransformer does, puts a value
         # repeated over several quantiles (an integer column) in the middle of its ranks.
@@ -105,6 +106,8 @@ class Quantile(Scaler):
         return (scores / self.EDGE)[:, None]
 
     def inverse(self, encoded: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtr  # imported on use, as in transform
+
         ranks = ndtr(np.clip(encoded[:, 0], -1, 1) * self.EDGE)
         return np.interp(ranks, self.references, self.quantiles)
 
@@ -128,6 +131,10 @@ class ModeSpecific(Scaler):
 
     @classmethod
     def fit(cls, values: np.ndarray) -> "ModeSpecific":
+        # Imported on use: scikit-learn takes a second to import, and only fitting needs it.
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import BayesianGaussianMixture
+
         if len(values) > cls.FIT_ROWS:  # the mixture's shape is clear long before a million rows
             values = np.random.default_rng(0).choice(values, cls.FIT_ROWS, replace=False)
         modes = min(cls.MAX_MODES, len(np.unique(values)))

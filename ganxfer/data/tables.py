@@ -6,6 +6,7 @@ import codecs
 import csv
 import ctypes
 import ctypes.util
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
-from sklearn.model_selection import train_test_split
 
 from ganxfer.data.image_folder import read_image_folder
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
@@ -290,16 +290,38 @@ def split_table(table: pd.DataFrame, data_cfg) -> DataSplit:
         raise UserError(f"the data have {len(table)} row(s): at least 2 are needed")
     positions = np.arange(len(table))
     labels = table[label].to_numpy() if label is not None else None
-    train, holdout = train_test_split(positions, test_size=data_cfg.holdout, random_state=data_cfg.split_seed,
-                                      stratify=_strata(labels))
+    train, holdout = _split(positions, data_cfg.split_seed, _strata(labels), test_size=data_cfg.holdout)
     shots = data_cfg.shots
     if shots is not None and shots < len(train):
-        train, _ = train_test_split(train, train_size=shots, random_state=data_cfg.split_seed,
-                                    stratify=_strata(labels[train] if labels is not None else None, shots))
+        train, _ = _split(train, data_cfg.split_seed, _strata(labels[train] if labels is not None else None, shots),
+                          train_size=shots)
     elif shots is not None and shots > len(train):
         raise UserError(f"data.shots={shots} but only {len(train)} training rows are left "
                         f"after holding out {data_cfg.holdout:.0%} for evaluation")
     return DataSplit(train=table.iloc[np.sort(train)], holdout=table.iloc[np.sort(holdout)])
+
+
+def _split(items: np.ndarray, seed: int, strata, test_size=None, train_size=None):
+    """scikit-learn's train_test_split(items, ...) with random_state=seed, whose choice of rows
+    each checkpoint records. Unstratified, with a share held out or a number of rows kept, it is
+    one permutation of numpy's RandomState(seed), done here: importing scikit-learn takes a
+    second, which a short run would spend on nothing else."""
+    count = len(items)
+    if strata is None and isinstance(test_size, float) and train_size is None and 0 < test_size < 1:
+        tested = math.ceil(test_size * count)
+        trained = count - tested
+    elif strata is None and isinstance(train_size, int) and test_size is None and 0 < train_size < count:
+        trained = train_size
+        tested = count - trained
+    else:
+        tested = trained = 0
+    if 0 < tested < count and 0 < trained:
+        permutation = np.random.RandomState(seed).permutation(count)
+        return items[permutation[tested:tested + trained]], items[permutation[:tested]]
+    # Imported on use: stratified splits and edge cases are scikit-learn's, as they always were.
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(items, test_size=test_size, train_size=train_size, random_state=seed, stratify=strata)
 
 
 def _strata(labels: np.ndarray | None, n_picked=None):

@@ -1,10 +1,6 @@
 """Classifier two-sample test: can a classifier tell real rows from synthetic ones?"""
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.model_selection import GroupShuffleSplit
 
 
 def c2st(real: np.ndarray, fake: np.ndarray, seed: int = 0, test_size: float = 0.3) -> dict:
@@ -17,6 +13,12 @@ def c2st(real: np.ndarray, fake: np.ndarray, seed: int = 0, test_size: float = 0
     (`c2st_accuracy`, `c2st_auc`; finds any difference in the marginals and interactions) and
     logistic regression (`c2st_logistic_*`; sees only linear differences, mostly the means).
     Give equally many rows of each, so that 0.5 is chance level."""
+    # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.model_selection import GroupShuffleSplit
+
     rows = np.concatenate([real, fake])
     is_real = np.r_[np.ones(len(real)), np.zeros(len(fake))]
     # Equal rows go to the same side of the split: a classifier that recalls a row it was trained on

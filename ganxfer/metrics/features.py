@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from ganxfer.files import atomic_write
@@ -30,6 +28,10 @@ class FeatureNet:
 
     @classmethod
     def train(cls, rows: np.ndarray, labels: np.ndarray, seed: int = 0) -> "FeatureNet":
+        # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
         classifier = MLPClassifier(HIDDEN, max_iter=EPOCHS, random_state=seed)
         # Mini-batches of 200 rows are too small for BLAS threads to pay off: with two, training
         # is several times slower, and tens of times on a busy machine.

@@ -4,8 +4,6 @@ averaged over random subsets so that a spread comes with the estimate."""
 from functools import partial
 
 import numpy as np
-from scipy.spatial.distance import pdist
-from sklearn.metrics.pairwise import polynomial_kernel, rbf_kernel
 
 
 def mmd2_unbiased(real: np.ndarray, fake: np.ndarray, kernel) -> float:
@@ -36,6 +34,32 @@ def mmd2_over_subsets(real, fake, kernel, subset_size: int = 1000, subsets: int 
     return float(np.mean(values)), float(np.std(values))
 
 
+def polynomial_kernel(a: np.ndarray, b: np.ndarray, degree: int, gamma: float, coef0: float) -> np.ndarray:
+    """k(x, y) = (gamma x·y + coef0)^degree for every row x of a and y of b: scikit-learn's
+    polynomial_kernel, step for step, so its values are the same to the last bit."""
+    kernel = a @ b.T
+    kernel *= gamma
+    kernel += coef0
+    kernel **= degree
+    return kernel
+
+
+def rbf_kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    """k(x, y) = exp(-gamma ||x - y||²) for every row x of a and y of b: scikit-learn's rbf_kernel
+    step for step (||x||² - 2 x·y + ||y||², clipped at 0; exactly 0 on the diagonal of a against
+    itself), so its values are the same to the last bit, without importing scikit-learn."""
+    a_squared = np.einsum("ij,ij->i", a, a)[:, None]
+    b_squared = a_squared.T if b is a else np.einsum("ij,ij->i", b, b)[None, :]
+    distances = -2 * (a @ b.T)
+    distances += a_squared
+    distances += b_squared
+    np.maximum(distances, 0, out=distances)
+    if b is a:
+        np.fill_diagonal(distances, 0)
+    distances *= -gamma
+    return np.exp(distances, out=distances)
+
+
 def kid_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The cubic polynomial kernel of KID: k(x, y) = (x·y / d + 1)³, d the number of columns."""
     return polynomial_kernel(a, b, degree=3, gamma=1.0 / a.shape[1], coef0=1.0)
@@ -52,6 +76,8 @@ def kid(real: np.ndarray, fake: np.ndarray, subset_size: int = 1000, subsets: in
 def median_distance(rows: np.ndarray, sample: int = 1000, seed: int = 0) -> float:
     """Median pairwise distance (the median heuristic for an RBF bandwidth), over at most `sample`
     rows: the median settles long before the quadratic number of pairs gets expensive."""
+    from scipy.spatial.distance import pdist  # imported on use: scipy.spatial takes a quarter second
+
     rows = rows[np.random.default_rng(seed).permutation(len(rows))[:sample]]
     return float(np.median(pdist(rows))) or 1.0  # all rows equal: any bandwidth will do
 

@@ -1,7 +1,6 @@
 """Memorisation: are the synthetic rows closer to the training rows than unseen real rows are?"""
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
 
 def distance_to_closest_record(fake: np.ndarray, train: np.ndarray, holdout: np.ndarray,
@@ -14,6 +13,9 @@ def distance_to_closest_record(fake: np.ndarray, train: np.ndarray, holdout: np.
                                                        a generator that copies its training rows → 1
         dcr_exact_copies = #{j : y_j equals a training row}                ideal 0
     """
+    # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+    from sklearn.neighbors import NearestNeighbors
+
     nearest = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(train)
     fake_dcr = nearest.kneighbors(fake)[0][:, 0]
     threshold = np.percentile(nearest.kneighbors(holdout)[0][:, 0], percentile)

@@ -3,8 +3,6 @@ the k-nearest-neighbour balls of the other. Distances are computed a block of ro
 10,000 x 10,000 rows never hold a full distance matrix in memory."""
 
 import numpy as np
-from sklearn.metrics import pairwise_distances_chunked
-from sklearn.neighbors import NearestNeighbors
 
 WORKING_MEMORY_MIB = 256  # the size of one block of distances
 
@@ -12,12 +10,18 @@ WORKING_MEMORY_MIB = 256  # the size of one block of distances
 def blockwise(rows, others, per_row, working_memory: float = WORKING_MEMORY_MIB) -> np.ndarray:
     """per_row(distances, start) for consecutive blocks of the rows-by-others distance matrix, where
     distances[i] holds row start+i's distances to every row of `others`; one result per row."""
+    # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+    from sklearn.metrics import pairwise_distances_chunked
+
     blocks = pairwise_distances_chunked(rows, others, reduce_func=per_row, working_memory=working_memory)
     return np.concatenate(list(blocks))
 
 
 def kth_neighbour_distance(rows, k: int) -> np.ndarray:
     """Each row's distance to its k-th nearest other row (the radius of its k-NN ball)."""
+    # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+    from sklearn.neighbors import NearestNeighbors
+
     distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(rows).kneighbors(rows)  # in blocks, too
     return distances[:, k]  # column 0 is the row itself, at distance 0
 

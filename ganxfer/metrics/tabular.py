@@ -5,7 +5,6 @@ Columns may hold numbers, text or booleans, with gaps (NaN / None)."""
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
-from scipy.stats import ks_2samp
 
 # Without a schema to say which columns are categories: whole numbers with at most this many
 # distinct values are compared as categories.
@@ -28,6 +27,9 @@ def ks_complement(real, fake) -> float:
 
         1 - sup_x |F_real(x) - F_fake(x)|    (F the empirical distribution functions)
     """
+    # Imported on use: scipy.stats takes most of a second to import.
+    from scipy.stats import ks_2samp
+
     real, fake = (pd.Series(values).dropna().to_numpy(dtype=np.float64) for values in (real, fake))
     if len(real) == 0 or len(fake) == 0:
         return 0.0  # one side has no values at all: nothing of the shape is reproduced

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import accuracy_score
 
 
 def utility(train: pd.DataFrame, test: pd.DataFrame, fake: pd.DataFrame, label: str, seed: int = 0) -> dict:
@@ -15,6 +13,10 @@ def utility(train: pd.DataFrame, test: pd.DataFrame, fake: pd.DataFrame, label: 
         TRTR = accuracy on test of f fitted to train      TSTR = accuracy on test of f fitted to fake
 
     Ideal: TSTR as high as TRTR."""
+    # Imported on use: scikit-learn takes a second to import, a training run needs none of it.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import accuracy_score
+
     features = [name for name in fake.columns if name != label]
     # One encoding for all three: text and booleans one-hot (gaps a column of their own), numeric
     # gaps NaN, which gradient boosting routes by itself.

@@ -1,6 +1,11 @@
-"""One module per stage; each exposes run(cfg). Stages orchestrate, the layers below do the work."""
+"""One module per stage; each exposes run(cfg). Stages orchestrate, the layers below do the work.
 
-from ganxfer.stages import evaluate, finetune, pretrain, report, sample
+Only the stage that runs is imported: evaluate's metrics and figures cost a pretrain nothing."""
 
-STAGES = {"pretrain": pretrain.run, "finetune": finetune.run, "evaluate": evaluate.run, "sample": sample.run,
-          "report": report.run}
+from importlib import import_module
+from typing import Callable
+
+
+def runner(stage: str) -> Callable:
+    """The run(cfg) of ganxfer.stages.<stage>, importing that module alone."""
+    return import_module(f"ganxfer.stages.{stage}").run

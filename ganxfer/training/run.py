@@ -15,6 +15,7 @@ from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.training import threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, fit
 from ganxfer.training.plan import Start, plan_run
@@ -38,14 +39,25 @@ def train(cfg, stage: str) -> float | None:
         prepared = prepare_data(cfg, start)
         run = build_run(cfg, start, prepared, device)
         first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
+        where = distributed.describe(device)
+        if device.type == "cpu":
+            count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
+            threads.apply(count)
+            where += f" with {count} thread{'s' if count > 1 else ''}"
         console.print(f"{stage}: {len(prepared.rows)} training rows x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, on {distributed.describe(device)}; writing to {out}")
+                      f"{len(prepared.holdout)} held out, on {where}; writing to {out}")
         writer = RunWriter(out, cfg, start.plan, prepared, run)
         evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
         _fit(cfg, run, writer, first_step, _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
         if not distributed.is_main():
             return None
         return finish(cfg, run, writer, prepared.schema, evaluation_rows)
+
+
+def _parameters(run: Run) -> int:
+    """The weights of G and D: with the batch size, what trainer.threads=auto judges a step's work by."""
+    return sum(parameter.numel() for network in (run.gan.generator, run.gan.discriminator)
+               for parameter in network.parameters())
 
 
 def check_settings(cfg) -> None:
@@ -98,7 +110,8 @@ def _fit(cfg, run: Run, writer: RunWriter, first_step: int, evaluate) -> None:
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
-    """Sample grid (image data), training curves and the final metrics, into the run directory."""
+    """Sample grid (image data), training curves (from two logged steps on) and the final metrics,
+    into the run directory."""
     out = writer.out
     console.print(f"checkpoint: {writer.last_path}")
     if schema.image_shape is not None:
@@ -106,7 +119,9 @@ def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd
         device = run.rows.device
         samples = models.generate(run.gan.sampler, 64, cfg.seed, device, labels=labels).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
-    training_curves(pd.read_csv(out / "train_log.csv"), out / "curves.png")
+    log = pd.read_csv(out / "train_log.csv")
+    if len(log) >= 2:  # one logged step is a point, not a curve: train_log.csv holds it, and matplotlib is not loaded
+        training_curves(log, out / "curves.png")
     final = _final_metrics(run, schema, evaluation_rows, list(cfg.trainer.final_metrics), cfg.seed)
     return writer.finish(final)
 

@@ -1,0 +1,73 @@
+"""How many CPU threads a training run computes with (`trainer.threads`).
+
+A GAN's step is a few dozen small operations. Below some size an operation is done sooner by one
+thread than split over several, and a thread that must wait for a core taken by another process
+holds up every operation it shares: with one busy process beside it on two cores, the default
+MLP ran at a fifth of its speed with two threads and at its full speed with one. So `auto` takes
+one thread for small work, and more only where each step is large enough to share and cores
+are idle to run them (docs/training.md gives the measurements behind the threshold)."""
+
+import os
+import statistics
+import time
+
+import torch
+
+from ganxfer.errors import UserError
+
+# Multiply-adds of one step's forward passes (weights x batch rows), from which a second thread
+# pays for itself; the measurements that chose it are in docs/training.md.
+WORK_PER_THREAD = 10_000_000
+MAX_AUTO_THREADS = 8  # beyond this the operations of a GAN step gain nothing measurable
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def idle_cores() -> int:
+    """The available cores that no other process is running on now. On Linux, /proc/loadavg counts
+    the threads running at this moment (this one included); the median of a few looks, 20 ms
+    apart, ignores a passing blip. Elsewhere, every available core."""
+    try:
+        looks = []
+        for _ in range(5):
+            with open("/proc/loadavg") as status:
+                looks.append(int(status.read().split()[3].split("/")[0]))
+            time.sleep(0.02)
+    except (OSError, IndexError, ValueError):
+        return available_cores()
+    others = int(statistics.median(looks)) - 1
+    return max(1, available_cores() - others)
+
+
+def choose(setting, parameters: int, batch_size: int) -> int:
+    """The thread count for trainer.threads=`setting`: an integer is taken as given; `auto` is 1
+    for fewer than WORK_PER_THREAD weights x batch rows, else one thread per WORK_PER_THREAD, at
+    most the idle cores and MAX_AUTO_THREADS. An OMP_NUM_THREADS set in the environment is
+    the user's choice too, and auto keeps to it."""
+    if setting != "auto":
+        if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+            raise UserError(f"trainer.threads={setting!r} must be auto or an integer >= 1")
+        return setting
+    from_environment = os.environ.get("OMP_NUM_THREADS", "")
+    if from_environment.isdigit() and int(from_environment) >= 1:
+        return int(from_environment)
+    wanted = parameters * batch_size // WORK_PER_THREAD
+    if wanted <= 1:
+        return 1  # small work: no need to look at the machine
+    return min(wanted, idle_cores(), MAX_AUTO_THREADS)
+
+
+def apply(count: int) -> None:
+    """Intra-op threads (the threads one operation is split over) and, if nothing in this process
+    has fixed them yet, inter-op threads (torch allows that once, before any parallel work)."""
+    torch.set_num_threads(count)
+    try:
+        torch.set_num_interop_threads(count)
+    except RuntimeError:  # already set, or parallel work has run: inter-op threads are fixed for good
+        pass
