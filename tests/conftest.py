@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from threadpoolctl import threadpool_limits
 
 from ganxfer import checkpoint, cli
@@ -73,6 +74,18 @@ def ganxfer_outcome(monkeypatch, capsys):
         return subprocess.CompletedProcess(args, code, out, err)
 
     return run
+
+
+def whole_and_resumed(ganxfer, stage: str, *settings: str, steps: int = 6) -> tuple[dict, dict]:
+    """The last checkpoints of a run of `steps` steps and of one stopped half-way and resumed;
+    asserts that their networks are bit-identical, and returns both for further checks."""
+    whole = load_last(ganxfer(stage, *settings, f"trainer.steps={steps}"))
+    half = ganxfer(stage, *settings, f"trainer.steps={steps // 2}")
+    resumed = load_last(ganxfer(stage, *settings, f"trainer.steps={steps}", f"resume={half}/checkpoints/last.ckpt"))
+    for network in ("generator", "discriminator", "ema"):
+        for key, value in whole["networks"][network].items():
+            assert torch.equal(value, resumed["networks"][network][key]), (network, key)
+    return whole, resumed
 
 
 def load_last(run_dir: Path) -> dict:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, run_in_process
+from conftest import TINY, load_last, run_in_process, whole_and_resumed
 from ganxfer import checkpoint, cli, models
 from ganxfer.objective import Objective
 from ganxfer.transfer import SVD, get
@@ -166,10 +166,5 @@ def test_adaptive_probability_rises_when_the_discriminator_overfits():
 def test_finetune_with_state_resumes_exactly(ganxfer, source):
     settings = [f"ckpt={source}", *TINY, "model.g_layers=2", "data.shots=20", "transfer=ewc",
                 "transfer.fisher_batches=2", "augment=tabular", "augment.adaptive=true", "augment.interval=2"]
-    whole = load_last(ganxfer("finetune", *settings, "trainer.steps=6"))
-    half = ganxfer("finetune", *settings, "trainer.steps=3")
-    resumed = load_last(ganxfer("finetune", *settings, "trainer.steps=6", f"resume={half}/checkpoints/last.ckpt"))
-    for network in ("generator", "discriminator", "ema"):
-        for key, value in whole["networks"][network].items():
-            assert torch.equal(value, resumed["networks"][network][key]), (network, key)
+    whole, resumed = whole_and_resumed(ganxfer, "finetune", *settings)
     assert torch.equal(whole["augment"]["p"], resumed["augment"]["p"])
