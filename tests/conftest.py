@@ -21,6 +21,21 @@ def console_script() -> str:
     return str(Path(sys.executable).with_name("ganxfer"))
 
 
+def assert_failed_cleanly(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert "Error executing job" not in result.stderr, result.stderr  # Hydra's words for a crash
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    """Non-zero exit, no traceback, and one paragraph on stderr holding every phrase."""
+    assert_failed_cleanly(result)
+    message = result.stderr.strip()
+    assert message and "\n\n" not in message, result.stderr
+    for phrase in phrases:
+        assert phrase.lower() in message.lower(), f"{phrase!r} not in: {message}"
+
+
 def run_in_process(stage: str, *overrides: str) -> int:
     """`ganxfer <stage> ...` through cli.main in this process (no torch import to pay); returns
     its exit status, as the console script would exit with it. Hydra reads sys.argv, so it is
