@@ -25,8 +25,14 @@ def unless_files(sources, value):
     return None if sources else value
 
 
-if not OmegaConf.has_resolver("unless_files"):
-    OmegaConf.register_new_resolver("unless_files", unless_files)
+def bundled(name):
+    """`${bundled:FILE}`: the path of a table shipped inside the package (ganxfer/data/bundled/)."""
+    return str(files("ganxfer.data") / "bundled" / name)
+
+
+for resolver in (unless_files, bundled):
+    if not OmegaConf.has_resolver(resolver.__name__):
+        OmegaConf.register_new_resolver(resolver.__name__, resolver)
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
 # Overrides that need an optional package: (override prefix, module it lives in, extra to install).
