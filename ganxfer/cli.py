@@ -147,7 +147,7 @@ def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str 
     """The overrides with the run's (or sweep's) folder named outright, its `${now:...}` read
     from the clock now, and that folder; None when the folder's pattern needs Hydra to resolve."""
     key = "hydra.sweep.dir" if any(arg in MULTIRUN_FLAGS for arg in overrides) else "hydra.run.dir"
-    pattern = given_value(overrides, key) or default_folder(key)
+    pattern = given_value(overrides, key) or default_folder(key, given_value(overrides, "+experiment"))
     folder = outputs.resolve_pattern(pattern, stage, datetime.now())
     if folder is None:
         return overrides, None
@@ -166,11 +166,17 @@ def given_value(overrides: list[str], key: str) -> str | None:
     return next((arg.split("=", 1)[1] for arg in reversed(overrides) if arg.startswith(key + "=")), None)
 
 
-def default_folder(key: str) -> str:
-    """hydra.run.dir or hydra.sweep.dir of conf/config.yaml, unresolved (they hold `${now:...}`)."""
-    config = OmegaConf.load(files("ganxfer.conf").joinpath("config.yaml"))
-    hydra_settings = OmegaConf.to_container(config.hydra, resolve=False)
-    return hydra_settings[key.split(".")[1]]["dir"]
+def default_folder(key: str, experiment: str | None = None) -> str:
+    """hydra.run.dir or hydra.sweep.dir, unresolved (they may hold `${now:...}`): the experiment's
+    (`+experiment=NAME`) where it sets one, else conf/config.yaml's."""
+    conf = files("ganxfer.conf")
+    for config_file in ([conf / "experiment" / f"{experiment}.yaml"] if experiment else []) + [conf / "config.yaml"]:
+        if config_file.is_file():
+            settings = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
+            folder = settings.get("hydra", {}).get(key.split(".")[1], {}).get("dir")
+            if folder is not None:
+                return folder
+    raise ValueError(f"no {key} in conf/config.yaml")
 
 
 def unwritable_output(overrides: list[str]) -> str | None:

@@ -15,7 +15,8 @@ from ganxfer.errors import UserError
 
 # key -> (test, what a valid value is, whether null is allowed); a key absent from the config is skipped.
 CHECKS = {
-    "trainer.steps": (lambda v: v >= 1, "an integer >= 1", False),
+    "trainer.steps": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                      "auto or an integer >= 1", False),
     "trainer.batch_size": (lambda v: v >= 1, "an integer >= 1", False),
     "trainer.log_every": (lambda v: v >= 1, "an integer >= 1", False),
     "trainer.ckpt_every": (lambda v: v >= 1, "an integer >= 1", False),
@@ -147,7 +148,11 @@ def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
     else:
         values = [value]
     return [f"{key}={value!r} must be {expected}" for value in values
-            if (expected := _type_mismatch(default, value))]
+            if not (value == "auto" and key in TAKE_AUTO) and (expected := _type_mismatch(default, value))]
+
+
+# Keys whose integer default may also be `auto`: a value the run chooses for itself.
+TAKE_AUTO = ("trainer.steps", "trainer.threads", "trainer.ema_warmup")
 
 
 def _unknown_key(key: str, defaults: DictConfig) -> str:

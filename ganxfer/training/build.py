@@ -29,7 +29,7 @@ class Run:
     labels: torch.Tensor | None  # each training row's label index, for a conditional model
 
 
-def build_run(cfg, start: Start, data: TrainingData, device) -> Run:
+def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     # pretrain starts from random weights exactly like the scratch baseline.
     strategy = transfer.get(cfg.transfer) if start.plan.stage == "finetune" else transfer.Scratch(cfg.transfer)
     distributed.check_strategy(strategy)
@@ -39,7 +39,7 @@ def build_run(cfg, start: Start, data: TrainingData, device) -> Run:
     rows = torch.from_numpy(data.rows).to(device)  # the whole training set, on the device
     labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
-    objective = Objective(cfg.loss, rows, cfg.trainer.steps, rng)
+    objective = Objective(cfg.loss, rows, steps, rng)
     if cfg.augment.name != "none":
         objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
     return Run(gan, strategy, objective, rng, rows, labels)
@@ -80,8 +80,14 @@ def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
             transfer.reinitialise_head(discriminator)
         lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
     trainer = cfg.trainer
+    warmup = trainer.ema_warmup
+    if warmup == "auto":
+        # Warming up forgets a random start quickly. A source's G is a start worth keeping: from it
+        # the average moves toward the fine-tuned weights at the full decay, which keeps a few-row
+        # finetune near what the source knew (docs/transfer.md measures it).
+        warmup = not (start.source is not None and strategy.loads_source)
     return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
-                      trainer.ema_decay if trainer.ema else None, trainer.ema_warmup)
+                      trainer.ema_decay if trainer.ema else None, warmup)
 
 
 def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:

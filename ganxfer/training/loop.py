@@ -133,9 +133,10 @@ class Schedule:
     compile: bool = False  # torch.compile the forward passes of G and D
 
     @classmethod
-    def from_config(cls, trainer) -> "Schedule":
-        """The loop's settings from the `trainer` group (which also holds settings of the stage)."""
-        return cls(steps=trainer.steps, batch_size=trainer.batch_size, log_every=trainer.log_every,
+    def from_config(cls, trainer, steps: int) -> "Schedule":
+        """The loop's settings from the `trainer` group (which also holds settings of the stage);
+        `steps`, the run's total, is trainer.steps resolved (`auto`: from the training rows)."""
+        return cls(steps=steps, batch_size=trainer.batch_size, log_every=trainer.log_every,
                    ckpt_every=trainer.ckpt_every, d_steps=trainer.d_steps, grad_clip=trainer.grad_clip,
                    eval_every=trainer.eval_every, on_nonfinite=trainer.on_nonfinite,
                    precision=str(trainer.precision), compile=trainer.compile)

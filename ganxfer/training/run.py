@@ -18,7 +18,7 @@ from ganxfer.runtime import console, pick_device, run_dir
 from ganxfer.training import threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, fit
-from ganxfer.training.plan import Start, plan_run
+from ganxfer.training.plan import Start, check_continues, plan_run, total_steps
 from ganxfer.training.writer import RunWriter
 
 # The run's metrics (train_log.csv, metrics.json) compare against at most this many held-out rows,
@@ -37,7 +37,9 @@ def train(cfg, stage: str) -> float | None:
         device = distributed.device(pick_device(cfg.trainer.device))
         start = plan_run(cfg, stage, device)
         prepared = prepare_data(cfg, start)
-        run = build_run(cfg, start, prepared, device)
+        steps = total_steps(cfg.trainer.steps, len(prepared.rows))
+        check_continues(start, steps)
+        run = build_run(cfg, start, prepared, device, steps)
         first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
         where = distributed.describe(device)
         if device.type == "cpu":
@@ -45,10 +47,12 @@ def train(cfg, stage: str) -> float | None:
             threads.apply(count)
             where += f" with {count} thread{'s' if count > 1 else ''}"
         console.print(f"{stage}: {len(prepared.rows)} training rows x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, on {where}; writing to {out}")
+                      f"{len(prepared.holdout)} held out, {steps} steps{' (trainer.steps=auto)' if cfg.trainer.steps == 'auto' else ''}, "
+                      f"on {where}; writing to {out}")
         writer = RunWriter(out, cfg, start.plan, prepared, run)
         evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
-        _fit(cfg, run, writer, first_step, _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
+        _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
+             _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
         if not distributed.is_main():
             return None
         return finish(cfg, run, writer, prepared.schema, evaluation_rows)
@@ -95,15 +99,14 @@ def prepare_data(cfg, start: Start) -> data.TrainingData:
     return prepared
 
 
-def _fit(cfg, run: Run, writer: RunWriter, first_step: int, evaluate) -> None:
+def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, evaluate) -> None:
     def before_step(step: int) -> None:
         distributed.restart_stream(run.rng, cfg.seed, step)  # other ranks draw other batches
         run.strategy.before_step(step)
 
     callbacks = writer.callbacks(before_step, evaluate)
     try:
-        fit(run.gan, run.rows, run.objective, run.rng, Schedule.from_config(cfg.trainer), callbacks,
-            first_step, run.labels)
+        fit(run.gan, run.rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None

@@ -1,0 +1,74 @@
+"""The finetune defaults for few rows: a run as long as its rows need (trainer.steps=auto) and an
+EMA that starts from the source's G at its full decay (trainer.ema_warmup=auto)."""
+
+import pytest
+import torch
+
+from conftest import TINY, load_last, run_in_process
+from ganxfer import checkpoint
+from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, total_steps
+
+
+@pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (50, 50 * STEPS_PER_ROW),
+                                         (200, MOST_STEPS), (100_000, MOST_STEPS)])
+def test_auto_steps_grow_with_the_training_rows_between_bounds(rows, steps):
+    assert total_steps("auto", rows) == steps
+
+
+def test_a_number_of_steps_is_taken_as_given():
+    assert total_steps(7, 10) == 7
+
+
+@pytest.fixture(scope="module")
+def digits_source(tmp_path_factory):
+    out = tmp_path_factory.mktemp("source")
+    assert run_in_process("pretrain", *TINY, f"hydra.run.dir={out}") == 0
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_the_default_finetune_runs_auto_steps_for_its_rows(ganxfer, digits_source):
+    run = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.ckpt_every=100000")
+    assert load_last(run)["step"] == total_steps("auto", 20)
+
+
+def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):
+    half = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", "trainer.steps=5", *TINY[1:])
+    resumed = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", f"resume={half}/checkpoints/last.ckpt",
+                      *TINY[1:], "trainer.ckpt_every=100000")
+    assert load_last(resumed)["step"] == total_steps("auto", 20)
+
+
+def _one_step(ganxfer, source, *settings: str) -> tuple[dict, dict]:
+    """The generator after one finetune step and its EMA, with decay 0.5."""
+    run = ganxfer("finetune", f"ckpt={source}", "trainer.ema_decay=0.5", *TINY[1:], "trainer.steps=1", *settings)
+    networks = load_last(run)["networks"]
+    return networks["generator"], checkpoint.sampler_weights(networks)
+
+
+def test_a_finetune_average_starts_from_the_source_at_the_full_decay(ganxfer, digits_source):
+    source = checkpoint.sampler_weights(checkpoint.load(digits_source)["networks"])
+    trained, average = _one_step(ganxfer, digits_source)
+    weights = [key for key, value in trained.items() if value.is_floating_point() and value.dim() == 2]
+    for key in weights:
+        assert not torch.equal(trained[key], source[key])
+        assert torch.allclose(average[key], (source[key] + trained[key]) / 2, atol=1e-6), key
+
+
+@pytest.mark.parametrize("transfer, warmup", [("full", "false"), ("scratch", "true")])
+def test_auto_warms_the_average_up_only_from_random_weights(ganxfer, digits_source, transfer, warmup):
+    _, auto = _one_step(ganxfer, digits_source, f"transfer={transfer}")
+    _, chosen = _one_step(ganxfer, digits_source, f"transfer={transfer}", f"trainer.ema_warmup={warmup}")
+    _, other = _one_step(ganxfer, digits_source, f"transfer={transfer}",
+                         f"trainer.ema_warmup={'true' if warmup == 'false' else 'false'}")
+    assert all(torch.equal(auto[key], chosen[key]) for key in auto)
+    assert not all(torch.equal(auto[key], other[key]) for key in auto)
+
+
+def test_the_study_writes_where_its_experiment_says():
+    """`+experiment=fewshot` names its sweep folder, so that `ganxfer report` and the finetune's
+    `ckpt` find the study's runs without a date in the command."""
+    from ganxfer.cli import pin_output_folder
+
+    assert pin_output_folder("finetune", ["-m", "+experiment=fewshot"])[1] == "outputs/fewshot/finetune"
+    assert pin_output_folder("pretrain", ["-m", "+experiment=fewshot_sources"])[1] == "outputs/fewshot/sources"
+    assert pin_output_folder("pretrain", ["-m"])[1].startswith("outputs/multirun/pretrain/")
