@@ -202,3 +202,14 @@ def test_task_average_models_start_alike_and_keep_their_own_optimisers():
         assert model.generator is not gan.generator and model.opt_g is not gan.opt_g
         assert torch.equal(model.generator.weight, gan.generator.weight)
         assert model.opt_g.param_groups[0]["params"][0] is model.generator.weight
+
+
+@pytest.mark.parametrize("learner", [REPTILE, ["meta=task_average"]], ids=["reptile", "task_average"])
+def test_a_meta_run_trains_under_torchrun_with_the_same_weights_on_every_rank(tmp_path, learner):
+    """(That every rank draws the same task follows from Tasks.draw's use of seed and step alone:
+    see the test of Tasks above.)"""
+    from test_distributed import torchrun
+    # Ranks whose weights differ stop the run at a checkpoint (distributed.check_in_step).
+    finished = torchrun(tmp_path, tmp_path / "run", *learner, "trainer.steps=4", "trainer.ckpt_every=1")
+    assert "writing to" in finished.stdout
+    assert load_last(tmp_path / "run")["step"] == 4
