@@ -119,11 +119,11 @@ class Reptile:
         """The inner steps on this outer step's task (theta -> phi); returns the last losses and
         the updates skipped."""
         rows = self.tasks.draw(step, self.task_rows)
-        task_labels = None if labels is None else labels[rows]
+        task_data, task_labels = data[rows], None if labels is None else labels[rows]
         inner = replace(gan, ema=None)  # the EMA averages outer weights, not a task's
         skipped = 0
         for _ in range(self.inner_steps):
-            d_loss, g_loss, skips = train_step(inner, generator, discriminator, data[rows], objective, rng, schedule,
+            d_loss, g_loss, skips = train_step(inner, generator, discriminator, task_data, objective, rng, schedule,
                                                step, precision, task_labels)
             skipped += skips
         return d_loss, g_loss, skipped
@@ -149,8 +149,7 @@ class TaskAverage:
     def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
                  labels=None):
         if self.networks is None:
-            self.networks = [(distributed.parallel(model.generator), distributed.parallel(model.discriminator))
-                             for model in self.models]
+            self.networks = [_networks_to_call(model) for model in self.models]
         skipped = 0
         for model, networks, rows in zip(self.models, self.networks, self.tasks.members):
             task_labels = None if labels is None else labels[rows]
@@ -171,6 +170,13 @@ class TaskAverage:
         for index, model in enumerate(self.models):
             model.load_networks(state[f"task{index}"])
             model.load_optimizers(state[f"task{index}"])
+
+
+def _networks_to_call(model: GAN) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A task model's G and D in training mode, wrapped under torchrun as the loop wraps the run's."""
+    model.generator.train()
+    model.discriminator.train()
+    return distributed.parallel(model.generator), distributed.parallel(model.discriminator)
 
 
 def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None, seed: int,
