@@ -216,3 +216,21 @@ def test_a_meta_run_trains_under_torchrun_with_the_same_weights_on_every_rank(tm
     finished = torchrun(tmp_path, tmp_path / "run", *learner, "trainer.steps=4", "trainer.ckpt_every=1")
     assert "writing to" in finished.stdout
     assert load_last(tmp_path / "run")["step"] == 4
+
+
+def test_an_annealed_reptile_run_stopped_half_way_resumes_exactly(ganxfer, monkeypatch, tmp_path):
+    """As after a pre-emption: the checkpoint of step 3 of a 6-step run, resumed to step 6."""
+    from ganxfer.training.writer import RunWriter
+    save = RunWriter.save
+
+    def keep_step_3(self, step, path=None):
+        save(self, step, path)
+        if step == 3 and path is None:
+            (tmp_path / "step3.ckpt").write_bytes(self.last_path.read_bytes())
+
+    monkeypatch.setattr(RunWriter, "save", keep_step_3)
+    whole = load_last(ganxfer("pretrain", *TINY, *REPTILE))
+    resumed = load_last(ganxfer("pretrain", *TINY, *REPTILE, f"resume={tmp_path / 'step3.ckpt'}"))
+    for network in ("generator", "discriminator", "ema"):
+        for key, value in whole["networks"][network].items():
+            assert torch.equal(value, resumed["networks"][network][key]), (network, key)
