@@ -316,7 +316,7 @@ def _stop_requests():
 
 
 def train_step(gan: GAN, generator, discriminator, data, objective: Objective, rng, schedule: Schedule,
-                step: int, precision: MixedPrecision, labels=None):
+               step: int, precision: MixedPrecision, labels=None):
     """schedule.d_steps discriminator updates, then one generator update and the EMA. `generator`
     and `discriminator` are gan's networks as the steps call them (see distributed.parallel). A
     conditional G makes its fake batch for the real batch's labels, so that both follow the
