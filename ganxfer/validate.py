@@ -36,6 +36,11 @@ CHECKS = {
     "augment.r_target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
     "transfer.lr_g_mult": (lambda v: v > 0, "> 0", False),
     "transfer.lr_d_mult": (lambda v: v > 0, "> 0", False),
+    "meta.inner_steps": (lambda v: v >= 1, "an integer >= 1", False),
+    "meta.task_rows": (lambda v: v >= 1, "an integer >= 1 (rows of a task per outer step)", False),
+    "meta.epsilon": (lambda v: 0 < v <= 1, "in (0, 1]", False),
+    "meta.clusters": (lambda v: v >= 2, "an integer >= 2", False),
+    "meta.tasks_from": (lambda v: v in ("auto", "label", "clusters"), "auto, label or clusters", False),
     "n": (lambda v: v >= 1, "an integer >= 1", False),
 }
 

@@ -27,10 +27,12 @@ class TrainingData:
     positions: np.ndarray  # each training row's position in the file, recorded in checkpoints
     holdout: pd.DataFrame  # real rows never trained on; the run's metrics compare against these
     labels: np.ndarray | None = None  # a conditional model's label index of each training row
+    tasks: np.ndarray | None = None  # meta-learning: each training row's task, numbered from 0
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
-            conditional: bool = False, remap: bool = False, domain: str | None = None) -> TrainingData:
+            conditional: bool = False, remap: bool = False, domain: str | None = None,
+            task_column: str | None = None) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
     were trained, with the target's new categories appended; with data.refit=true the numeric
@@ -38,7 +40,8 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     whose columns differ from the source's get a schema of their own, fitted on the target like
     a pretrain run's.
     `conditional`: the schema also holds the label (data.label, or a conditional source's).
-    `domain`: the rows' domain name, fine-tuning a model conditioned on the domain."""
+    `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
+    `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain)."""
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
@@ -55,12 +58,23 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     if conditional and resumed is None:
         schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
+    tasks = None if task_column is None else _task_numbers(split.train, task_column)
     del table  # a large file is held once less while the rows are encoded
     return_freed_memory()
     rows, positions, holdout = schema.transform(split.train), split.train.index.to_numpy(), split.holdout
     del split
     return_freed_memory()
-    return TrainingData(schema, rows, positions, holdout, labels)
+    return TrainingData(schema, rows, positions, holdout, labels, tasks)
+
+
+def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
+    """Each row's task: the place of its value of `column` among the column's sorted values."""
+    if column not in train.columns:
+        raise UserError(f"the data have no column {column!r} to draw meta-learning's tasks from")
+    if train[column].isna().any():
+        raise UserError(f"the column {column!r} has gaps: every row needs a task for meta-learning")
+    values = train[column].astype(str)
+    return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
 def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):

@@ -12,7 +12,7 @@ from ganxfer.data import Schema, TrainingData
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.runtime import console
-from ganxfer.training import conditioning
+from ganxfer.training import conditioning, meta
 from ganxfer.training.loop import GAN
 from ganxfer.training.plan import Start
 
@@ -27,6 +27,7 @@ class Run:
     rng: torch.Generator  # draws every batch, z and random number of the objective
     rows: torch.Tensor  # the training rows, encoded, on the device
     labels: torch.Tensor | None  # each training row's label index, for a conditional model
+    meta_learner: meta.Reptile | meta.TaskAverage | None = None  # meta=reptile|task_average: takes each step
 
 
 def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
@@ -42,7 +43,8 @@ def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     objective = Objective(cfg.loss, rows, steps, rng)
     if cfg.augment.name != "none":
         objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
-    return Run(gan, strategy, objective, rng, rows, labels)
+    learner = meta.build(cfg.meta, gan, data.rows, data.tasks, cfg.seed, steps)
+    return Run(gan, strategy, objective, rng, rows, labels, learner)
 
 
 def restore(run: Run, start: Start, positions, batch_size: int) -> int:
@@ -55,6 +57,8 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
         run.gan.load_networks(resumed["networks"])
         run.gan.load_optimizers(resumed["networks"])
         run.strategy.load_state_dict(resumed["transfer"])
+        if run.meta_learner is not None:
+            run.meta_learner.load_state_dict(resumed["meta"])
         if run.objective.augment is not None:
             run.objective.augment.load_state_dict(resumed["augment"])
         run.rng.set_state(resumed["rng"]["batches"].cpu())

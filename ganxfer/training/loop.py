@@ -179,21 +179,24 @@ class MixedPrecision:
 
 
 def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
-        callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None) -> None:
+        callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None, meta=None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `labels`, each data row's label index, for conditional G and D."""
+    continue exactly. `labels`, each data row's label index, for conditional G and D. `meta`, a
+    meta-learner (training/meta.py), takes the place of train_step: each step of the run is then
+    one outer step made of meta.trainings_per_step training steps."""
     generator, discriminator = _networks_to_call(gan, schedule.compile)
     precision = MixedPrecision(schedule.precision, data.device)
+    run_step, trainings = (meta, meta.trainings_per_step) if meta is not None else (train_step, 1)
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
-        watch = _NonfiniteWatch(data.device, updates_per_step=schedule.d_steps + 1)
+        watch = _NonfiniteWatch(data.device, updates_per_step=trainings * (schedule.d_steps + 1))
         for step in range(start_step + 1, schedule.steps + 1):
             callbacks.before_step(step)
-            d_loss, g_loss, skipped = _train_step(gan, generator, discriminator, data, objective, rng, schedule,
-                                                  step, precision, labels)
+            d_loss, g_loss, skipped = run_step(gan, generator, discriminator, data, objective, rng, schedule,
+                                               step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             # Every rank takes the same decisions at the same steps: each may be a collective.
@@ -313,8 +316,8 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def _train_step(gan: GAN, generator, discriminator, data, objective: Objective, rng, schedule: Schedule,
-                step: int, precision: MixedPrecision, labels=None):
+def train_step(gan: GAN, generator, discriminator, data, objective: Objective, rng, schedule: Schedule,
+               step: int, precision: MixedPrecision, labels=None):
     """schedule.d_steps discriminator updates, then one generator update and the EMA. `generator`
     and `discriminator` are gan's networks as the steps call them (see distributed.parallel). A
     conditional G makes its fake batch for the real batch's labels, so that both follow the

@@ -132,7 +132,7 @@ def _resumable(cfg, stage: str, device) -> dict:
 # Settings that shape the networks, their optimisers or the data they learn from: a resumed run
 # keeps the checkpoint's. (An optimiser's saved state would silently override a new learning rate.)
 # A finetune's networks follow its source, whatever its own `model` group says.
-FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augment"),
+FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augment", "meta"),
                    "finetune": ("transfer", "data", "optimizer", "augment")}
 
 

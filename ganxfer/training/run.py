@@ -15,7 +15,7 @@ from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
-from ganxfer.training import threads
+from ganxfer.training import meta, threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, fit
 from ganxfer.training.plan import Start, check_continues, plan_run, total_steps
@@ -30,7 +30,7 @@ EVALUATION_ROWS = 10_000
 def train(cfg, stage: str) -> float | None:
     """Returns the monitored metric's last value (None on ranks other than 0, which write nothing)."""
     with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
-        check_settings(cfg)
+        check_settings(cfg, stage)
         out = run_dir()
         console.quiet = not distributed.is_main()
         check_writable(out / "checkpoints")
@@ -64,7 +64,10 @@ def _parameters(run: Run) -> int:
                for parameter in network.parameters())
 
 
-def check_settings(cfg) -> None:
+def check_settings(cfg, stage: str) -> None:
+    if stage != "pretrain" and cfg.meta.name != "none":
+        raise UserError(f"meta={cfg.meta.name} is a way to pretrain: fine-tune its checkpoint with meta=none "
+                        "(the default)")
     if cfg.trainer.monitor not in metrics.QUICK:
         raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
     unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
@@ -92,7 +95,7 @@ def prepare_data(cfg, start: Start) -> data.TrainingData:
     """The training rows, encoded by the schema the run trains with, and the held-out rows."""
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
-                            domain=start.plan.domain)
+                            domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data))
     console.print(data.describe(prepared.schema))
     if start.source is not None:
         console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
@@ -106,7 +109,8 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
 
     callbacks = writer.callbacks(before_step, evaluate)
     try:
-        fit(run.gan, run.rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels)
+        fit(run.gan, run.rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels,
+            run.meta_learner)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None

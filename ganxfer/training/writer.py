@@ -41,6 +41,7 @@ class RunWriter:
         checkpoint.save(path or self.last_path, {
             "stage": self.plan.stage, "step": step, "networks": run.gan.state_dict(),
             "transfer": run.strategy.state_dict(), "augment": augment.state_dict() if augment else {},
+            "meta": run.meta_learner.state_dict() if run.meta_learner else {},
             "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
         })

@@ -1,0 +1,194 @@
+"""Meta-learned pretraining (`meta=reptile`, `meta=task_average`): the source's rows fall into
+tasks (its labels, data=multi's domains, or k-means clusters), and each step of the run is an
+outer step over them, in place of the loop's plain train_step.
+
+Which task an outer step trains on is drawn from (seed, step) alone, not from the run's random
+stream: under torchrun the other ranks restart that stream at every step, yet all ranks must
+train on the same task; and a resumed run draws the same tasks again without saving anything.
+Batches and z still come from the run's stream, as in any run."""
+
+import copy
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ganxfer import distributed
+from ganxfer.errors import UserError
+from ganxfer.training.loop import GAN, train_step
+
+
+def task_column(meta_cfg, data_cfg) -> str | None:
+    """The column whose values are the tasks (data=multi's data.label is its `domain` column);
+    None when there are no meta-learning tasks or they are clusters of the rows."""
+    if meta_cfg.name == "none" or meta_cfg.tasks_from == "clusters":
+        return None
+    if data_cfg.label:
+        return data_cfg.label
+    if meta_cfg.tasks_from == "label":
+        raise UserError("meta.tasks_from=label needs a label column: set data.label=COLUMN, or "
+                        "meta.tasks_from=clusters to draw tasks from k-means clusters of the rows")
+    return None  # auto without a label: clusters
+
+
+@dataclass
+class Tasks:
+    """The training rows of each task (indices into the run's rows, on its device)."""
+
+    members: list[torch.Tensor]
+    seed: int
+
+    @classmethod
+    def of_rows(cls, numbers: np.ndarray, device, seed: int) -> "Tasks":
+        members = [torch.from_numpy(np.flatnonzero(numbers == task)).to(device) for task in np.unique(numbers)]
+        if len(members) < 2:
+            raise UserError("meta-learning needs at least two tasks, and every training row here falls in one; "
+                            "give data with several labels (data.label, data.classes) or domains, or set "
+                            "meta.tasks_from=clusters")
+        return cls(members, seed)
+
+    def draw(self, step: int, rows: int | None = None) -> torch.Tensor:
+        """The rows an outer step trains on: one task, drawn from (seed, step), and at most `rows`
+        of its rows, drawn without replacement."""
+        rng = np.random.default_rng([self.seed, step])
+        members = self.members[rng.integers(len(self.members))]
+        if rows is None or rows >= len(members):
+            return members
+        return members[torch.from_numpy(rng.choice(len(members), rows, replace=False)).to(members.device)]
+
+
+def cluster_numbers(rows: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+    """Tasks for a source with neither label nor domain: k-means clusters of the encoded rows."""
+    from sklearn.cluster import KMeans
+
+    if clusters > len(rows):
+        raise UserError(f"meta.clusters={clusters} is more than the {len(rows)} training rows")
+    return KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit_predict(rows)
+
+
+def _state(gan: GAN) -> list[torch.Tensor]:
+    """The floating-point tensors of G and D that training changes: weights and BatchNorm's
+    running statistics (not its integer batch counter)."""
+    tensors = itertools.chain(gan.generator.parameters(), gan.generator.buffers(),
+                              gan.discriminator.parameters(), gan.discriminator.buffers())
+    return [tensor for tensor in tensors if tensor.is_floating_point()]
+
+
+class Reptile:
+    """Reptile (Nichol, Achiam & Schulman 2018), on G and D alike as in FIGR (Clouatre & Demers
+    2019). An outer step t draws a task and meta.task_rows of its rows, trains G and D
+    meta.inner_steps steps on batches of those rows (weights theta -> phi), then sets
+
+        theta <- theta + eps_t (phi - theta),  eps_t = epsilon (1 - (t - 1) / T) with anneal, else epsilon,
+
+    T being trainer.steps. Adam's moments run on across outer steps, as in Nichol et al.'s code.
+    The EMA follows the outer weights theta only, once per outer step."""
+
+    def __init__(self, cfg, tasks: Tasks, total_steps: int):
+        self.inner_steps, self.task_rows = cfg.inner_steps, cfg.task_rows
+        self.epsilon, self.anneal, self.total_steps = cfg.epsilon, cfg.anneal, total_steps
+        self.tasks = tasks
+
+    @property
+    def trainings_per_step(self) -> int:
+        return self.inner_steps
+
+    def state_dict(self) -> dict:
+        return {}  # the task and step size of every outer step follow from (seed, step)
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def step_size(self, step: int) -> float:
+        return self.epsilon * (1 - (step - 1) / self.total_steps) if self.anneal else self.epsilon
+
+    def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
+                 labels=None):
+        start = [tensor.detach().clone() for tensor in _state(gan)]
+        losses = self.adapt(gan, generator, discriminator, data, objective, rng, schedule, step, precision, labels)
+        with torch.no_grad():
+            for theta, phi in zip(start, _state(gan)):
+                phi.copy_(torch.lerp(theta, phi, self.step_size(step)))  # theta + eps (phi - theta)
+        if gan.ema is not None:
+            gan.ema.update(gan.generator)
+        return losses
+
+    def adapt(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
+              labels=None):
+        """The inner steps on this outer step's task (theta -> phi); returns the last losses and
+        the updates skipped."""
+        rows = self.tasks.draw(step, self.task_rows)
+        task_data, task_labels = data[rows], None if labels is None else labels[rows]
+        inner = replace(gan, ema=None)  # the EMA averages outer weights, not a task's
+        skipped = 0
+        for _ in range(self.inner_steps):
+            d_loss, g_loss, skips = train_step(inner, generator, discriminator, task_data, objective, rng, schedule,
+                                               step, precision, task_labels)
+            skipped += skips
+        return d_loss, g_loss, skipped
+
+
+class TaskAverage:
+    """The average of per-task models: one G and D (and their optimisers) per task, all copies of
+    the run's starting networks, each trained on its own task's rows alone; after every step the
+    run's G and D hold their average, theta = (1/K) sum_k phi_k (over weights and BatchNorm
+    statistics), which is what the EMA, evaluation and checkpoints see. A step of the run trains
+    each of the K models one step. Because they start alike and are only averaged, never mixed,
+    this is exactly K separate runs averaged at the end (a "model soup" over tasks)."""
+
+    def __init__(self, gan: GAN, tasks: Tasks):
+        self.tasks = tasks
+        self.models = [copy.deepcopy(replace(gan, ema=None)) for _ in tasks.members]
+        self.networks = None  # each model's G and D as its training steps call them, made at the first step
+
+    @property
+    def trainings_per_step(self) -> int:
+        return len(self.models)
+
+    def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
+                 labels=None):
+        if self.networks is None:
+            self.networks = [_networks_to_call(model) for model in self.models]
+        skipped = 0
+        for model, networks, rows in zip(self.models, self.networks, self.tasks.members):
+            task_labels = None if labels is None else labels[rows]
+            d_loss, g_loss, skips = train_step(model, *networks, data[rows], objective, rng, schedule, step,
+                                               precision, task_labels)
+            skipped += skips
+        with torch.no_grad():
+            for average, *tensors in zip(_state(gan), *map(_state, self.models)):
+                average.copy_(torch.stack(tensors).mean(0))
+        if gan.ema is not None:
+            gan.ema.update(gan.generator)
+        return d_loss, g_loss, skipped
+
+    def state_dict(self) -> dict:
+        return {f"task{index}": model.state_dict() for index, model in enumerate(self.models)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for index, model in enumerate(self.models):
+            model.load_networks(state[f"task{index}"])
+            model.load_optimizers(state[f"task{index}"])
+
+
+def _networks_to_call(model: GAN) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A task model's G and D in training mode, wrapped under torchrun as the loop wraps the run's."""
+    model.generator.train()
+    model.discriminator.train()
+    return distributed.parallel(model.generator), distributed.parallel(model.discriminator)
+
+
+def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None, seed: int,
+          total_steps: int):
+    """The meta-learner of meta=NAME (None for meta=none), over the training rows' tasks."""
+    if meta_cfg.name == "none":
+        return None
+    if task_numbers is None:
+        task_numbers = cluster_numbers(rows, meta_cfg.clusters, seed)
+    tasks = Tasks.of_rows(task_numbers, next(gan.generator.parameters()).device, seed)
+    if meta_cfg.name == "reptile":
+        return Reptile(meta_cfg, tasks, total_steps)
+    if meta_cfg.name == "task_average":
+        return TaskAverage(gan, tasks)
+    raise UserError(f"unknown meta={meta_cfg.name!r}; choose none, reptile or task_average")
