@@ -1,4 +1,4 @@
-"""Where rows come from: a CSV file, a folder of images or scikit-learn's bundled digits; then
+"""Where rows come from: a CSV file (or Parquet: data/parquet.py), a folder of images or scikit-learn's bundled digits; then
 which rows and columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`),
 held out for evaluation (`holdout`) and trained on (`shots`)."""
 
@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ganxfer.data.image_folder import read_image_folder
+from ganxfer.data.parquet import is_parquet_or_folder, read_table
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
 
@@ -57,6 +58,9 @@ def load_table(data_cfg, domain: str | None = None) -> pd.DataFrame:
 
 
 def _read_csv(data_cfg) -> pd.DataFrame:
+    """data.path: a CSV file, or a Parquet file or folder of shards (chosen by the path)."""
+    if is_parquet_or_folder(data_cfg.path):
+        return read_table(data_cfg.path)
     return read_csv(data_cfg.path)
 
 
