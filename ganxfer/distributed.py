@@ -41,6 +41,10 @@ def rank() -> int:
     return dist.get_rank() if active() else 0
 
 
+def processes() -> int:
+    return dist.get_world_size() if active() else 1
+
+
 def is_main() -> bool:
     return rank() == 0
 

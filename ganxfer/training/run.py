@@ -86,9 +86,10 @@ def check_writable(folder: Path) -> None:
 
 def prepare_data(cfg, start: Start) -> data.TrainingData:
     """The training rows, encoded by the schema the run trains with, and the held-out rows."""
+    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), cfg.trainer.batch_size, cfg.seed)
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
-                            domain=start.plan.domain)
+                            domain=start.plan.domain, streaming=streaming)
     console.print(data.describe(prepared.schema))
     if start.source is not None:
         console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
@@ -102,11 +103,15 @@ def _fit(cfg, run: Run, writer: RunWriter, first_step: int, evaluate) -> None:
 
     callbacks = writer.callbacks(before_step, evaluate)
     try:
-        fit(run.gan, run.rows, run.objective, run.rng, Schedule.from_config(cfg.trainer), callbacks,
-            first_step, run.labels)
+        rows = run.rows if isinstance(run.rows, torch.Tensor) else run.rows.rows_at
+        fit(run.gan, rows, run.objective, run.rng, Schedule.from_config(cfg.trainer), callbacks, first_step,
+            run.labels)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None
+    finally:
+        if not isinstance(run.rows, torch.Tensor):
+            run.rows.close()  # the read-ahead thread
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
