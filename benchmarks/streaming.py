@@ -15,12 +15,11 @@ otherwise it is written to a temporary folder and removed), then measures, each 
             shards): steps/s and peak memory of the in-memory path
   torchrun  2 CPU processes over the whole folder, each recording the row groups its windows read:
             whether any row group was read for training by both
-Memory is each phase's peak resident size (ru_maxrss). `main(argv)` returns the figures."""
+Memory is each phase's peak resident size (VmHWM). `main(argv)` returns the figures."""
 
 import argparse
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,11 @@ def write_folder(folder: Path, rows: int, shard_rows: int, group_rows: int) -> N
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident size (Linux: VmHWM). Not ru_maxrss: a spawned process keeps
+    the maximum of the process it was forked from, which wrote the folder."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def settings(folder: Path, stream: bool, buffer_rows: int = 1_000_000) -> list[str]:

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ganxfer.data import stream
 from ganxfer.data.columns import NumericColumn
 from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
-from ganxfer.data.schema import Schema
-from ganxfer.data import stream
 from ganxfer.data.missing import drop_incomplete_rows
+from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
 from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
 from ganxfer.errors import UserError
@@ -30,7 +30,7 @@ class TrainingData:
     # data (data.stream): the reader of this process's share of them.
     rows: np.ndarray | StreamedRows
     # Each training row's position in the file, recorded in checkpoints (streamed data: those of
-    # at most HOLDOUT_KEPT_ROWS rows of the schema's sample, all training rows)
+    # RECORDED_TRAINING_ROWS rows of the schema's sample, all training rows)
     positions: np.ndarray
     holdout: pd.DataFrame  # real rows never trained on; the run's metrics compare against these
     labels: np.ndarray | None = None  # a conditional model's label index of each training row
@@ -102,7 +102,7 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
         schema = fit_schema(sample, sample, data_cfg)
     if schema.width == 0:
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
-    positions = at_most(sample, stream.HOLDOUT_KEPT_ROWS, data_cfg.split_seed).index.to_numpy()
+    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
     share = stream.rank_share(split.train, streaming.rank, streaming.processes)
     rows = stream.StreamedRows.plan(groups, split.train, share, lambda table: schema.transform(_chosen(table, data_cfg)),
                                     data_cfg.buffer_rows, streaming.batch_size, streaming.seed)

@@ -19,6 +19,7 @@ drawing with the saved random stream, the same batches as a run that was never s
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ STREAM_ABOVE_BYTES = 1 << 30
 SCHEMA_SAMPLE_ROWS = 1_000_000
 # Held-out rows kept in memory for the run's metrics (whole held-out row groups, by data.split_seed).
 HOLDOUT_KEPT_ROWS = 100_000
+# Training rows whose positions a checkpoint records (drawn from the schema's sample): for
+# `evaluate`'s memorisation checks, and to tell on resume that the data are the same.
+RECORDED_TRAINING_ROWS = 100_000
 
 
 def streams(data_cfg) -> bool:
@@ -147,7 +151,7 @@ class StreamedRows:
 
     groups: list[RowGroup]
     share: list[int]  # this process's training row groups
-    encode: object  # Callable[[pd.DataFrame], np.ndarray]
+    encode: Callable[[pd.DataFrame], np.ndarray]
     window_groups: int  # row groups per window
     steps_per_window: int  # the same on every process, so that all change windows together
     seed: int

@@ -28,7 +28,7 @@ def run(cfg) -> None:
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
     rows = schema.inverse(generated, None if labels is None else labels.numpy())
     out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
-    if schema.image_shape is not None and out.suffix.lower() != ".csv":
+    if schema.image_shape is not None and out.suffix.lower() not in (".csv", ".parquet"):
         folders = None if labels is None else rows[schema.condition.column].to_numpy()
         pixels = schema.columns[0]  # every pixel shares one range
         count = write_image_folder(rows[schema.names].to_numpy(), schema.image_shape, (pixels.low, pixels.high),

@@ -7,6 +7,7 @@ The user's config is read, never edited."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -44,7 +45,8 @@ def train(cfg, stage: str) -> float | None:
             count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
             threads.apply(count)
             where += f" with {count} thread{'s' if count > 1 else ''}"
-        console.print(f"{stage}: {len(prepared.rows)} training rows x {prepared.schema.width} columns, "
+        streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
+        console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
                       f"{len(prepared.holdout)} held out, on {where}; writing to {out}")
         writer = RunWriter(out, cfg, start.plan, prepared, run)
         evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
