@@ -13,8 +13,8 @@ otherwise it is written to a temporary folder and removed), then measures, each 
             peak memory (B small, 50,000 rows: the run reads a new window every few hundred steps)
   memory    `ganxfer pretrain data.stream=false` on the folder's first 1,000,000 rows (its first
             shards): steps/s and peak memory of the in-memory path
-  torchrun  2 CPU processes over the whole folder, each recording the row groups its windows read:
-            whether any row group was read for training by both
+  torchrun  2 CPU processes over the whole folder, each recording the row groups it reads (schema
+            sample, held-out rows, training windows): whether any row group was read by both
 Memory is each phase's peak resident size (VmHWM). `main(argv)` returns the figures."""
 
 import argparse
@@ -102,20 +102,20 @@ def in_fresh_process(phase, threads, *args) -> dict:
 
 
 def worker(reads: Path, args: list[str]) -> int:
-    """One torchrun process: `ganxfer pretrain args`, appending the row groups of each window it
-    reads for training to reads/rank<RANK>.txt."""
+    """One torchrun process: `ganxfer pretrain args`, appending the row groups of each read (the
+    schema's sample, the held-out rows, each window) to reads/rank<RANK>.txt."""
     from ganxfer import cli
-    from ganxfer.data.stream import StreamedRows
+    from ganxfer.data import stream
 
-    read = StreamedRows._read
+    read = stream.read_groups
     record = reads / f"rank{os.environ['RANK']}.txt"
 
-    def recorded(self, window: int):
+    def recorded(groups, numbers, columns=None):
         with record.open("a") as file:
-            file.write(" ".join(map(str, self.groups_of(window))) + "\n")
-        return read(self, window)
+            file.write(" ".join(map(str, numbers)) + "\n")
+        return read(groups, numbers, columns)
 
-    StreamedRows._read = recorded
+    stream.read_groups = recorded
     return cli.main(args)
 
 
@@ -179,7 +179,7 @@ def main(argv=None) -> dict:
         if not args.no_torchrun:
             figures["torchrun"] = torchrun_phase(folder, args.buffer_rows, scratch / "torchrun" / "run", args.steps,
                                                  args.threads)
-            print(f"torchrun, 2 processes: {figures['torchrun']['groups']} row groups read for training by "
+            print(f"torchrun, 2 processes: {figures['torchrun']['groups']} row groups read by "
                   f"ranks 0 and 1, {figures['torchrun']['both']} by both ({figures['torchrun']['seconds']:.0f} s)")
     return figures
 

@@ -144,6 +144,15 @@ def restart_stream(rng: torch.Generator, seed: int, step: int) -> None:
         rng.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
 
 
+def gathered(value) -> list:
+    """`value` of every rank, in rank order, on every rank (pickled: for small tables and the like)."""
+    if not active():
+        return [value]
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
 def any_rank(flag: bool) -> bool:
     """Whether `flag` holds on any rank (a collective: every rank must ask at the same step)."""
     if not active():

@@ -1,5 +1,7 @@
 """Parquet files and shard folders: read into memory, or streamed a window of row groups at a time."""
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -10,6 +12,7 @@ from omegaconf import OmegaConf
 from conftest import TINY, assert_user_error, load_last, mixed_table, whole_and_resumed
 from ganxfer.data import StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
+from ganxfer.data import stream
 from ganxfer.data.stream import row_groups
 
 GROUP_ROWS = 50
@@ -62,20 +65,55 @@ def test_a_folder_streams_with_the_schema_of_the_same_training_rows_in_memory(sh
     assert held_out and not held_out & set(training_rows)
 
 
-def test_two_processes_stream_disjoint_row_groups_and_hold_out_the_same_ones(shards):
+def as_two_processes(cfg, monkeypatch) -> tuple[list, list[set]]:
+    """prepare(cfg) as two torchrun processes run it: in two threads whose `combine` passes each
+    one's part to both, as distributed.gathered does. Returns their results and the row groups
+    each one read, for any purpose."""
+    barrier, parts, results, read = threading.Barrier(2), [None, None], [None, None], [set(), set()]
+    reader = stream.read_groups
+    ranks = {}
+
+    def recorded(groups, numbers, columns=None):
+        read[ranks[threading.get_ident()]].update(numbers)
+        return reader(groups, numbers, columns)
+
+    def process(rank: int) -> None:
+        ranks[threading.get_ident()] = rank
+
+        def combine(part):
+            parts[rank] = part
+            barrier.wait()
+            both = list(parts)
+            barrier.wait()
+            return both
+
+        results[rank] = prepare(cfg, streaming=StreamOptions(rank=rank, processes=2, combine=combine))
+
+    monkeypatch.setattr(stream, "read_groups", recorded)
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, read
+
+
+def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shards, monkeypatch):
     folder, _ = shards
     cfg = data_config(folder, stream=True, buffer_rows=100)
     alone = prepare(cfg)
-    ranks = [prepare(cfg, streaming=StreamOptions(rank=rank, processes=2)) for rank in (0, 1)]
-    read = [{group for window in range(rows.windows_per_epoch * 2) for group in rows.groups_of(window)}
-            for rows in (part.rows for part in ranks)]
-    assert read[0] and read[1] and not read[0] & read[1]
-    assert read[0] | read[1] == set(alone.rows.share)
+    ranks, read = as_two_processes(cfg, monkeypatch)
+    trained = [{group for window in range(rows.windows_per_epoch * 2) for group in rows.groups_of(window)}
+               for rows in (part.rows for part in ranks)]
+    assert trained[0] and trained[1] and not trained[0] & trained[1]
+    assert trained[0] | trained[1] == set(alone.rows.share)
+    assert read[0] and read[1] and not read[0] & read[1]  # the schema's sample and the held-out rows
     for part in ranks:
         assert part.holdout_groups == alone.holdout_groups
         pd.testing.assert_frame_equal(part.holdout, alone.holdout)
         assert part.schema.to_dict() == alone.schema.to_dict()
         assert part.rows.steps_per_window == alone.rows.steps_per_window
+        assert list(part.positions) == list(alone.positions)
 
 
 def test_each_window_is_read_ahead_and_walks_every_group_once_per_pass(shards):

@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ class TrainingData:
     holdout_groups: list[int] | None = None  # streamed data: the held-out row groups
 
 
+def _alone(part):
+    return [part]
+
+
 @dataclass(frozen=True)
 class StreamOptions:
     """What streamed data need to know of the run: this process's place and the batches' size."""
@@ -44,6 +49,8 @@ class StreamOptions:
     processes: int = 1
     batch_size: int = 64
     seed: int = 0  # the order in which the row groups are walked
+    # Every process's part of a table read by several (a collective under torchrun)
+    combine: Callable[[pd.DataFrame | None], list] = _alone
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
@@ -91,9 +98,8 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
     _check_streamable(data_cfg, conditional)
     groups = stream.row_groups(data_cfg.path)
     split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
-    sample = _chosen(stream.seeded_rows(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg.split_seed), data_cfg)
-    holdout = _chosen(stream.seeded_rows(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg.split_seed),
-                      data_cfg)
+    sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
+    holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
     if resumed is not None:
         schema = resumed
     elif source is not None:
@@ -107,6 +113,13 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
     rows = stream.StreamedRows.plan(groups, split.train, share, lambda table: schema.transform(_chosen(table, data_cfg)),
                                     data_cfg.buffer_rows, streaming.batch_size, streaming.seed)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
+
+
+def _read_seeded(groups, among: list[int], rows: int, data_cfg, streaming: StreamOptions) -> pd.DataFrame:
+    """At least `rows` rows of whole row groups among `among`, drawn by data.split_seed, each read
+    by one process (the one that trains on it) and passed to the others."""
+    chosen = stream.seeded_choice(groups, among, rows, data_cfg.split_seed)
+    return stream.read_spread(groups, chosen, among, streaming.rank, streaming.processes, streaming.combine)
 
 
 def _check_streamable(data_cfg, conditional: bool) -> None:

@@ -6,7 +6,9 @@ reading any data:
   data.split_seed), so every process and every resumed run agrees on it without reading a row;
 - under torchrun each process trains on its own share of the training row groups (every
   WORLD_SIZE-th one), so no row group is read for training by two processes;
-- the schema is fitted on a seeded sample of training row groups (SCHEMA_SAMPLE_ROWS rows);
+- the schema is fitted on a seeded sample of training row groups (SCHEMA_SAMPLE_ROWS rows); each
+  row group of it (and of the held-out rows kept for metrics) is read by one process and its rows
+  passed to the others, so that under torchrun no row group is read by two processes at all;
 - training walks the process's row groups in a seeded order, one window of about
   data.buffer_rows rows at a time; each window serves a fixed number of steps, and the next
   one is read in a background thread meanwhile, so the loop waits on the disk only when reading
@@ -126,12 +128,23 @@ def read_groups(groups: list[RowGroup], numbers, columns: list[str] | None = Non
     return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
-def seeded_rows(groups: list[RowGroup], numbers: list[int], rows: int, seed: int) -> pd.DataFrame:
+def seeded_choice(groups: list[RowGroup], numbers: list[int], rows: int, seed: int) -> list[int]:
     """Whole row groups among `numbers`, in a seeded order, until at least `rows` rows (or all)."""
     order = np.random.RandomState(seed).permutation(numbers)
     counts = np.cumsum([groups[number].rows for number in order])
     enough = int(np.searchsorted(counts, rows)) + 1
-    return read_groups(groups, sorted(order[:enough].tolist()))
+    return sorted(order[:enough].tolist())
+
+
+def read_spread(groups: list[RowGroup], chosen: list[int], among: list[int], rank: int, processes: int,
+                combine: Callable[[pd.DataFrame | None], list]) -> pd.DataFrame:
+    """The rows of the row groups `chosen` (some of `among`), each read by one process, the one
+    whose rank_share of `among` holds it, and passed to all by `combine` (which returns every
+    process's part): every process gets the same table, and no row group is read twice."""
+    owner = {number: place % processes for place, number in enumerate(among)}
+    mine = [number for number in chosen if owner[number] == rank]
+    parts = [part for part in combine(read_groups(groups, mine) if mine else None) if part is not None]
+    return pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
 
 
 def rank_share(numbers: list[int], rank: int, world: int) -> list[int]:

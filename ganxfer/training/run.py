@@ -88,7 +88,8 @@ def check_writable(folder: Path) -> None:
 
 def prepare_data(cfg, start: Start) -> data.TrainingData:
     """The training rows, encoded by the schema the run trains with, and the held-out rows."""
-    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), cfg.trainer.batch_size, cfg.seed)
+    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), cfg.trainer.batch_size, cfg.seed,
+                                   combine=distributed.gathered)
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
                             domain=start.plan.domain, streaming=streaming)
