@@ -14,6 +14,7 @@ from ganxfer.data import StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
 from ganxfer.data.stream import row_groups
+from ganxfer.data.tables import multi_domain_table
 
 GROUP_ROWS = 50
 
@@ -190,3 +191,11 @@ def test_streaming_refuses_what_needs_the_whole_table(shards, ganxfer_outcome):
     result = ganxfer_outcome(folder.parent, "pretrain", "data=csv", f"data.path={folder}", "data.stream=true",
                              "data.shots=10", *TINY)
     assert_user_error(result, "data.shots", "data.stream=false")
+
+
+def test_parquet_files_are_sources_of_several_domains_too(tmp_path):
+    table = mixed_table(0, rows=60)
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp_path / "north.parquet")
+    table.to_csv(tmp_path / "south.csv", index=False)
+    both = multi_domain_table([tmp_path / "north.parquet", tmp_path / "south.csv"], None)
+    assert both["domain"].value_counts().to_dict() == {"north": 60, "south": 60}

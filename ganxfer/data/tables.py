@@ -102,12 +102,12 @@ def multi_domain_table(sources, groups, data_cfg=None) -> pd.DataFrame:
 
 
 def _read_source(path, data_cfg) -> pd.DataFrame:
-    """One source of data=multi: a CSV file, or a folder of images (the folder is the domain, so
-    its sub-folders are not read as labels)."""
+    """One source of data=multi: a CSV or Parquet file, or a folder of images (the folder is the
+    domain, so its sub-folders are not read as labels)."""
     if Path(str(path)).is_dir() and data_cfg is not None:
         folder = OmegaConf.create({**OmegaConf.to_container(data_cfg, resolve=True), "path": str(path), "label": None})
         return read_image_folder(folder)
-    return read_csv(path)
+    return read_table(path) if is_parquet_or_folder(path) else read_csv(path)
 
 
 def read_csv(path) -> pd.DataFrame:
