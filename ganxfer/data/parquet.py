@@ -1,6 +1,6 @@
 """Tables kept as Parquet: one file, or a folder of shards (Parquet or CSV files with the same
-columns), as data outgrowing one CSV file are usually kept. pyarrow is imported on use, so that a
-run on a CSV file does not pay for it."""
+columns), as data outgrowing one CSV file are usually kept. pyarrow is imported in the functions
+that use it, as other heavy libraries are."""
 
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ def shards(path) -> list[Path]:
 def read_table(path) -> pd.DataFrame:
     """Every row of a Parquet file or a shard folder, in memory, numbered 0.. in shard order; each
     shard's columns and types are checked against the first one's."""
-    from ganxfer.data.tables import compact, read_csv
+    from ganxfer.data.tables import compact, read_csv  # tables.py imports this module
 
     parts, first = [], None
     for shard in shards(path):
