@@ -19,7 +19,7 @@ the steps into it) is saved with each checkpoint and a resumed run reads the sam
 drawing with the saved random stream, the same batches as a run that was never stopped."""
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -171,7 +171,7 @@ class StreamedRows:
     total_rows: int  # the training rows of every process together
     device: torch.device = torch.device("cpu")
     _window: tuple[int, torch.Tensor] | None = field(default=None, repr=False)
-    _next: tuple = field(default=None, repr=False)
+    _next: tuple[int, Future] | None = field(default=None, repr=False)
     _reader: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     @classmethod
@@ -179,10 +179,11 @@ class StreamedRows:
              seed: int) -> "StreamedRows":
         """Windows of about `buffer_rows` rows, each serving as many steps as its rows make batches
         (so an epoch draws about as many rows as the share holds), computed from every training
-        row group so that every process agrees."""
+        row group so that every process, in any number of them, agrees. (A window larger than the
+        share holds the whole share, in a new order each pass.)"""
         total = sum(groups[number].rows for number in train)
         mean_rows = total / len(train)
-        window_groups = max(1, min(len(share), round(buffer_rows / mean_rows)))
+        window_groups = max(1, round(buffer_rows / mean_rows))
         steps = max(1, round(window_groups * mean_rows / batch_size))
         return cls(groups, share, encode, window_groups, steps, seed, total)
 
