@@ -173,9 +173,11 @@ def main(argv=None) -> dict:
             figures[name] = in_fresh_process(train_phase, args.threads, path, stream, args.buffer_rows, scratch / name,
                                              args.steps)
             what = "streamed, whole folder" if stream else f"in memory, first {slice_rows:,} rows"
-            print(f"train ({what}): {figures[name]['steps_per_s']:.0f} steps/s (median of the log intervals "
-                  f"after the first), {figures[name]['seconds']:.0f} s in all; peak RSS {figures[name]['peak_mib']:.0f} MiB")
-        print(f"streamed / in-memory steps/s: {figures['stream']['steps_per_s'] / figures['memory']['steps_per_s']:.2f}")
+            run = figures[name]
+            print(f"train ({what}): {run['steps_per_s']:.0f} steps/s (median of the log intervals after the "
+                  f"first), {run['seconds']:.0f} s in all; peak RSS {run['peak_mib']:.0f} MiB")
+        ratio = figures["stream"]["steps_per_s"] / figures["memory"]["steps_per_s"]
+        print(f"streamed / in-memory steps/s: {ratio:.2f}")
         if not args.no_torchrun:
             figures["torchrun"] = torchrun_phase(folder, args.buffer_rows, scratch / "torchrun" / "run", args.steps,
                                                  args.threads)

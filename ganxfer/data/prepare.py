@@ -110,8 +110,12 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
     positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
     share = stream.rank_share(split.train, streaming.rank, streaming.processes)
-    rows = stream.StreamedRows.plan(groups, split.train, share, lambda table: schema.transform(_chosen(table, data_cfg)),
-                                    data_cfg.buffer_rows, streaming.batch_size, streaming.seed)
+
+    def encode(table: pd.DataFrame) -> np.ndarray:  # each window, as it is read
+        return schema.transform(_chosen(table, data_cfg))
+
+    rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
+                                    streaming.seed)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 

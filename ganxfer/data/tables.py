@@ -1,6 +1,6 @@
-"""Where rows come from: a CSV file (or Parquet: data/parquet.py), a folder of images or scikit-learn's bundled digits; then
-which rows and columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`),
-held out for evaluation (`holdout`) and trained on (`shots`)."""
+"""Where rows come from: a CSV file (or Parquet: data/parquet.py), a folder of images or
+scikit-learn's bundled digits; then which rows and columns are kept (`classes`, `drop`, and rows
+with gaps under `missing=drop`), held out for evaluation (`holdout`) and trained on (`shots`)."""
 
 import codecs
 import csv
