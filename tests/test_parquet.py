@@ -35,6 +35,12 @@ def data_config(path, **settings):
     return OmegaConf.merge(OmegaConf.load("conf/data/_table.yaml"), csv, settings)
 
 
+def training_rows(folder, groups: list[int]) -> np.ndarray:
+    """The positions in the whole table of the rows of row groups `groups`."""
+    starts = np.cumsum([0] + [group.rows for group in row_groups(folder)])
+    return np.concatenate([np.arange(starts[number], starts[number + 1]) for number in groups])
+
+
 @pytest.fixture
 def shards(tmp_path):
     table = mixed_table(0, rows=800)
@@ -56,14 +62,12 @@ def test_a_parquet_file_and_a_shard_folder_read_as_their_csv_does(tmp_path, shar
 def test_a_folder_streams_with_the_schema_of_the_same_training_rows_in_memory(shards):
     folder, table = shards
     streamed = prepare(data_config(folder, stream=True, buffer_rows=100))
-    training_groups = streamed.rows.share
-    starts = np.cumsum([0] + [group.rows for group in row_groups(folder)])
-    training_rows = np.concatenate([np.arange(starts[number], starts[number + 1]) for number in training_groups])
-    in_memory = load_table(data_config(folder, stream=False)).loc[training_rows]
+    trained = training_rows(folder, streamed.rows.share)
+    in_memory = load_table(data_config(folder, stream=False)).loc[trained]
     assert streamed.schema.to_dict() == fit_schema(in_memory, in_memory, data_config(folder)).to_dict()
-    assert len(streamed.rows) == len(training_rows) < len(table)
+    assert len(streamed.rows) == len(trained) < len(table)
     held_out = set(streamed.holdout.index)
-    assert held_out and not held_out & set(training_rows)
+    assert held_out and not held_out & set(trained)
 
 
 def as_two_processes(cfg, monkeypatch) -> tuple[list, list[set]]:
@@ -97,6 +101,18 @@ def as_two_processes(cfg, monkeypatch) -> tuple[list, list[set]]:
     for thread in threads:
         thread.join()
     return results, read
+
+
+def test_numbers_keep_the_range_of_every_training_row_group_where_the_sample_has_fewer(shards, monkeypatch):
+    folder, _ = shards
+    monkeypatch.setattr(stream, "SCHEMA_SAMPLE_ROWS", GROUP_ROWS)  # the schema sees one row group
+    cfg = data_config(folder, stream=True, scaling="minmax")
+    prepared = prepare(cfg)
+    training = load_table(data_config(folder, stream=False)).loc[training_rows(folder, prepared.rows.share)]
+    price = next(column for column in prepared.schema.columns if column.name == "price")
+    assert (price.low, price.high) == (float(training["price"].min()), float(training["price"].max()))
+    assert (price.scaler.low, price.scaler.high) == (price.low, price.high)
+    assert prepared.positions.size == GROUP_ROWS  # the sample was one row group: its range was narrower
 
 
 def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shards, monkeypatch):

@@ -105,7 +105,7 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
     elif source is not None:
         schema = schema_for_target(source, sample, data_cfg)
     else:
-        schema = fit_schema(sample, sample, data_cfg)
+        schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
     if schema.width == 0:
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
     positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()

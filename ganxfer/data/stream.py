@@ -6,7 +6,8 @@ reading any data:
   data.split_seed), so every process and every resumed run agrees on it without reading a row;
 - under torchrun each process trains on its own share of the training row groups (every
   WORLD_SIZE-th one), so no row group is read for training by two processes;
-- the schema is fitted on a seeded sample of training row groups (SCHEMA_SAMPLE_ROWS rows); each
+- the schema is fitted on a seeded sample of training row groups (SCHEMA_SAMPLE_ROWS rows), the
+  numbers' ranges widened to the exact ones of the footers' statistics (footer_ranges); each
   row group of it (and of the held-out rows kept for metrics) is read by one process and its rows
   passed to the others, so that under torchrun no row group is read by two processes at all;
 - training walks the process's row groups in a seeded order, one window of about
@@ -145,6 +146,32 @@ def read_spread(groups: list[RowGroup], chosen: list[int], among: list[int], ran
     mine = [number for number in chosen if owner[number] == rank]
     parts = [part for part in combine(read_groups(groups, mine) if mine else None) if part is not None]
     return pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+
+
+def footer_ranges(groups: list[RowGroup], numbers: list[int]) -> dict[str, tuple[float, float]]:
+    """Each numeric column's exact minimum and maximum over the row groups `numbers`, from the
+    statistics in the files' footers, without reading a row; a column is left out where a row
+    group's footer lacks them."""
+    import pyarrow.parquet as pq
+
+    ranges, lacking, footers = {}, set(), {}
+    for number in numbers:
+        group = groups[number]
+        if group.shard not in footers:
+            with reading(group.shard):
+                footers[group.shard] = pq.ParquetFile(group.shard).metadata
+        row_group = footers[group.shard].row_group(group.index)
+        for place in range(row_group.num_columns):
+            column = row_group.column(place)
+            name, statistics = column.path_in_schema, column.statistics
+            if statistics is not None and statistics.has_null_count and statistics.null_count == group.rows:
+                continue  # only gaps here
+            if statistics is None or not statistics.has_min_max:
+                lacking.add(name)
+            elif isinstance(statistics.min, (int, float)) and not isinstance(statistics.min, bool):
+                low, high = ranges.get(name, (statistics.min, statistics.max))
+                ranges[name] = (min(low, statistics.min), max(high, statistics.max))
+    return {name: (float(low), float(high)) for name, (low, high) in ranges.items() if name not in lacking}
 
 
 def rank_share(numbers: list[int], rank: int, world: int) -> list[int]:
