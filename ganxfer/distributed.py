@@ -41,6 +41,10 @@ def rank() -> int:
     return dist.get_rank() if active() else 0
 
 
+def processes() -> int:
+    return dist.get_world_size() if active() else 1
+
+
 def is_main() -> bool:
     return rank() == 0
 
@@ -138,6 +142,15 @@ def restart_stream(rng: torch.Generator, seed: int, step: int) -> None:
     if rank() > 0:
         entropy = [seed % 2**64, rank(), step]  # SeedSequence takes non-negative integers only
         rng.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+
+
+def gathered(value) -> list:
+    """`value` of every rank, in rank order, on every rank (pickled: for small tables and the like)."""
+    if not active():
+        return [value]
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
 
 
 def any_rank(flag: bool) -> bool:

@@ -98,3 +98,16 @@ def test_threads_table_has_a_row_per_configuration_with_both_ratios():
     for line in table.splitlines()[4:4 + len(threads.CONFIGURATIONS)]:
         auto_against_best, quiet_against_busy = (float(cell) for cell in line.split("|")[5:7])
         assert auto_against_best > 0 and quiet_against_busy > 0
+
+
+@pytest.mark.slow
+def test_streaming_benchmark_trains_both_ways_and_two_processes_read_no_row_group_twice():
+    import streaming
+
+    figures = streaming.main(["--rows", "24000", "--shard-rows", "6000", "--group-rows", "1000", "--steps", "20",
+                              "--buffer-rows", "1000", "--threads", "1"])
+    assert figures["schema"]["training_rows"] == 19000  # 5 of 24 row groups held out
+    assert figures["stream"]["steps_per_s"] > 0 and figures["memory"]["steps_per_s"] > 0
+    # Each reads its share of the 19 training row groups (the schema's sample is all of them here)
+    # and of the 5 held out, and trains on its own.
+    assert figures["torchrun"]["groups"] == [10 + 3, 9 + 2] and figures["torchrun"]["both"] == 0

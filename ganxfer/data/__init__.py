@@ -2,9 +2,9 @@
 that maps rows to the generator's outputs and back."""
 
 from ganxfer.data.inference import FitOptions
-from ganxfer.data.prepare import TrainingData, prepare
+from ganxfer.data.prepare import StreamOptions, TrainingData, prepare
 from ganxfer.data.schema import Schema
 from ganxfer.data.summary import describe
 from ganxfer.data.tables import DataSplit, at_most, load_table, split_table
 
-__all__ = ["DataSplit", "FitOptions", "Schema", "TrainingData", "at_most", "describe", "load_table", "prepare", "split_table"]
+__all__ = ["DataSplit", "FitOptions", "Schema", "StreamOptions", "TrainingData", "at_most", "describe", "load_table", "prepare", "split_table"]

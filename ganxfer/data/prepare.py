@@ -2,16 +2,20 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from ganxfer.data import stream
 from ganxfer.data.columns import NumericColumn
 from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
+from ganxfer.data.missing import drop_incomplete_rows
 from ganxfer.data.schema import Schema
-from ganxfer.data.tables import load_table, return_freed_memory, split_table
+from ganxfer.data.stream import StreamedRows
+from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -23,16 +27,36 @@ class TrainingData:
     table would otherwise be held beside its array for the whole run."""
 
     schema: Schema
-    rows: np.ndarray  # the training rows encoded by schema (float32), ready to become one device tensor
-    positions: np.ndarray  # each training row's position in the file, recorded in checkpoints
+    # The training rows encoded by schema (float32), ready to become one device tensor; streamed
+    # data (data.stream): the reader of this process's share of them.
+    rows: np.ndarray | StreamedRows
+    # Each training row's position in the file, recorded in checkpoints (streamed data: those of
+    # RECORDED_TRAINING_ROWS rows of the schema's sample, all training rows)
+    positions: np.ndarray
     holdout: pd.DataFrame  # real rows never trained on; the run's metrics compare against these
     labels: np.ndarray | None = None  # a conditional model's label index of each training row
     tasks: np.ndarray | None = None  # meta-learning: each training row's task, numbered from 0
+    holdout_groups: list[int] | None = None  # streamed data: the held-out row groups
+
+
+def _alone(part):
+    return [part]
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """What streamed data need to know of the run: this process's place and the batches' size."""
+    rank: int = 0
+    processes: int = 1
+    batch_size: int = 64
+    seed: int = 0  # the order in which the row groups are walked
+    # Every process's part of a table read by several (a collective under torchrun)
+    combine: Callable[[pd.DataFrame | None], list] = _alone
 
 
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
             conditional: bool = False, remap: bool = False, domain: str | None = None,
-            task_column: str | None = None) -> TrainingData:
+            task_column: str | None = None, streaming: StreamOptions = StreamOptions()) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
     were trained, with the target's new categories appended; with data.refit=true the numeric
@@ -41,7 +65,10 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     a pretrain run's.
     `conditional`: the schema also holds the label (data.label, or a conditional source's).
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
-    `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain)."""
+    `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
+    Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
+    if stream.streams(data_cfg):
+        return prepare_streamed(data_cfg, source, resumed, conditional or domain is not None, streaming)
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
@@ -75,6 +102,58 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
         raise UserError(f"the column {column!r} has gaps: every row needs a task for meta-learning")
     values = train[column].astype(str)
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
+
+
+def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, conditional: bool,
+                     streaming: StreamOptions) -> TrainingData:
+    """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
+    seeded sample of training row groups, and a reader of this process's share of the others."""
+    _check_streamable(data_cfg, conditional)
+    groups = stream.row_groups(data_cfg.path)
+    split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
+    sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
+    holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
+    if resumed is not None:
+        schema = resumed
+    elif source is not None:
+        schema = schema_for_target(source, sample, data_cfg)
+    else:
+        schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
+    if schema.width == 0:
+        raise UserError("every column of the data sample holds a single value: there is nothing to learn")
+    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
+    share = stream.rank_share(split.train, streaming.rank, streaming.processes)
+
+    def encode(table: pd.DataFrame) -> np.ndarray:  # each window, as it is read
+        return schema.transform(_chosen(table, data_cfg))
+
+    rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
+                                    streaming.seed)
+    return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
+
+
+def _read_seeded(groups, among: list[int], rows: int, data_cfg, streaming: StreamOptions) -> pd.DataFrame:
+    """At least `rows` rows of whole row groups among `among`, drawn by data.split_seed, each read
+    by one process (the one that trains on it) and passed to the others."""
+    chosen = stream.seeded_choice(groups, among, rows, data_cfg.split_seed)
+    return stream.read_spread(groups, chosen, among, streaming.rank, streaming.processes, streaming.combine)
+
+
+def _check_streamable(data_cfg, conditional: bool) -> None:
+    """Selecting rows by label, or keeping a few of them, needs the whole table: not streamed."""
+    for key in ("label", "classes", "shots"):
+        if data_cfg.get(key) is not None:
+            raise UserError(f"data.{key} needs the whole table in memory, and {data_cfg.path} is streamed "
+                            "(data.stream): set data.stream=false to read it into memory")
+    if conditional:
+        raise UserError(f"a conditional model needs its labels in memory, and {data_cfg.path} is streamed "
+                        "(data.stream): set data.stream=false to read it into memory")
+
+
+def _chosen(table: pd.DataFrame, data_cfg) -> pd.DataFrame:
+    """The rows and columns the run uses, as load_table chooses them for data in memory."""
+    table = drop_columns(compact(table), data_cfg.get("drop") or [])
+    return drop_incomplete_rows(table, None) if data_cfg.get("missing") == "drop" else table
 
 
 def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):

@@ -14,7 +14,7 @@ from ganxfer.data.conditions import Condition
 from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
 from ganxfer.data.missing import check_no_empty_columns, report_gaps
-from ganxfer.data.scalers import fit_scaler
+from ganxfer.data.scalers import MinMax, fit_scaler
 from ganxfer.data.tables import without
 from ganxfer.errors import UserError
 
@@ -96,6 +96,13 @@ class Schema:
         return Schema([_refitted(column, table[column.name]) if isinstance(column, NumericColumn) else column
                        for column in self.columns])
 
+    def with_ranges(self, ranges: dict[str, tuple[float, float]]) -> "Schema":
+        """The same columns, each number's range widened to `ranges` (name -> exact minimum and
+        maximum, e.g. from Parquet footers, where the schema was fitted on a sample): samples keep
+        to the data's range, and min-max scaling maps it to [-1, 1]. Few-valued numbers keep their levels."""
+        return Schema([_widened(column, *ranges[column.name]) if _widens(column, ranges) else column
+                       for column in self.columns], self.image_shape, self.condition)
+
     def with_new_values(self, table: pd.DataFrame) -> "Schema":
         """The same columns, extended by the values of `table` they have not seen: new categories
         appended (the known ones keep their generator outputs), and new values of few-valued
@@ -162,6 +169,19 @@ class Schema:
         shape, condition = data["image_shape"], data.get("condition")
         return cls([column_from_dict(column) for column in data["columns"]], tuple(shape) if shape else None,
                    Condition.from_dict(condition) if condition else None)
+
+
+def _widens(column, ranges: dict) -> bool:
+    return isinstance(column, NumericColumn) and column.levels is None and column.name in ranges
+
+
+def _widened(column: NumericColumn, low: float, high: float) -> NumericColumn:
+    if column.dtype == "float32":  # the values as the run reads them (tables.compact)
+        low, high = float(np.float32(low)), float(np.float32(high))
+    low, high = min(low, column.low), max(high, column.high)
+    scaler = MinMax(low, high) if isinstance(column.scaler, MinMax) else column.scaler
+    return NumericColumn(column.name, column.kind, column.dtype, low, high, scaler, column.fill, column.missing_rate,
+                         column.indicator, column.decimals, column.levels)
 
 
 def _with_new_values(column, series: pd.Series):

@@ -1,6 +1,6 @@
-"""Where rows come from: a CSV file, a folder of images or scikit-learn's bundled digits; then
-which rows and columns are kept (`classes`, `drop`, and rows with gaps under `missing=drop`),
-held out for evaluation (`holdout`) and trained on (`shots`)."""
+"""Where rows come from: a CSV file (or Parquet: data/parquet.py), a folder of images or
+scikit-learn's bundled digits; then which rows and columns are kept (`classes`, `drop`, and rows
+with gaps under `missing=drop`), held out for evaluation (`holdout`) and trained on (`shots`)."""
 
 import codecs
 import csv
@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ganxfer.data.image_folder import read_image_folder
+from ganxfer.data.parquet import is_parquet_or_folder, read_table
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
 
@@ -57,6 +58,9 @@ def load_table(data_cfg, domain: str | None = None) -> pd.DataFrame:
 
 
 def _read_csv(data_cfg) -> pd.DataFrame:
+    """data.path: a CSV file, or a Parquet file or folder of shards (chosen by the path)."""
+    if is_parquet_or_folder(data_cfg.path):
+        return read_table(data_cfg.path)
     return read_csv(data_cfg.path)
 
 
@@ -98,12 +102,12 @@ def multi_domain_table(sources, groups, data_cfg=None) -> pd.DataFrame:
 
 
 def _read_source(path, data_cfg) -> pd.DataFrame:
-    """One source of data=multi: a CSV file, or a folder of images (the folder is the domain, so
-    its sub-folders are not read as labels)."""
+    """One source of data=multi: a CSV or Parquet file, or a folder of images (the folder is the
+    domain, so its sub-folders are not read as labels)."""
     if Path(str(path)).is_dir() and data_cfg is not None:
         folder = OmegaConf.create({**OmegaConf.to_container(data_cfg, resolve=True), "path": str(path), "label": None})
         return read_image_folder(folder)
-    return read_csv(path)
+    return read_table(path) if is_parquet_or_folder(path) else read_csv(path)
 
 
 def read_csv(path) -> pd.DataFrame:

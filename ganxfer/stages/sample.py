@@ -1,4 +1,5 @@
-"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv: write synthetic rows with the original columns;
+"""ganxfer sample ckpt=PATH|latest n=N out=FILE.csv (or FILE.parquet): write synthetic rows with the
+original columns;
 for an image model, out=DIR writes them as PNG files (a sub-folder per label when conditional).
 A conditional model: `label=VALUE` writes n rows of that label, `per_class=N` N rows of every
 label; by default the labels follow the training proportions."""
@@ -10,6 +11,7 @@ import torch
 from ganxfer import checkpoint, models
 from ganxfer.data import Schema
 from ganxfer.data.image_folder import write_image_folder
+from ganxfer.data.parquet import write_parquet
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.figures import image_grid
@@ -26,14 +28,14 @@ def run(cfg) -> None:
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
     rows = schema.inverse(generated, None if labels is None else labels.numpy())
     out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
-    if schema.image_shape is not None and out.suffix.lower() != ".csv":
+    if schema.image_shape is not None and out.suffix.lower() not in (".csv", ".parquet"):
         folders = None if labels is None else rows[schema.condition.column].to_numpy()
         pixels = schema.columns[0]  # every pixel shares one range
         count = write_image_folder(rows[schema.names].to_numpy(), schema.image_shape, (pixels.low, pixels.high),
                                    out, folders)
         console.print(f"wrote {count} PNG images to {out}" + ("" if folders is None else ", a folder per label"))
     else:
-        _write_csv(rows, out)
+        _write_table(rows, out)
         console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
     if schema.image_shape is not None:
         image_grid(rows[schema.names].to_numpy(), schema.picture_shape, run_dir() / "samples.png")
@@ -58,12 +60,16 @@ def chosen_labels(schema: Schema, n: int, label, per_class: int | None, seed: in
     return condition.draw(n, seed)
 
 
-def _write_csv(rows, out: Path) -> None:
+def _write_table(rows, out: Path) -> None:
+    """CSV, or Parquet when `out` ends in .parquet."""
     if not out.parent.is_dir():
         raise UserError(f"out={out}: folder {out.parent} does not exist")
     if out.is_dir():
         raise UserError(f"out={out} is a folder: give the file to write, e.g. out={out / 'samples.csv'}")
     try:
-        atomic_write(out, lambda file: rows.to_csv(file, index=False), binary=False)
+        if out.suffix.lower() == ".parquet":
+            atomic_write(out, lambda file: write_parquet(rows, file))
+        else:
+            atomic_write(out, lambda file: rows.to_csv(file, index=False), binary=False)
     except OSError as err:  # a folder this user may not write in, a full disk
         raise UserError(f"out={out} cannot be written ({err.strerror}): give out= a file in a writable folder") from None

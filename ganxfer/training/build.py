@@ -9,6 +9,7 @@ import torch
 from ganxfer import distributed, models, transfer
 from ganxfer.augment import Augment
 from ganxfer.data import Schema, TrainingData
+from ganxfer.data.stream import StreamedRows
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.runtime import console
@@ -25,7 +26,7 @@ class Run:
     strategy: transfer.Strategy
     objective: Objective
     rng: torch.Generator  # draws every batch, z and random number of the objective
-    rows: torch.Tensor  # the training rows, encoded, on the device
+    rows: torch.Tensor | StreamedRows  # the training rows, encoded, on the device (or streamed to it)
     labels: torch.Tensor | None  # each training row's label index, for a conditional model
     meta_learner: meta.Reptile | meta.TaskAverage | None = None  # meta=reptile|task_average: takes each step
 
@@ -37,10 +38,16 @@ def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     if start.source is not None:
         conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
     gan = _build_gan(cfg, start, data.schema, strategy, device)
-    rows = torch.from_numpy(data.rows).to(device)  # the whole training set, on the device
+    streamed = isinstance(data.rows, StreamedRows)
+    if streamed and cfg.meta.name != "none":
+        raise UserError(f"meta={cfg.meta.name} draws its tasks from rows in memory, and {cfg.data.path} is streamed "
+                        "(data.stream): set data.stream=false to read it into memory")
+    rows = data.rows.to(device) if streamed else torch.from_numpy(data.rows).to(device)  # the whole training set
     labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
-    objective = Objective(cfg.loss, rows, steps, rng)
+    # Moment matching's real moments: streamed, those of the first window (read only when needed).
+    real = rows.rows_at(1) if streamed and cfg.loss.moment_matching > 0 else rows
+    objective = Objective(cfg.loss, real, steps, rng)
     if cfg.augment.name != "none":
         objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
     learner = meta.build(cfg.meta, gan, data.rows, data.tasks, cfg.seed, steps)
@@ -63,6 +70,8 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
             run.objective.augment.load_state_dict(resumed["augment"])
         run.rng.set_state(resumed["rng"]["batches"].cpu())
         step = resumed["step"]
+        if isinstance(run.rows, StreamedRows):
+            _check_same_position(resumed.get("reader"), run.rows.position(step))
     elif start.source is not None and run.strategy.cfg.load_optimizer:
         _load_source_optimizers(run.gan, start.source, run.strategy.cfg.name)
     run.strategy.regularise(run.objective, run.gan.generator, run.gan.discriminator, batch_size)
@@ -129,6 +138,15 @@ def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
     except ValueError:
         raise UserError(f"transfer.load_optimizer=true needs every weight trainable, as in the source; "
                         f"transfer={strategy} freezes or adds some") from None
+
+
+def _check_same_position(saved: dict | None, computed: dict) -> None:
+    """A streamed run continues from the saved reader position: the window and the steps into it,
+    which the same row groups, settings and number of processes place at the same step."""
+    if saved != computed:
+        raise UserError(f"the checkpoint's data reader stood at {saved}, and these data and settings put it at "
+                        f"{computed}: resume with the data, data.buffer_rows, trainer.batch_size and number of "
+                        "processes it was written with")
 
 
 def _check_same_rows(state: dict, positions) -> None:

@@ -178,25 +178,30 @@ class MixedPrecision:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
-def fit(gan: GAN, data: torch.Tensor, objective: Objective, rng: torch.Generator, schedule: Schedule,
-        callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None, meta=None) -> None:
+def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective: Objective, rng: torch.Generator,
+        schedule: Schedule, callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None,
+        meta=None) -> None:
     """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
     number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `labels`, each data row's label index, for conditional G and D. `meta`, a
-    meta-learner (training/meta.py), takes the place of train_step: each step of the run is then
-    one outer step made of meta.trainings_per_step training steps."""
+    continue exactly. `data`: the training rows on the device, or, for streamed data, a function
+    of the step giving the rows it draws from. `labels`, each data row's label index, for
+    conditional G and D. `meta`, a meta-learner (training/meta.py), takes the place of
+    train_step: each step of the run is then one outer step made of meta.trainings_per_step
+    training steps."""
+    rows_at = data if callable(data) else lambda step: data
     generator, discriminator = _networks_to_call(gan, schedule.compile)
-    precision = MixedPrecision(schedule.precision, data.device)
+    device = _device_of(gan.generator)
+    precision = MixedPrecision(schedule.precision, device)
     run_step, trainings = (meta, meta.trainings_per_step) if meta is not None else (train_step, 1)
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
                                  d=math.nan, g=math.nan, rate=math.nan)
         tick, tick_step = time.perf_counter(), start_step
-        watch = _NonfiniteWatch(data.device, updates_per_step=trainings * (schedule.d_steps + 1))
+        watch = _NonfiniteWatch(device, updates_per_step=trainings * (schedule.d_steps + 1))
         for step in range(start_step + 1, schedule.steps + 1):
             callbacks.before_step(step)
-            d_loss, g_loss, skipped = run_step(gan, generator, discriminator, data, objective, rng, schedule,
-                                               step, precision, labels)
+            d_loss, g_loss, skipped = run_step(gan, generator, discriminator, rows_at(step), objective, rng,
+                                               schedule, step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
             last = step == schedule.steps
             # Every rank takes the same decisions at the same steps: each may be a collective.

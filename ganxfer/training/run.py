@@ -7,6 +7,7 @@ The user's config is read, never edited."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -46,9 +47,10 @@ def train(cfg, stage: str) -> float | None:
             count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
             threads.apply(count)
             where += f" with {count} thread{'s' if count > 1 else ''}"
-        console.print(f"{stage}: {len(prepared.rows)} training rows x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, {steps} steps{' (trainer.steps=auto)' if cfg.trainer.steps == 'auto' else ''}, "
-                      f"on {where}; writing to {out}")
+        streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
+        auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
+        console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
+                      f"{len(prepared.holdout)} held out, {steps} steps{auto}, on {where}; writing to {out}")
         writer = RunWriter(out, cfg, start.plan, prepared, run)
         evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
         _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
@@ -93,9 +95,12 @@ def check_writable(folder: Path) -> None:
 
 def prepare_data(cfg, start: Start) -> data.TrainingData:
     """The training rows, encoded by the schema the run trains with, and the held-out rows."""
+    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), cfg.trainer.batch_size, cfg.seed,
+                                   combine=distributed.gathered)
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
-                            domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data))
+                            domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data),
+                            streaming=streaming)
     console.print(data.describe(prepared.schema))
     if start.source is not None:
         console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
@@ -109,11 +114,14 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
 
     callbacks = writer.callbacks(before_step, evaluate)
     try:
-        fit(run.gan, run.rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels,
-            run.meta_learner)
+        rows = run.rows if isinstance(run.rows, torch.Tensor) else run.rows.rows_at
+        fit(run.gan, rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels, run.meta_learner)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None
+    finally:
+        if not isinstance(run.rows, torch.Tensor):
+            run.rows.close()  # the read-ahead thread
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:

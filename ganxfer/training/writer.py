@@ -26,6 +26,8 @@ class RunWriter:
         self.schema = data.schema.to_dict()
         self.split = {"train_rows": torch.tensor(data.positions),
                       "holdout_rows": torch.tensor(data.holdout.index.to_numpy())}
+        if data.holdout_groups is not None:  # streamed: the held-out share is whole row groups
+            self.split["holdout_groups"] = torch.tensor(data.holdout_groups)
         self.write_row = _csv_logger(out / "train_log.csv")
         self.best, self.last = None, {}
 
@@ -44,6 +46,7 @@ class RunWriter:
             "meta": run.meta_learner.state_dict() if run.meta_learner else {},
             "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
+            **({} if isinstance(run.rows, torch.Tensor) else {"reader": run.rows.position(step)}),
         })
 
     def log(self, row: dict) -> None:
