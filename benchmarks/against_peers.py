@@ -13,7 +13,8 @@ What is timed, for both sides, is a new process from its start to a trained mode
 a peer's process (benchmarks/peers/fit.py) reads the training rows, fits at its defaults but
 for --epochs and saves the model; ganxfer's is `python -m ganxfer pretrain data=csv ...` at its
 defaults but for trainer.steps, whole, to its exit (its end-of-run evaluation and checkpoint
-included). Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
+included). The peers run with one thread (OMP_NUM_THREADS=1), as ganxfer's trainer.threads=auto
+runs these small models. Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
 training split of the table, 80%) and are scored on them, with as many synthetic rows.
 
 How ganxfer's time to the best peer's score is found: one pretrain run is continued span by
@@ -44,6 +45,9 @@ HERE = Path(__file__).parent
 PEERS_VENV = HERE.parent / ".venv-peers"
 REQUIREMENTS = HERE / "peers" / "requirements.txt"
 PEERS = {"ctgan": "CTGAN", "tvae": "TVAE", "gaussian_copula": "GaussianCopula"}
+# The peers' torch and numpy get one thread, as ganxfer's trainer.threads=auto gives its small
+# tabular models: on a few shared cores more threads than cores make every side slower.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 # --- the tables: scikit-learn's, shipped with it (no download) ---
@@ -96,8 +100,8 @@ def breast_cancer_table() -> pd.DataFrame:
     return cancer.frame.assign(target=cancer.frame["target"].map(dict(enumerate(cancer.target_names))))
 
 
-TABLES = {"digits": (digits_table, ["label"]), "wine_mixed": (wine_table, ["cultivar", "shade", "strong"]),
-          "diabetes": (diabetes_table, ["sex"]), "breast_cancer": (breast_cancer_table, ["target"])}
+TABLES = {"wine_mixed": (wine_table, ["cultivar", "shade", "strong"]), "diabetes": (diabetes_table, ["sex"]),
+          "breast_cancer": (breast_cancer_table, ["target"]), "digits": (digits_table, ["label"])}
 
 
 # --- the peers' venv and the processes in it ---
@@ -142,7 +146,7 @@ def run_peer(python: Path, peer: str, train_csv: Path, metadata_json: Path, epoc
     started = time.time()
     finished = subprocess.run([str(python), str(HERE / "peers" / "fit.py"), peer, str(train_csv),
                                str(metadata_json), str(out), str(epochs)],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
     trained_at = json.loads(finished.stdout.strip().splitlines()[-1])["trained_at"]
     return trained_at - started, out / "samples.csv"
 

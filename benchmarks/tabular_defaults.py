@@ -85,7 +85,7 @@ def main(argv=None) -> str:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--check-every", type=int, default=250)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="a subset of the names above")
     args = parser.parse_args(argv)
     lines = []
     for table_name, make_table in TABLES.items():
@@ -93,8 +93,8 @@ def main(argv=None) -> str:
         with tempfile.TemporaryDirectory() as folder:
             csv = Path(folder) / f"{table_name}.csv"
             make_table().to_csv(csv, index=False)
-            for name in args.settings.split(","):
-                curves[name] = [curve(csv, Path(folder) / f"{name}-{seed}", SETTINGS[name] + [f"seed={seed}"],
+            for number, name in enumerate(args.settings):
+                curves[name] = [curve(csv, Path(folder) / f"setting{number}-seed{seed}", SETTINGS[name] + [f"seed={seed}"],
                                       args.steps, args.check_every) for seed in args.seeds]
                 print(f"{table_name}, {name}: final {[c[-1][2] for c in curves[name]]}", flush=True)
         target = 0.95 * statistics.mean(c[-1][2] for c in curves.get("default", next(iter(curves.values()))))
