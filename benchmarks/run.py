@@ -4,11 +4,12 @@
     python benchmarks/run.py --parts overhead,transfer
     python benchmarks/run.py --quick --out /tmp/results.md   # tiny sizes: checks that the suite runs
 
-Parts: overhead (ganxfer's loop against a hand-written one), ctgan (time to CTGAN's quality; needs
-the `bench` extra), transfer (fine-tuning against scratch), scale (a large CSV, via
-data_scale.py) and metrics (the evaluation suite, via metrics.py). Each part is a section of
-the results file with the date and machine load it was measured at; sections of parts not run
-this time are kept from the existing file."""
+Parts: overhead (ganxfer's loop against a hand-written one), peers (time to the best of CTGAN's,
+TVAE's and SDV GaussianCopula's quality, the peers in a venv of their own: against_peers.py),
+transfer (fine-tuning against scratch), scale (a large CSV, via data_scale.py) and metrics (the
+evaluation suite, via metrics.py). Each part is a section of the results file with the date and
+machine load it was measured at; sections of parts not run this time are kept from the existing
+file."""
 
 import argparse
 import contextlib
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the sibling benchmark scripts
 HERE = Path(__file__).parent
 TITLES = {
     "overhead": "Training-loop overhead",
-    "ctgan": "Time to CTGAN's quality",
+    "peers": "Time to the best peer's quality",
     "transfer": "Transfer: steps to scratch's quality",
     "scale": "Scale: a large CSV",
     "metrics": "Evaluation suite",
@@ -42,11 +43,11 @@ def overhead(quick: bool) -> str:
     return bench.main(["--steps", "8", "--repeats", "1"] if quick else [])
 
 
-def ctgan(quick: bool) -> str:
-    import against_ctgan
+def peers(quick: bool) -> str:
+    import against_peers
 
-    return against_ctgan.main(["--epochs", "1", "--check-every", "20", "--max-steps", "40", "--tables", "wine_mixed"]
-                              if quick else [])
+    return against_peers.main(["--epochs", "1", "--check-every", "20", "--steps", "40", "--repeats", "1",
+                               "--tables", "wine_mixed"] if quick else [])
 
 
 def transfer(quick: bool) -> str:
@@ -89,7 +90,7 @@ def _quiet(console: rich.console.Console):
         console.quiet = False
 
 
-PARTS = {"overhead": overhead, "ctgan": ctgan, "transfer": transfer, "scale": scale, "metrics": metrics}
+PARTS = {"overhead": overhead, "peers": peers, "transfer": transfer, "scale": scale, "metrics": metrics}
 
 
 def load() -> str:

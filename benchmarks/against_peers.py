@@ -1,0 +1,325 @@
+"""Time to the best peer's quality: CTGAN, TVAE and SDV's GaussianCopula against ganxfer on real
+tables, each side a whole process, every sample scored by SDMetrics' QualityReport.
+
+    python benchmarks/against_peers.py [--epochs 300] [--check-every 250] [--repeats 3] [--tables ...]
+    python benchmarks/against_peers.py --install-only      # make the peers' venv and stop
+
+The peers need pandas < 3, so they never run in ganxfer's environment: they live in a venv of
+their own, .venv-peers at the repository's root, made on first use from
+benchmarks/peers/requirements.txt and remade when that file changes. Scoring runs there too
+(benchmarks/peers/score.py, one process for the whole run).
+
+What is timed, for both sides, is a new process from its start to a trained model on disk:
+a peer's process (benchmarks/peers/fit.py) reads the training rows, fits at its defaults but
+for --epochs and saves the model; ganxfer's is `python -m ganxfer pretrain data=csv ...` at its
+defaults but for trainer.steps, whole, to its exit (its end-of-run evaluation and checkpoint
+included). The peers run with one thread (OMP_NUM_THREADS=1), as ganxfer's trainer.threads=auto
+runs these small models. Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
+training split of the table, 80%) and are scored on them, with as many synthetic rows.
+
+How ganxfer's time to the best peer's score is found: one pretrain run is continued span by
+span (--check-every steps; a resumed run continues exactly as one run would) and its samples
+scored after each span; at the first span whose score reaches the best peer's, that step count
+is run again as one fresh whole process, timed and scored. TVAE (the fastest torch-based peer)
+and that run take turns --repeats times and their medians are compared. The same run is then
+continued to ganxfer's default trainer.steps, whose score is given too."""
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).parent
+PEERS_VENV = HERE.parent / ".venv-peers"
+REQUIREMENTS = HERE / "peers" / "requirements.txt"
+PEERS = {"ctgan": "CTGAN", "tvae": "TVAE", "gaussian_copula": "GaussianCopula"}
+# The peers' torch and numpy get one thread, as ganxfer's trainer.threads=auto gives its small
+# tabular models: on a few shared cores more threads than cores make every side slower.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+# --- the tables: scikit-learn's, shipped with it (no download) ---
+
+def digits_table() -> pd.DataFrame:
+    """scikit-learn's digits, all ten classes: 64 pixels (0-16) and the label (ganxfer's bundled
+    data=digits, as a CSV)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    table = pd.DataFrame(digits.data.astype(np.int64), columns=[f"pixel{i}" for i in range(64)])
+    return table.assign(label=digits.target)
+
+
+def wine_table() -> pd.DataFrame:
+    """scikit-learn's wine made into a table of mixed types: a text class, decimals, integers,
+    a boolean and a text category with gaps."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame
+    rng = np.random.default_rng(0)
+    shade = pd.cut(wine["color_intensity"], [0, 3.5, 7, 14], labels=["light", "medium", "dark"]).astype(object)
+    return pd.DataFrame({
+        "cultivar": "class_" + wine["target"].astype(str),
+        "alcohol": wine["alcohol"],
+        "malic_acid": wine["malic_acid"],
+        "hue": wine["hue"],
+        "magnesium": wine["magnesium"].astype(np.int64),
+        "proline": wine["proline"].astype(np.int64),
+        "strong": wine["alcohol"] > 13,
+        "shade": shade.mask(rng.random(len(wine)) < 0.1),  # about one in ten missing
+    })
+
+
+def diabetes_table() -> pd.DataFrame:
+    """scikit-learn's diabetes as measured (not scaled): ages and a disease score as integers,
+    sex as a category, blood measurements as decimals."""
+    from sklearn.datasets import load_diabetes
+
+    table = load_diabetes(as_frame=True, scaled=False).frame
+    return table.astype({"age": np.int64, "target": np.int64}).assign(
+        sex=table["sex"].map({1.0: "sex_1", 2.0: "sex_2"}))
+
+
+def breast_cancer_table() -> pd.DataFrame:
+    """scikit-learn's breast cancer: 30 measurements and the diagnosis as text."""
+    from sklearn.datasets import load_breast_cancer
+
+    cancer = load_breast_cancer(as_frame=True)
+    return cancer.frame.assign(target=cancer.frame["target"].map(dict(enumerate(cancer.target_names))))
+
+
+TABLES = {"wine_mixed": (wine_table, ["cultivar", "shade", "strong"]), "diabetes": (diabetes_table, ["sex"]),
+          "breast_cancer": (breast_cancer_table, ["target"]), "digits": (digits_table, ["label"])}
+
+
+# --- the peers' venv and the processes in it ---
+
+def peer_python(venv: Path = PEERS_VENV) -> Path:
+    """The peers' Python, its venv made (or remade, when the requirements changed) on first use."""
+    python, stamp = venv / "bin" / "python", venv / "requirements.sha256"
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
+        print(f"making the peers' venv in {venv} (pandas < 3, ctgan, sdv, sdmetrics)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
+        stamp.write_text(wanted)  # last: a venv whose install broke off is made again
+    return python
+
+
+class Scorer:
+    """SDMetrics' quality report in the peers' venv: one process, asked one file at a time."""
+
+    def __init__(self, python: Path, real_csv: Path, metadata_json: Path):
+        self.real_csv, self.metadata_json = real_csv, metadata_json
+        self.process = subprocess.Popen([str(python), str(HERE / "peers" / "score.py")], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, synthetic_csv: Path) -> float:
+        request = {"real": str(self.real_csv), "synthetic": str(synthetic_csv), "metadata": str(self.metadata_json)}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the scorer stopped (exit {self.process.wait()}) on {synthetic_csv}")
+        return json.loads(answer)["score"]
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def run_peer(python: Path, peer: str, train_csv: Path, metadata_json: Path, epochs: int, out: Path):
+    """(seconds from the process's start to its saved model, its samples' CSV)."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    finished = subprocess.run([str(python), str(HERE / "peers" / "fit.py"), peer, str(train_csv),
+                               str(metadata_json), str(out), str(epochs)],
+                              check=True, capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    trained_at = json.loads(finished.stdout.strip().splitlines()[-1])["trained_at"]
+    return trained_at - started, out / "samples.csv"
+
+
+# --- ganxfer's side ---
+
+def composed(overrides: list[str]):
+    """The config a `ganxfer pretrain` with these overrides runs with."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("ganxfer.conf", version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def training_rows(csv: Path) -> pd.DataFrame:
+    """The rows a ganxfer pretrain on this file trains on (its split, default settings)."""
+    from ganxfer import data
+
+    cfg = composed(["data=csv", f"data.path={csv}"])
+    return data.tables.split_table(data.tables.load_table(cfg.data), cfg.data).train.reset_index(drop=True)
+
+
+def ganxfer_samples(ckpt: Path, rows: int, out: Path) -> Path:
+    """`rows` synthetic rows from a checkpoint, as `ganxfer sample` writes them."""
+    import torch
+
+    from ganxfer import checkpoint, data, models
+
+    state = checkpoint.load(ckpt)
+    generator = checkpoint.sampler(state, torch.device("cpu"))
+    table = data.Schema.from_dict(state["schema"]).inverse(models.generate(generator, rows, 0, "cpu").numpy())
+    table.to_csv(out, index=False)
+    return out
+
+
+def continue_pretrain(csv: Path, steps: int, run: Path, check_every: int) -> Path:
+    """Continues (or starts) an in-process pretrain run in `run` up to `steps`; its last.ckpt."""
+    from ganxfer import checkpoint, cli
+
+    last = run / "checkpoints" / "last.ckpt"
+    if last.exists() and checkpoint.load(last)["step"] >= steps:
+        return last
+    args = ["pretrain", "data=csv", f"data.path={csv}", "trainer.device=cpu", f"trainer.steps={steps}",
+            f"trainer.log_every={check_every}", f"trainer.ckpt_every={check_every}", f"hydra.run.dir={run}"]
+    with contextlib.redirect_stdout(io.StringIO()):  # the progress bar and schema table
+        cli.main(args + ([f"resume={last}"] if last.exists() else []))
+    return last
+
+
+def timed_pretrain(csv: Path, steps: int, run: Path) -> float:
+    """Seconds of one new `python -m ganxfer pretrain` process, start to exit."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ganxfer", "pretrain", "data=csv", f"data.path={csv}",
+                    "trainer.device=cpu", f"trainer.steps={steps}", f"hydra.run.dir={run}"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+# --- one table ---
+
+@dataclass
+class Result:
+    table: str
+    rows: int
+    columns: int
+    peers: dict[str, tuple[float, float]]  # peer -> (score, seconds)
+    tvae_seconds: float  # median over the repeats
+    goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within its default steps)
+    goal_seconds: float | None
+    goal_score: float | None  # of the timed run
+    default_steps: int
+    default_score: float
+
+    @property
+    def best_peer(self) -> float:
+        return max(score for score, _ in self.peers.values())
+
+
+def steps_to(goal: float, csv: Path, run: Path, folder: Path, rows: int, scorer: Scorer, check_every: int,
+             max_steps: int) -> int | None:
+    """The first multiple of check_every at which the continued run's samples score `goal`."""
+    for steps in range(check_every, max_steps + 1, check_every):
+        score = scorer(ganxfer_samples(continue_pretrain(csv, steps, run, check_every), rows, folder / "fake.csv"))
+        print(f"  ganxfer: {steps} steps, score {score:.3f} (goal {goal:.3f})", flush=True)
+        if score >= goal:
+            return steps
+    return None
+
+
+def compare(name: str, python: Path, epochs: int, check_every: int, default_steps: int, repeats: int) -> Result:
+    make_table, discrete = TABLES[name]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        csv, train_csv, metadata_json = folder / "table.csv", folder / "train.csv", folder / "metadata.json"
+        make_table().to_csv(csv, index=False)
+        train = training_rows(csv)
+        train.to_csv(train_csv, index=False)
+        metadata_json.write_text(json.dumps({"columns": {
+            column: {"sdtype": "categorical" if column in discrete else "numerical"} for column in train.columns}}))
+        print(f"{name}: {len(train)} training rows x {train.shape[1]} columns", flush=True)
+        scorer = Scorer(python, train_csv, metadata_json)
+        try:
+            peers = {}
+            for peer in PEERS:
+                seconds, samples = run_peer(python, peer, train_csv, metadata_json, epochs, folder / peer)
+                peers[peer] = (scorer(samples), seconds)
+                print(f"  {PEERS[peer]}: {seconds:.1f} s, score {peers[peer][0]:.3f}", flush=True)
+            goal = max(score for score, _ in peers.values())
+            run = folder / "continued"
+            goal_steps = steps_to(goal, csv, run, folder, len(train), scorer, check_every, default_steps)
+            tvae_times, goal_times, goal_score = [peers["tvae"][1]], [], None
+            if goal_steps is not None:
+                for turn in range(repeats):
+                    goal_times.append(timed_pretrain(csv, goal_steps, folder / f"timed{turn}"))
+                    if turn + 1 < repeats:
+                        tvae_times.append(run_peer(python, "tvae", train_csv, metadata_json, epochs,
+                                                   folder / f"tvae{turn}")[0])
+                goal_score = scorer(ganxfer_samples(folder / "timed0" / "checkpoints" / "last.ckpt", len(train),
+                                                    folder / "timed.csv"))
+                print(f"  ganxfer: one process of {goal_steps} steps, {statistics.median(goal_times):.1f} s "
+                      f"(median of {repeats}), score {goal_score:.3f}", flush=True)
+            default_score = scorer(ganxfer_samples(continue_pretrain(csv, default_steps, run, check_every),
+                                                   len(train), folder / "fake.csv"))
+            print(f"  ganxfer: {default_steps} steps, score {default_score:.3f}", flush=True)
+        finally:
+            scorer.close()
+    return Result(name, len(train), train.shape[1], peers, statistics.median(tvae_times), goal_steps,
+                  statistics.median(goal_times) if goal_times else None, goal_score, default_steps, default_score)
+
+
+def markdown(results: list[Result], epochs: int, repeats: int) -> str:
+    lines = [f"| table | CTGAN score (s) | TVAE score (s) | GaussianCopula score (s) | ganxfer steps to the best "
+             f"peer's score | ganxfer s (score) | ganxfer s / TVAE s (goal <= 0.75) | ganxfer score at its "
+             f"default steps (goal > best peer) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        peers = " | ".join(f"{r.peers[peer][0]:.3f} ({r.peers[peer][1]:.1f})" for peer in PEERS)
+        if r.goal_steps is None:
+            ours = f"not reached in {r.default_steps} | - | -"
+        else:
+            ours = (f"{r.goal_steps} | {r.goal_seconds:.1f} ({r.goal_score:.3f}) | "
+                    f"{r.goal_seconds / r.tvae_seconds:.2f} (TVAE {r.tvae_seconds:.1f} s)")
+        lines.append(f"| {r.table} ({r.rows} x {r.columns}) | {peers} | {ours} | {r.default_score:.3f} "
+                     f"({r.default_steps} steps) |")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=300, help="CTGAN's and TVAE's epochs (their default: 300)")
+    parser.add_argument("--check-every", type=int, default=250, help="ganxfer steps between quality checks")
+    parser.add_argument("--steps", type=int, default=None, help="ganxfer's default steps (default: trainer.steps)")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and ganxfer's timed run")
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated: {', '.join(TABLES)}")
+    parser.add_argument("--install-only", action="store_true", help="make the peers' venv and stop")
+    return parser
+
+
+def main(argv=None) -> str:
+    args = parser().parse_args(argv)
+    python = peer_python()
+    if args.install_only:
+        return str(python)
+    steps = args.steps or composed([]).trainer.steps
+    results = [compare(name, python, args.epochs, args.check_every, steps, args.repeats)
+               for name in args.tables.split(",")]
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    table = (f"Peers at their defaults but for {args.epochs} epochs (CTGAN, TVAE); seconds from a process's start "
+             f"to its trained model on disk; ganxfer's seconds are the median of {args.repeats} processes taking "
+             f"turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load average {load} "
+             f"(1, 5, 15 min) at the end.\n\n" + markdown(results, args.epochs, args.repeats))
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
