@@ -98,7 +98,7 @@ def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
         # Warming up forgets a random start quickly. A source's G is a start worth keeping: from it
         # the average moves toward the fine-tuned weights at the full decay, which keeps a few-row
         # finetune near what the source knew (docs/transfer.md measures it).
-        warmup = not (start.source is not None and strategy.loads_source)
+        warmup = not (start.plan.stage == "finetune" and strategy.loads_source)
     return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
                       trainer.ema_decay if trainer.ema else None, warmup)
 
