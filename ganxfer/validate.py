@@ -27,6 +27,7 @@ CHECKS = {
     "trainer.on_nonfinite": (lambda v: v in ("stop", "skip"), "stop or skip", False),
     "trainer.threads": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                         "auto or an integer >= 1", False),
+    "trainer.ema_warmup": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false", False),
     "trainer.precision": (lambda v: str(v) in ("32", "bf16", "fp16"), "32, bf16 or fp16", False),
     "optimizer.lr_g": (lambda v: v > 0, "> 0", False),
     "optimizer.lr_d": (lambda v: v > 0, "> 0", False),
@@ -157,7 +158,7 @@ def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
 
 
 # Keys whose integer default may also be `auto`: a value the run chooses for itself.
-TAKE_AUTO = ("trainer.steps", "trainer.threads", "trainer.ema_warmup")
+TAKE_AUTO = ("trainer.steps", "trainer.threads")
 
 
 def _unknown_key(key: str, defaults: DictConfig) -> str:

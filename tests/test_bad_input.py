@@ -226,6 +226,7 @@ CASES = {
     "key-of-another-option": Case(("finetune", "transfer.lambda_g=1.0"), ("transfer.lambda_g", "lr_g_mult")),
     "text-for-int": Case(("finetune", "trainer.steps=many"), ("trainer.steps", "must be auto or an integer")),
     "text-for-bool": Case(("finetune", "trainer.ema=maybe"), ("trainer.ema", "must be true or false")),
+    "word-for-auto-or-bool": Case(("pretrain", "trainer.ema_warmup=off"), ("trainer.ema_warmup", "auto, true or false")),
     "text-for-float": Case(("finetune", "optimizer.lr_g=fast"), ("optimizer.lr_g", "must be a number")),
     "in-a-sweep": Case(("finetune", "data.shots=10,lots"), ("data.shots='lots' must be an integer",)),
     "not-a-choice": Case(("finetune", "trainer.on_nonfinite=ignore"), ("trainer.on_nonfinite", "stop or skip")),

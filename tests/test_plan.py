@@ -89,3 +89,16 @@ def test_evaluate_compares_with_data_that_an_experiment_file_chooses(ganxfer, tm
 
 def load_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_a_checkpoint_written_before_a_setting_existed_still_resumes(ganxfer):
+    """Settings added since a checkpoint was written (here meta and data.stream) are no change."""
+    from ganxfer import checkpoint
+
+    half = ganxfer("pretrain", *TINY, "trainer.steps=3") / "checkpoints" / "last.ckpt"
+    state = checkpoint.load(half)
+    del state["config"]["meta"]
+    state["config"]["data"].pop("stream", None)
+    checkpoint.save(half, state)
+    resumed = ganxfer("pretrain", *TINY, f"resume={half}")
+    assert load_last(resumed)["step"] == 6

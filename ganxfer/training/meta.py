@@ -14,9 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ganxfer import distributed
 from ganxfer.errors import UserError
-from ganxfer.training.loop import GAN, train_step
+from ganxfer.training.loop import GAN, _device_of, _networks_to_call, train_step
 
 
 def task_column(meta_cfg, data_cfg) -> str | None:
@@ -141,6 +140,7 @@ class TaskAverage:
         self.tasks = tasks
         self.models = [copy.deepcopy(replace(gan, ema=None)) for _ in tasks.members]
         self.networks = None  # each model's G and D as its training steps call them, made at the first step
+        self.task_rows = None  # each task's rows (and labels) on the device, gathered at the first step
 
     @property
     def trainings_per_step(self) -> int:
@@ -148,12 +148,12 @@ class TaskAverage:
 
     def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
                  labels=None):
-        if self.networks is None:
-            self.networks = [_networks_to_call(model) for model in self.models]
+        if self.networks is None:  # at the first step: the task models' networks and rows, made once
+            self.networks = [_networks_to_call(model, schedule.compile) for model in self.models]
+            self.task_rows = [(data[rows], None if labels is None else labels[rows]) for rows in self.tasks.members]
         skipped = 0
-        for model, networks, rows in zip(self.models, self.networks, self.tasks.members):
-            task_labels = None if labels is None else labels[rows]
-            d_loss, g_loss, skips = train_step(model, *networks, data[rows], objective, rng, schedule, step,
+        for model, networks, (task_data, task_labels) in zip(self.models, self.networks, self.task_rows):
+            d_loss, g_loss, skips = train_step(model, *networks, task_data, objective, rng, schedule, step,
                                                precision, task_labels)
             skipped += skips
         with torch.no_grad():
@@ -172,13 +172,6 @@ class TaskAverage:
             model.load_optimizers(state[f"task{index}"])
 
 
-def _networks_to_call(model: GAN) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """A task model's G and D in training mode, wrapped under torchrun as the loop wraps the run's."""
-    model.generator.train()
-    model.discriminator.train()
-    return distributed.parallel(model.generator), distributed.parallel(model.discriminator)
-
-
 def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None, seed: int,
           total_steps: int):
     """The meta-learner of meta=NAME (None for meta=none), over the training rows' tasks."""
@@ -186,7 +179,7 @@ def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None,
         return None
     if task_numbers is None:
         task_numbers = cluster_numbers(rows, meta_cfg.clusters, seed)
-    tasks = Tasks.of_rows(task_numbers, next(gan.generator.parameters()).device, seed)
+    tasks = Tasks.of_rows(task_numbers, _device_of(gan.generator), seed)
     if meta_cfg.name == "reptile":
         return Reptile(meta_cfg, tasks, total_steps)
     if meta_cfg.name == "task_average":

@@ -140,9 +140,11 @@ def _check_resumable_settings(cfg, saved: dict, path, stage: str) -> None:
     """Refuse a resume whose settings would change what was trained; report the other changes."""
     before = _flatten(saved)
     after = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    # A key the checkpoint lacks is a setting added since it was written (data.stream, meta.*):
+    # its run went as that setting's default goes, so it is no change.
     changed = {key: (before.get(key, "unset"), after.get(key, "unset"))
-               for key in sorted(before.keys() | after.keys())
-               if key not in ("resume", "ckpt") and before.get(key, "unset") != after.get(key, "unset")}
+               for key in sorted(before.keys())
+               if key not in ("resume", "ckpt") and before[key] != after.get(key, "unset")}
     described = {key: f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()}
     fixed = [text for key, text in described.items() if key.split(".")[0] in FIXED_ON_RESUME[stage]]
     if fixed:
