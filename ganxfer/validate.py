@@ -157,8 +157,9 @@ def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
             if not (value == "auto" and key in TAKE_AUTO) and (expected := _type_mismatch(default, value))]
 
 
-# Keys whose integer default may also be `auto`: a value the run chooses for itself.
-TAKE_AUTO = ("trainer.steps", "trainer.threads")
+# Keys whose integer default (pretrain's trainer.steps) may also be `auto`: a value the run
+# chooses for itself. (Keys whose default is `auto` take integers by the type check alone.)
+TAKE_AUTO = ("trainer.steps",)
 
 
 def _unknown_key(key: str, defaults: DictConfig) -> str:
