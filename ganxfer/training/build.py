@@ -15,7 +15,7 @@ from ganxfer.objective import Objective
 from ganxfer.runtime import console
 from ganxfer.training import conditioning, meta
 from ganxfer.training.loop import GAN
-from ganxfer.training.plan import Start
+from ganxfer.training.plan import Start, average_decay
 
 
 @dataclass
@@ -37,7 +37,7 @@ def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     distributed.check_strategy(strategy)
     if start.source is not None:
         conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
-    gan = _build_gan(cfg, start, data.schema, strategy, device)
+    gan = _build_gan(cfg, start, data.schema, strategy, device, len(data.rows))
     streamed = isinstance(data.rows, StreamedRows)
     if streamed and cfg.meta.name != "none":
         raise UserError(f"meta={cfg.meta.name} draws its tasks from rows in memory, and {cfg.data.path} is streamed "
@@ -78,9 +78,9 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
     return step
 
 
-def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
+def _build_gan(cfg, start: Start, schema: Schema, strategy, device, training_rows: int) -> GAN:
     """Networks as the strategy wants them (source weights, structure, frozen parts), with
-    optimisers over what trains."""
+    optimisers over what trains, and G's moving average."""
     torch.manual_seed(cfg.seed)
     generator, discriminator = models.build(start.plan.model, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
@@ -92,15 +92,21 @@ def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
         if cfg.transfer.reinit_head:
             transfer.reinitialise_head(discriminator)
         lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
-    trainer = cfg.trainer
+    decay, warmup = _average(cfg.trainer, start.plan.stage == "finetune" and strategy.loads_source, training_rows)
+    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas, decay, warmup)
+
+
+def _average(trainer, from_source: bool, training_rows: int) -> tuple[float | None, bool]:
+    """G's moving average: its decay (None: no average) and whether it warms up."""
+    if not trainer.ema:
+        return None, False
     warmup = trainer.ema_warmup
     if warmup == "auto":
         # Warming up forgets a random start quickly. A source's G is a start worth keeping: from it
-        # the average moves toward the fine-tuned weights at the full decay, which keeps a few-row
+        # the average moves toward the fine-tuned weights without warm-up, which keeps a few-row
         # finetune near what the source knew (docs/transfer.md measures it).
-        warmup = not (start.plan.stage == "finetune" and strategy.loads_source)
-    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
-                      trainer.ema_decay if trainer.ema else None, warmup)
+        warmup = not from_source
+    return average_decay(trainer.ema_decay, from_source and not warmup, training_rows), warmup
 
 
 def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:

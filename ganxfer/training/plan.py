@@ -113,6 +113,27 @@ def total_steps(setting, training_rows: int) -> int:
     return min(MOST_STEPS, max(FEWEST_STEPS, STEPS_PER_ROW * training_rows))
 
 
+# trainer.ema_decay=auto. An average that starts from the source's G (a finetune's, ema_warmup=auto)
+# pulls the fine-tuned weights toward the source's, which helps most when the target's rows are
+# fewest: it remembers about 10,000 / rows steps (1 - decay = rows / 10,000), from 0.999 for 10
+# rows or fewer to 0.99 for 100 or more. With more rows the source is soon a drag: on digits 5-9 ->
+# 0-4 with 100 rows, FD reached scratch's final value in a third of the steps that 0.999 took, and
+# ended lower; with 10 rows 0.99 ended 1.1-1.3 higher (docs/transfer.md). An average that starts from
+# random weights keeps 0.999.
+DECAY_ROWS = 10_000
+SLOWEST_DECAY = 0.999
+FASTEST_DECAY = 0.99
+
+
+def average_decay(setting, from_source: bool, training_rows: int) -> float:
+    """The EMA's decay: a number as given; `auto` from where the average starts and the rows."""
+    if setting != "auto":
+        return float(setting)
+    if not from_source:
+        return SLOWEST_DECAY
+    return min(SLOWEST_DECAY, max(FASTEST_DECAY, 1 - training_rows / DECAY_ROWS))
+
+
 def check_continues(start: Start, steps: int) -> None:
     """A resumed run must have steps left to do."""
     if start.resumed is not None and steps <= start.resumed["step"]:
