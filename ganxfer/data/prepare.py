@@ -68,17 +68,15 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
     if stream.streams(data_cfg):
-        return prepare_streamed(data_cfg, source, resumed, conditional or domain is not None, streaming)
+        return prepare_streamed(data_cfg, source, resumed, conditional or domain is not None, streaming, remap)
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
         schema = resumed
-    elif source is not None and remap and differs_from_source(source, split.train, data_cfg):
+    elif fits_own_schema(source, remap, split.train, data_cfg):
         schema = fit_schema(split.train, table, data_cfg)
-    elif source is not None:
-        schema = schema_for_target(source, split.train, data_cfg)
     else:
-        schema = fit_schema(split.train, table, data_cfg)
+        schema = schema_for_target(source, split.train, data_cfg)
     if schema.width == 0:
         raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
                         "there is nothing for a generator to learn; give a file whose columns vary")
@@ -105,9 +103,10 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, conditional: bool,
-                     streaming: StreamOptions) -> TrainingData:
+                     streaming: StreamOptions, remap: bool = False) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
-    seeded sample of training row groups, and a reader of this process's share of the others."""
+    seeded sample of training row groups (or the source's, chosen as `prepare` chooses it), and a
+    reader of this process's share of the others."""
     _check_streamable(data_cfg, conditional)
     groups = stream.row_groups(data_cfg.path)
     split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
@@ -115,10 +114,10 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
     holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
     if resumed is not None:
         schema = resumed
-    elif source is not None:
-        schema = schema_for_target(source, sample, data_cfg)
-    else:
+    elif fits_own_schema(source, remap, sample, data_cfg):
         schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
+    else:
+        schema = schema_for_target(source, sample, data_cfg)
     if schema.width == 0:
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
     positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
@@ -194,6 +193,13 @@ def _say_new_values(new: dict[str, list]) -> None:
         log.info("the target brings values the source model never saw (%s): new categories are added to "
                  "the networks, each starting as the mean of its column's source categories, and few-valued "
                  "numbers keep to their new values too", added)
+
+
+def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data_cfg) -> bool:
+    """Whether a run fits a schema of its own on its training rows (as a pretrain does) rather
+    than keep the source's: with no source, or with transfer.remap=true and columns that differ
+    from the source's. Data in memory and streamed data decide alike."""
+    return source is None or (remap and differs_from_source(source, train, data_cfg))
 
 
 def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:
