@@ -156,6 +156,20 @@ def test_a_streamed_run_resumes_exactly_from_its_saved_reader_position(shards, g
     assert list(whole["split"]["holdout_groups"]) == list(resumed["split"]["holdout_groups"])
 
 
+def test_a_refused_resume_ends_the_thread_that_read_ahead(shards, ganxfer, ganxfer_outcome):
+    folder, _ = shards
+    # Moment matching reads the first window (and so starts reading the next) before the resume is checked.
+    settings = ("data=csv", f"data.path={folder}", "data.stream=true", "data.buffer_rows=50",
+                "loss.moment_matching=1", *TINY)
+    half = ganxfer("pretrain", *settings, "trainer.steps=3")
+    before = set(threading.enumerate())
+    # Another batch size puts the reader elsewhere at the saved step: the resume is refused.
+    result = ganxfer_outcome(folder.parent, "pretrain", *settings, "trainer.batch_size=8",
+                             f"resume={half}/checkpoints/last.ckpt")
+    assert_user_error(result, "data reader")
+    assert [thread.name for thread in set(threading.enumerate()) - before if thread.name.startswith("read-ahead")] == []
+
+
 def test_parquet_in_and_out_keeps_dtypes_and_categories(tmp_path, ganxfer):
     table = pd.DataFrame({"price": np.random.default_rng(0).gamma(2.0, 10.0, 300).astype(np.float32),
                           "visits": np.random.default_rng(1).integers(0, 400, 300),

@@ -38,6 +38,18 @@ class TrainingData:
     tasks: np.ndarray | None = None  # meta-learning: each training row's task, numbered from 0
     holdout_groups: list[int] | None = None  # streamed data: the held-out row groups
 
+    def __enter__(self) -> "TrainingData":
+        return self
+
+    def __exit__(self, *raised) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Streamed rows may be reading a window ahead in a thread of their own, which must end
+        with the run however it ends; rows in memory hold nothing to let go."""
+        if isinstance(self.rows, StreamedRows):
+            self.rows.close()
+
 
 def _alone(part):
     return [part]

@@ -263,5 +263,7 @@ class StreamedRows:
         return torch.from_numpy(rows).to(self.device)
 
     def close(self) -> None:
+        """Ends the read-ahead thread (a window being read is finished first); may be called again."""
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
+        self._reader, self._next = None, None
