@@ -15,6 +15,8 @@ from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
 from ganxfer.data.stream import row_groups
 from ganxfer.data.tables import multi_domain_table
+from ganxfer.errors import UserError
+from ganxfer.training.build import _check_same_position
 
 GROUP_ROWS = 50
 
@@ -134,6 +136,25 @@ def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shard
         assert list(part.positions) == list(alone.positions)
 
 
+def test_the_saved_reader_position_tells_a_resume_in_another_number_of_processes(shards, monkeypatch, capsys):
+    folder, _ = shards
+    cfg = data_config(folder, stream=True, buffer_rows=100)
+    alone = prepare(cfg).rows
+    ranks, _ = as_two_processes(cfg, monkeypatch)
+    written, resumed = alone.position(7), ranks[0].rows.position(7)
+    assert (written["processes"], resumed["processes"]) == (1, 2)
+    assert {**written, "processes": 2} == resumed  # the same window: the number alone tells them apart
+    capsys.readouterr()
+    _check_same_position(written, resumed)  # allowed (docs/data.md), and said
+    assert "written by 1 process(es) and 2 resume it" in " ".join(capsys.readouterr().out.split())
+    _check_same_position(written, alone.position(7))
+    older = {key: value for key, value in written.items() if key != "processes"}  # saved before the number was
+    _check_same_position(older, resumed)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(UserError, match="data.buffer_rows and trainer.batch_size"):
+        _check_same_position({**written, "steps_per_window": written["steps_per_window"] + 1}, resumed)
+
+
 def test_each_window_is_read_ahead_and_walks_every_group_once_per_pass(shards):
     folder, _ = shards
     rows = prepare(data_config(folder, stream=True, buffer_rows=100), streaming=StreamOptions(batch_size=10)).rows
@@ -152,7 +173,7 @@ def test_a_streamed_run_resumes_exactly_from_its_saved_reader_position(shards, g
     # Windows of one row group serve 3 steps of 16 rows: the run stops and resumes mid-window.
     whole, resumed = whole_and_resumed(ganxfer, "pretrain", *settings, steps=14)
     assert resumed["reader"] == whole["reader"] == {"window": 4, "steps_into_window": 2, "steps_per_window": 3,
-                                                    "window_groups": 1}
+                                                    "window_groups": 1, "processes": 1}
     assert list(whole["split"]["holdout_groups"]) == list(resumed["split"]["holdout_groups"])
 
 

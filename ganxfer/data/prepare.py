@@ -139,7 +139,7 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
         return schema.transform(_chosen(table, data_cfg))
 
     rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
-                                    streaming.seed)
+                                    streaming.seed, streaming.processes)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 

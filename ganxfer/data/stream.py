@@ -196,6 +196,7 @@ class StreamedRows:
     steps_per_window: int  # the same on every process, so that all change windows together
     seed: int
     total_rows: int  # the training rows of every process together
+    processes: int = 1  # how many share the row groups: saved with the position, as it changes the share
     device: torch.device = torch.device("cpu")
     _window: tuple[int, torch.Tensor] | None = field(default=None, repr=False)
     _next: tuple[int, Future] | None = field(default=None, repr=False)
@@ -203,7 +204,7 @@ class StreamedRows:
 
     @classmethod
     def plan(cls, groups, train: list[int], share: list[int], encode, buffer_rows: int, batch_size: int,
-             seed: int) -> "StreamedRows":
+             seed: int, processes: int = 1) -> "StreamedRows":
         """Windows of about `buffer_rows` rows, each serving as many steps as its rows make batches
         (so an epoch draws about as many rows as the share holds), computed from every training
         row group so that every process, in any number of them, agrees. (A window larger than the
@@ -212,7 +213,7 @@ class StreamedRows:
         mean_rows = total / len(train)
         window_groups = max(1, round(buffer_rows / mean_rows))
         steps = max(1, round(window_groups * mean_rows / batch_size))
-        return cls(groups, share, encode, window_groups, steps, seed, total)
+        return cls(groups, share, encode, window_groups, steps, seed, total, processes)
 
     def __len__(self) -> int:
         return self.total_rows
@@ -230,9 +231,12 @@ class StreamedRows:
         return (step - 1) // self.steps_per_window
 
     def position(self, step: int) -> dict:
-        """Where the reader stands after `step`: saved in checkpoints, checked on resume."""
+        """Where the reader stands after `step`, and over how many processes' shares: saved in
+        checkpoints, checked on resume. (The window depends on the step alone, not on the number of
+        processes, so that number is saved for its own sake.)"""
         return {"window": self.window_of(step + 1), "steps_into_window": step % self.steps_per_window,
-                "steps_per_window": self.steps_per_window, "window_groups": self.window_groups}
+                "steps_per_window": self.steps_per_window, "window_groups": self.window_groups,
+                "processes": self.processes}
 
     def groups_of(self, window: int) -> list[int]:
         """The row groups of a window: the share in a seeded order per pass (epoch), cut in windows."""
