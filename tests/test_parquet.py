@@ -118,6 +118,23 @@ def test_numbers_keep_the_range_of_every_training_row_group_where_the_sample_has
     assert prepared.positions.size == GROUP_ROWS  # the sample was one row group: its range was narrower
 
 
+def test_each_footer_is_read_once_from_the_choice_to_stream_to_the_last_window(shards, monkeypatch):
+    folder, _ = shards
+    monkeypatch.setattr(stream, "STREAM_ABOVE_BYTES", 0)  # data.stream=auto streams these
+    footers_read, parquet_file = [], pq.ParquetFile
+
+    def opened(source, *args, metadata=None, **kwargs):
+        if metadata is None:  # pyarrow parses the footer itself
+            footers_read.append(str(source))
+        return parquet_file(source, *args, metadata=metadata, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", opened)
+    with prepare(data_config(folder, stream="auto", buffer_rows=100, scaling="minmax")) as prepared:
+        for window in range(prepared.rows.windows_per_epoch):
+            prepared.rows.rows_at(window * prepared.rows.steps_per_window + 1)
+    assert sorted(footers_read) == sorted(str(shard) for shard in folder.iterdir())
+
+
 def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shards, monkeypatch):
     folder, _ = shards
     cfg = data_config(folder, stream=True, buffer_rows=100)

@@ -13,6 +13,7 @@ from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.missing import drop_incomplete_rows
+from ganxfer.data.parquet import RowGroup
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
 from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
@@ -79,8 +80,10 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
     `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
-    if stream.streams(data_cfg):
-        return prepare_streamed(data_cfg, source, resumed, conditional or domain is not None, streaming, remap)
+    groups = stream.streamed_row_groups(data_cfg)
+    if groups is not None:
+        return prepare_streamed(data_cfg, groups, source, resumed, conditional or domain is not None, streaming,
+                                remap)
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
@@ -114,13 +117,13 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
-def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, conditional: bool,
-                     streaming: StreamOptions, remap: bool = False) -> TrainingData:
+def prepare_streamed(data_cfg, groups: list[RowGroup], source: Schema | None, resumed: Schema | None,
+                     conditional: bool, streaming: StreamOptions, remap: bool = False) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
     seeded sample of training row groups (or the source's, chosen as `prepare` chooses it), and a
-    reader of this process's share of the others."""
+    reader of this process's share of the others. `groups`: every row group, with the footers
+    data.stream's choice read them from."""
     _check_streamable(data_cfg, conditional)
-    groups = stream.row_groups(data_cfg.path)
     split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
     sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
     holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
