@@ -148,11 +148,25 @@ def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
 
 def _check_same_position(saved: dict | None, computed: dict) -> None:
     """A streamed run continues from the saved reader position: the window and the steps into it,
-    which the same row groups, settings and number of processes place at the same step."""
-    if saved != computed:
+    which the same row groups, data.buffer_rows and trainer.batch_size place at the same step.
+    The number of processes does not move the window, so it is compared on its own: resuming in
+    another number is allowed (docs/data.md) and goes on from the same window over new shares,
+    which is said, as those are not the batches of a run never stopped. (A checkpoint written
+    before the number was saved is taken as written by as many processes as resume it.)"""
+    if saved is None or _place(saved) != _place(computed):
         raise UserError(f"the checkpoint's data reader stood at {saved}, and these data and settings put it at "
-                        f"{computed}: resume with the data, data.buffer_rows, trainer.batch_size and number of "
-                        "processes it was written with")
+                        f"{computed}: resume with the data, data.buffer_rows and trainer.batch_size it was "
+                        "written with")
+    written, now = saved.get("processes", computed["processes"]), computed["processes"]
+    if written != now:
+        console.print(f"[yellow]the checkpoint was written by {written} process(es) and {now} resume it: each "
+                      f"streams its new share of the row groups from window {computed['window']} on, so the "
+                      "batches differ from those of a run never stopped[/]")
+
+
+def _place(position: dict) -> dict:
+    """The reader's place in the windows, without the number of processes, which does not move it."""
+    return {key: value for key, value in position.items() if key != "processes"}
 
 
 def _check_same_rows(state: dict, positions) -> None:
