@@ -1,4 +1,4 @@
-"""The finetune defaults for few rows: a run as long as its rows need (trainer.steps=auto) and an
+"""The finetune defaults for few rows: L2-SP, a run as long as its rows need (trainer.steps=auto), an
 EMA that starts from the source's G (trainer.ema_warmup=auto) and forgets it faster the more rows
 there are (trainer.ema_decay=auto)."""
 
@@ -10,8 +10,8 @@ from ganxfer import checkpoint
 from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, average_decay, total_steps
 
 
-@pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (50, 50 * STEPS_PER_ROW),
-                                         (200, MOST_STEPS), (100_000, MOST_STEPS)])
+@pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (200, FEWEST_STEPS),
+                                         (500, 500 * STEPS_PER_ROW), (100_000, MOST_STEPS)])
 def test_auto_steps_grow_with_the_training_rows_between_bounds(rows, steps):
     assert total_steps("auto", rows) == steps
 
@@ -37,7 +37,9 @@ def digits_source(tmp_path_factory):
 
 def test_the_default_finetune_runs_auto_steps_for_its_rows(ganxfer, digits_source):
     run = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.ckpt_every=100000")
-    assert load_last(run)["step"] == total_steps("auto", 20)
+    state = load_last(run)
+    assert state["step"] == total_steps("auto", 20)
+    assert state["config"]["transfer"]["name"] == "l2sp"
 
 
 def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):
