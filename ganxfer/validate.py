@@ -22,7 +22,7 @@ CHECKS = {
     "trainer.ckpt_every": (lambda v: v >= 1, "an integer >= 1", False),
     "trainer.eval_every": (lambda v: v >= 0, "an integer >= 0 (0: at the end only)", True),
     "trainer.d_steps": (lambda v: v >= 1, "an integer >= 1", False),
-    "trainer.ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)", False),
+    "trainer.ema_decay": (lambda v: v == "auto" or 0 <= v < 1, "auto or a number in [0, 1)", False),
     "trainer.grad_clip": (lambda v: v > 0, "> 0, or null for none", True),
     "trainer.on_nonfinite": (lambda v: v in ("stop", "skip"), "stop or skip", False),
     "trainer.threads": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),

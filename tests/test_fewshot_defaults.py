@@ -1,22 +1,31 @@
-"""The finetune defaults for few rows: a run as long as its rows need (trainer.steps=auto) and an
-EMA that starts from the source's G at its full decay (trainer.ema_warmup=auto)."""
+"""The finetune defaults for few rows: L2-SP, a run as long as its rows need (trainer.steps=auto), an
+EMA that starts from the source's G (trainer.ema_warmup=auto) and forgets it faster the more rows
+there are (trainer.ema_decay=auto)."""
 
 import pytest
 import torch
 
 from conftest import TINY, load_last, run_in_process
 from ganxfer import checkpoint
-from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, total_steps
+from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, average_decay, total_steps
 
 
-@pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (50, 50 * STEPS_PER_ROW),
-                                         (200, MOST_STEPS), (100_000, MOST_STEPS)])
+@pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (200, FEWEST_STEPS),
+                                         (500, 500 * STEPS_PER_ROW), (100_000, MOST_STEPS)])
 def test_auto_steps_grow_with_the_training_rows_between_bounds(rows, steps):
     assert total_steps("auto", rows) == steps
 
 
 def test_a_number_of_steps_is_taken_as_given():
     assert total_steps(7, 10) == 7
+
+
+@pytest.mark.parametrize("rows, decay", [(1, 0.999), (10, 0.999), (20, 0.998), (50, 0.995), (100, 0.99),
+                                         (100_000, 0.99)])
+def test_an_average_from_the_source_forgets_it_faster_with_more_rows(rows, decay):
+    assert average_decay("auto", True, rows) == pytest.approx(decay)
+    assert average_decay("auto", False, rows) == 0.999  # from random weights
+    assert average_decay(0.5, True, rows) == 0.5
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +37,9 @@ def digits_source(tmp_path_factory):
 
 def test_the_default_finetune_runs_auto_steps_for_its_rows(ganxfer, digits_source):
     run = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.ckpt_every=100000")
-    assert load_last(run)["step"] == total_steps("auto", 20)
+    state = load_last(run)
+    assert state["step"] == total_steps("auto", 20)
+    assert state["config"]["transfer"]["name"] == "l2sp"
 
 
 def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):
@@ -38,20 +49,24 @@ def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):
     assert load_last(resumed)["step"] == total_steps("auto", 20)
 
 
-def _one_step(ganxfer, source, *settings: str) -> tuple[dict, dict]:
-    """The generator after one finetune step and its EMA, with decay 0.5."""
-    run = ganxfer("finetune", f"ckpt={source}", "trainer.ema_decay=0.5", *TINY[1:], "trainer.steps=1", *settings)
+def _one_step(ganxfer, source, *settings: str, decay: str = "0.5") -> tuple[dict, dict]:
+    """The generator after one finetune step and its EMA, with decay 0.5 unless told."""
+    run = ganxfer("finetune", f"ckpt={source}", f"trainer.ema_decay={decay}", *TINY[1:], "trainer.steps=1", *settings)
     networks = load_last(run)["networks"]
     return networks["generator"], checkpoint.sampler_weights(networks)
 
 
-def test_a_finetune_average_starts_from_the_source_at_the_full_decay(ganxfer, digits_source):
+@pytest.mark.parametrize("decay, settings, beta", [("0.5", [], 0.5), ("auto", ["data.shots=50"], 1 - 50 / 10_000)])
+def test_a_finetune_average_starts_from_the_source_without_warm_up(ganxfer, digits_source, decay, settings, beta):
+    """After one step the average has moved (1 - decay) of the way from the source's G to the
+    trained one: compared as moves from the source, which auto's small steps need."""
     source = checkpoint.sampler_weights(checkpoint.load(digits_source)["networks"])
-    trained, average = _one_step(ganxfer, digits_source)
+    trained, average = _one_step(ganxfer, digits_source, *settings, decay=decay)
     weights = [key for key, value in trained.items() if value.is_floating_point() and value.dim() == 2]
     for key in weights:
         assert not torch.equal(trained[key], source[key])
-        assert torch.allclose(average[key], (source[key] + trained[key]) / 2, atol=1e-6), key
+        expected_move = (1 - beta) * (trained[key] - source[key])
+        assert torch.allclose(average[key] - source[key], expected_move, rtol=0.05, atol=5e-8), key
 
 
 @pytest.mark.parametrize("transfer, warmup", [("full", "false"), ("scratch", "true")])

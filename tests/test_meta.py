@@ -6,8 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
 from conftest import TINY, assert_user_error, load_last, whole_and_resumed
 from ganxfer.training import meta
+from ganxfer.training.loop import GAN
 from ganxfer.training.meta import Reptile, TaskAverage, Tasks
 
 REPTILE = ["meta=reptile", "meta.inner_steps=3", "meta.task_rows=8", "meta.epsilon=0.3"]
@@ -56,6 +60,47 @@ def test_a_reptile_outer_step_moves_every_weight_of_g_and_d_by_epsilon_toward_th
     floating = [tensor for tensor in weights if tensor.is_floating_point()]
     assert len(floating) == len(outer_steps[-1]["after"])
     assert all(any(torch.equal(tensor, after) for after in outer_steps[-1]["after"]) for tensor in floating)
+
+
+class NewTensors(TorchDispatchMode):
+    """Counts the tensors the ops run under it return in memory of their own: neither an input
+    changed in place nor a view of one."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        inputs = {tensor.untyped_storage().data_ptr() for tensor in tree_leaves((args, kwargs))
+                  if isinstance(tensor, torch.Tensor)}
+        self.count += sum(1 for tensor in tree_leaves(result)
+                          if isinstance(tensor, torch.Tensor) and tensor.untyped_storage().data_ptr() not in inputs)
+        return result
+
+
+def test_a_reptile_outer_step_allocates_nothing_beyond_the_copy_of_the_weights_it_starts_from(monkeypatch):
+    class Settings:
+        inner_steps, task_rows, epsilon, anneal = 1, 4, 0.3, False
+
+    generator = torch.nn.Linear(2, 3)
+    generator.z_dim = 2
+    discriminator = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    gan = GAN.create(generator, discriminator, 1e-3, 1e-3, (0.5, 0.999), None)
+
+    def inner_steps(self, gan, *args):  # theta -> phi = theta + 1, in place
+        with torch.no_grad():
+            torch._foreach_add_(meta._state(gan), 1.0)
+        return 0.0, 0.0, 0
+
+    monkeypatch.setattr(Reptile, "adapt", inner_steps)
+    reptile = Reptile(Settings, Tasks([torch.arange(4), torch.arange(4, 8)], seed=0), total_steps=10)
+    theta = snapshot(gan)
+    with NewTensors() as new:
+        reptile(gan, generator, discriminator, None, None, None, None, 1, None)
+    assert new.count == len(theta)  # theta's copy, one tensor each: the move toward phi allocates none
+    for before, after in zip(theta, meta._state(gan)):
+        assert torch.equal(after, torch.lerp(before, before + 1, 0.3))
 
 
 def test_without_anneal_every_outer_step_takes_epsilon():
@@ -197,7 +242,6 @@ def test_resuming_with_another_meta_setting_is_refused(ganxfer, tmp_path, ganxfe
 def test_task_average_models_start_alike_and_keep_their_own_optimisers():
     generator, discriminator = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
     generator.z_dim = 2
-    from ganxfer.training.loop import GAN
     gan = GAN.create(generator, discriminator, 1e-3, 1e-3, (0.5, 0.999), None)
     average = TaskAverage(gan, Tasks([torch.arange(2), torch.arange(2, 4)], seed=0))
     assert average.trainings_per_step == 2

@@ -15,6 +15,8 @@ from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
 from ganxfer.data.stream import row_groups
 from ganxfer.data.tables import multi_domain_table
+from ganxfer.errors import UserError
+from ganxfer.training.build import _check_same_position
 
 GROUP_ROWS = 50
 
@@ -116,6 +118,23 @@ def test_numbers_keep_the_range_of_every_training_row_group_where_the_sample_has
     assert prepared.positions.size == GROUP_ROWS  # the sample was one row group: its range was narrower
 
 
+def test_each_footer_is_read_once_from_the_choice_to_stream_to_the_last_window(shards, monkeypatch):
+    folder, _ = shards
+    monkeypatch.setattr(stream, "STREAM_ABOVE_BYTES", 0)  # data.stream=auto streams these
+    footers_read, parquet_file = [], pq.ParquetFile
+
+    def opened(source, *args, metadata=None, **kwargs):
+        if metadata is None:  # pyarrow parses the footer itself
+            footers_read.append(str(source))
+        return parquet_file(source, *args, metadata=metadata, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", opened)
+    with prepare(data_config(folder, stream="auto", buffer_rows=100, scaling="minmax")) as prepared:
+        for window in range(prepared.rows.windows_per_epoch):
+            prepared.rows.rows_at(window * prepared.rows.steps_per_window + 1)
+    assert sorted(footers_read) == sorted(str(shard) for shard in folder.iterdir())
+
+
 def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shards, monkeypatch):
     folder, _ = shards
     cfg = data_config(folder, stream=True, buffer_rows=100)
@@ -132,6 +151,25 @@ def test_two_processes_read_disjoint_row_groups_and_hold_out_the_same_ones(shard
         assert part.schema.to_dict() == alone.schema.to_dict()
         assert part.rows.steps_per_window == alone.rows.steps_per_window
         assert list(part.positions) == list(alone.positions)
+
+
+def test_the_saved_reader_position_tells_a_resume_in_another_number_of_processes(shards, monkeypatch, capsys):
+    folder, _ = shards
+    cfg = data_config(folder, stream=True, buffer_rows=100)
+    alone = prepare(cfg).rows
+    ranks, _ = as_two_processes(cfg, monkeypatch)
+    written, resumed = alone.position(7), ranks[0].rows.position(7)
+    assert (written["processes"], resumed["processes"]) == (1, 2)
+    assert {**written, "processes": 2} == resumed  # the same window: the number alone tells them apart
+    capsys.readouterr()
+    _check_same_position(written, resumed)  # allowed (docs/data.md), and said
+    assert "written by 1 process(es) and 2 resume it" in " ".join(capsys.readouterr().out.split())
+    _check_same_position(written, alone.position(7))
+    older = {key: value for key, value in written.items() if key != "processes"}  # saved before the number was
+    _check_same_position(older, resumed)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(UserError, match="data.buffer_rows and trainer.batch_size"):
+        _check_same_position({**written, "steps_per_window": written["steps_per_window"] + 1}, resumed)
 
 
 def test_each_window_is_read_ahead_and_walks_every_group_once_per_pass(shards):
@@ -152,8 +190,22 @@ def test_a_streamed_run_resumes_exactly_from_its_saved_reader_position(shards, g
     # Windows of one row group serve 3 steps of 16 rows: the run stops and resumes mid-window.
     whole, resumed = whole_and_resumed(ganxfer, "pretrain", *settings, steps=14)
     assert resumed["reader"] == whole["reader"] == {"window": 4, "steps_into_window": 2, "steps_per_window": 3,
-                                                    "window_groups": 1}
+                                                    "window_groups": 1, "processes": 1}
     assert list(whole["split"]["holdout_groups"]) == list(resumed["split"]["holdout_groups"])
+
+
+def test_a_refused_resume_ends_the_thread_that_read_ahead(shards, ganxfer, ganxfer_outcome):
+    folder, _ = shards
+    # Moment matching reads the first window (and so starts reading the next) before the resume is checked.
+    settings = ("data=csv", f"data.path={folder}", "data.stream=true", "data.buffer_rows=50",
+                "loss.moment_matching=1", *TINY)
+    half = ganxfer("pretrain", *settings, "trainer.steps=3")
+    before = set(threading.enumerate())
+    # Another batch size puts the reader elsewhere at the saved step: the resume is refused.
+    result = ganxfer_outcome(folder.parent, "pretrain", *settings, "trainer.batch_size=8",
+                             f"resume={half}/checkpoints/last.ckpt")
+    assert_user_error(result, "data reader")
+    assert [thread.name for thread in set(threading.enumerate()) - before if thread.name.startswith("read-ahead")] == []
 
 
 def test_parquet_in_and_out_keeps_dtypes_and_categories(tmp_path, ganxfer):

@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -150,3 +152,14 @@ def test_finetune_with_remap_samples_the_target_columns(ganxfer, csv_files, stra
     samples = pd.read_csv(run.parent / "samples.csv")
     assert list(samples.columns) == ["city", "c", "a"]
     assert set(samples["city"]) <= {"Oslo", "Rome", "Lima"} and len(samples) == 300
+
+
+def test_a_streamed_finetune_with_remap_trains_on_the_target_columns(ganxfer, csv_files, tmp_path, capsys):
+    shards = tmp_path / "target.parquet"
+    pq.write_table(pa.Table.from_pandas(target_table(seed=2), preserve_index=False), shards, row_group_size=50)
+    run = ganxfer("finetune", "data=csv", f"data.path={shards}", "data.stream=true", f"ckpt={csv_files.source}",
+                  "transfer.remap=true", *TINY)
+    assert "missing from the target" in capsys.readouterr().out  # the column table of the remap
+    state = load_last(run)
+    assert sorted({name for name, *_ in Schema.from_dict(state["schema"]).outputs}) == ["a", "c", "city"]
+    assert "reader" in state  # streamed, not read into memory

@@ -3,8 +3,9 @@ columns), as data outgrowing one CSV file are usually kept. pyarrow is imported 
 that use it, as other heavy libraries are."""
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -114,6 +115,9 @@ class RowGroup:
     shard: str
     index: int
     rows: int
+    # The shard's footer (pyarrow's FileMetaData), read once: its statistics and every later read
+    # of the shard use it rather than parse it again.
+    footer: Any = field(default=None, compare=False, repr=False)
 
 
 def write_parquet(table: pd.DataFrame, file, chunk_rows: int = 100_000) -> None:

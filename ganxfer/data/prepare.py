@@ -13,6 +13,7 @@ from ganxfer.data.conditions import Condition
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.missing import drop_incomplete_rows
+from ganxfer.data.parquet import RowGroup
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
 from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
@@ -37,6 +38,18 @@ class TrainingData:
     labels: np.ndarray | None = None  # a conditional model's label index of each training row
     tasks: np.ndarray | None = None  # meta-learning: each training row's task, numbered from 0
     holdout_groups: list[int] | None = None  # streamed data: the held-out row groups
+
+    def __enter__(self) -> "TrainingData":
+        return self
+
+    def __exit__(self, *raised) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Streamed rows may be reading a window ahead in a thread of their own, which must end
+        with the run however it ends; rows in memory hold nothing to let go."""
+        if isinstance(self.rows, StreamedRows):
+            self.rows.close()
 
 
 def _alone(part):
@@ -67,18 +80,18 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
     `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
-    if stream.streams(data_cfg):
-        return prepare_streamed(data_cfg, source, resumed, conditional or domain is not None, streaming)
+    groups = stream.streamed_row_groups(data_cfg)
+    if groups is not None:
+        return prepare_streamed(data_cfg, groups, source, resumed, conditional or domain is not None, streaming,
+                                remap)
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
     if resumed is not None:
         schema = resumed
-    elif source is not None and remap and differs_from_source(source, split.train, data_cfg):
+    elif fits_own_schema(source, remap, split.train, data_cfg):
         schema = fit_schema(split.train, table, data_cfg)
-    elif source is not None:
-        schema = schema_for_target(source, split.train, data_cfg)
     else:
-        schema = fit_schema(split.train, table, data_cfg)
+        schema = schema_for_target(source, split.train, data_cfg)
     if schema.width == 0:
         raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
                         "there is nothing for a generator to learn; give a file whose columns vary")
@@ -104,21 +117,22 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
-def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, conditional: bool,
-                     streaming: StreamOptions) -> TrainingData:
+def prepare_streamed(data_cfg, groups: list[RowGroup], source: Schema | None, resumed: Schema | None,
+                     conditional: bool, streaming: StreamOptions, remap: bool = False) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
-    seeded sample of training row groups, and a reader of this process's share of the others."""
+    seeded sample of training row groups (or the source's, chosen as `prepare` chooses it), and a
+    reader of this process's share of the others. `groups`: every row group, with the footers
+    data.stream's choice read them from."""
     _check_streamable(data_cfg, conditional)
-    groups = stream.row_groups(data_cfg.path)
     split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
     sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
     holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
     if resumed is not None:
         schema = resumed
-    elif source is not None:
-        schema = schema_for_target(source, sample, data_cfg)
-    else:
+    elif fits_own_schema(source, remap, sample, data_cfg):
         schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
+    else:
+        schema = schema_for_target(source, sample, data_cfg)
     if schema.width == 0:
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
     positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
@@ -128,7 +142,7 @@ def prepare_streamed(data_cfg, source: Schema | None, resumed: Schema | None, co
         return schema.transform(_chosen(table, data_cfg))
 
     rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
-                                    streaming.seed)
+                                    streaming.seed, streaming.processes)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 
@@ -194,6 +208,13 @@ def _say_new_values(new: dict[str, list]) -> None:
         log.info("the target brings values the source model never saw (%s): new categories are added to "
                  "the networks, each starting as the mean of its column's source categories, and few-valued "
                  "numbers keep to their new values too", added)
+
+
+def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data_cfg) -> bool:
+    """Whether a run fits a schema of its own on its training rows (as a pretrain does) rather
+    than keep the source's: with no source, or with transfer.remap=true and columns that differ
+    from the source's. Data in memory and streamed data decide alike."""
+    return source is None or (remap and differs_from_source(source, train, data_cfg))
 
 
 def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:

@@ -46,24 +46,27 @@ HOLDOUT_KEPT_ROWS = 100_000
 RECORDED_TRAINING_ROWS = 100_000
 
 
-def streams(data_cfg) -> bool:
-    """Whether this data config trains from a stream (data.stream: auto | true | false)."""
+def streamed_row_groups(data_cfg) -> list[RowGroup] | None:
+    """The row groups this data config trains from as a stream (data.stream: auto | true | false),
+    or None where it reads the data into memory. data.stream=auto decides from the same footers
+    the stream then reads from, so each is read once."""
     choice = str(data_cfg.get("stream", "false")).lower()
     if choice == "false" or data_cfg.get("kind") != "csv" or data_cfg.get("shape") is not None:
-        return False
+        return None
     files = shards(data_cfg.path)
     parquet = all(file.suffix.lower() == ".parquet" for file in files)
     if choice == "true":
         if not parquet:
             raise UserError(f"data.stream=true reads Parquet row groups; {data_cfg.path} holds CSV files: "
                             "convert them to Parquet, or set data.stream=false")
-        return True
+        return row_groups(data_cfg.path)
     if choice != "auto":
         raise UserError(f"data.stream={choice}: choose auto, true or false")
     if not parquet:
-        return False
+        return None
     groups = row_groups(data_cfg.path)
-    return sum(group.rows for group in groups) * _width(data_cfg.path) * 8 > STREAM_ABOVE_BYTES
+    width = groups[0].footer.num_columns  # every shard's, as row_groups checks
+    return groups if sum(group.rows for group in groups) * width * 8 > STREAM_ABOVE_BYTES else None
 
 
 def row_groups(path) -> list[RowGroup]:
@@ -78,19 +81,11 @@ def row_groups(path) -> list[RowGroup]:
             dtypes = metadata.schema.to_arrow_schema().empty_table().to_pandas().dtypes
         first = first if first is not None else (shard, dtypes)
         check_like(shard, dtypes, *first)
-        found += [RowGroup(str(shard), index, metadata.row_group(index).num_rows)
+        found += [RowGroup(str(shard), index, metadata.row_group(index).num_rows, metadata)
                   for index in range(metadata.num_row_groups) if metadata.row_group(index).num_rows]
     if not found:
         raise UserError(f"data {path} has columns but no rows")
     return found
-
-
-def _width(path) -> int:
-    import pyarrow.parquet as pq
-
-    first = shards(path)[0]
-    with reading(first):
-        return pq.ParquetFile(first).metadata.num_columns
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,8 @@ def read_groups(groups: list[RowGroup], numbers, columns: list[str] | None = Non
     for number in numbers:
         group = groups[number]
         with reading(group.shard):
-            part = plain(pq.ParquetFile(group.shard).read_row_group(group.index, columns=columns).to_pandas())
+            shard = pq.ParquetFile(group.shard, metadata=group.footer)
+            part = plain(shard.read_row_group(group.index, columns=columns).to_pandas())
         part.index = pd.RangeIndex(starts[number], starts[number] + len(part))
         parts.append(part)
     return pd.concat(parts) if len(parts) > 1 else parts[0]
@@ -150,17 +146,12 @@ def read_spread(groups: list[RowGroup], chosen: list[int], among: list[int], ran
 
 def footer_ranges(groups: list[RowGroup], numbers: list[int]) -> dict[str, tuple[float, float]]:
     """Each numeric column's exact minimum and maximum over the row groups `numbers`, from the
-    statistics in the files' footers, without reading a row; a column is left out where a row
-    group's footer lacks them."""
-    import pyarrow.parquet as pq
-
-    ranges, lacking, footers = {}, set(), {}
+    statistics in the footers row_groups read, without reading a row; a column is left out where a
+    row group's footer lacks them."""
+    ranges, lacking = {}, set()
     for number in numbers:
         group = groups[number]
-        if group.shard not in footers:
-            with reading(group.shard):
-                footers[group.shard] = pq.ParquetFile(group.shard).metadata
-        row_group = footers[group.shard].row_group(group.index)
+        row_group = group.footer.row_group(group.index)
         for place in range(row_group.num_columns):
             column = row_group.column(place)
             name, statistics = column.path_in_schema, column.statistics
@@ -196,6 +187,7 @@ class StreamedRows:
     steps_per_window: int  # the same on every process, so that all change windows together
     seed: int
     total_rows: int  # the training rows of every process together
+    processes: int = 1  # how many share the row groups: saved with the position, as it changes the share
     device: torch.device = torch.device("cpu")
     _window: tuple[int, torch.Tensor] | None = field(default=None, repr=False)
     _next: tuple[int, Future] | None = field(default=None, repr=False)
@@ -203,7 +195,7 @@ class StreamedRows:
 
     @classmethod
     def plan(cls, groups, train: list[int], share: list[int], encode, buffer_rows: int, batch_size: int,
-             seed: int) -> "StreamedRows":
+             seed: int, processes: int = 1) -> "StreamedRows":
         """Windows of about `buffer_rows` rows, each serving as many steps as its rows make batches
         (so an epoch draws about as many rows as the share holds), computed from every training
         row group so that every process, in any number of them, agrees. (A window larger than the
@@ -212,7 +204,7 @@ class StreamedRows:
         mean_rows = total / len(train)
         window_groups = max(1, round(buffer_rows / mean_rows))
         steps = max(1, round(window_groups * mean_rows / batch_size))
-        return cls(groups, share, encode, window_groups, steps, seed, total)
+        return cls(groups, share, encode, window_groups, steps, seed, total, processes)
 
     def __len__(self) -> int:
         return self.total_rows
@@ -230,9 +222,12 @@ class StreamedRows:
         return (step - 1) // self.steps_per_window
 
     def position(self, step: int) -> dict:
-        """Where the reader stands after `step`: saved in checkpoints, checked on resume."""
+        """Where the reader stands after `step`, and over how many processes' shares: saved in
+        checkpoints, checked on resume. (The window depends on the step alone, not on the number of
+        processes, so that number is saved for its own sake.)"""
         return {"window": self.window_of(step + 1), "steps_into_window": step % self.steps_per_window,
-                "steps_per_window": self.steps_per_window, "window_groups": self.window_groups}
+                "steps_per_window": self.steps_per_window, "window_groups": self.window_groups,
+                "processes": self.processes}
 
     def groups_of(self, window: int) -> list[int]:
         """The row groups of a window: the share in a seeded order per pass (epoch), cut in windows."""
@@ -263,5 +258,7 @@ class StreamedRows:
         return torch.from_numpy(rows).to(self.device)
 
     def close(self) -> None:
+        """Ends the read-ahead thread (a window being read is finished first); may be called again."""
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
+        self._reader, self._next = None, None

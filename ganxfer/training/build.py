@@ -15,7 +15,7 @@ from ganxfer.objective import Objective
 from ganxfer.runtime import console
 from ganxfer.training import conditioning, meta
 from ganxfer.training.loop import GAN
-from ganxfer.training.plan import Start
+from ganxfer.training.plan import Start, average_decay
 
 
 @dataclass
@@ -37,7 +37,7 @@ def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     distributed.check_strategy(strategy)
     if start.source is not None:
         conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
-    gan = _build_gan(cfg, start, data.schema, strategy, device)
+    gan = _build_gan(cfg, start, data.schema, strategy, device, len(data.rows))
     streamed = isinstance(data.rows, StreamedRows)
     if streamed and cfg.meta.name != "none":
         raise UserError(f"meta={cfg.meta.name} draws its tasks from rows in memory, and {cfg.data.path} is streamed "
@@ -78,9 +78,9 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
     return step
 
 
-def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
+def _build_gan(cfg, start: Start, schema: Schema, strategy, device, training_rows: int) -> GAN:
     """Networks as the strategy wants them (source weights, structure, frozen parts), with
-    optimisers over what trains."""
+    optimisers over what trains, and G's moving average."""
     torch.manual_seed(cfg.seed)
     generator, discriminator = models.build(start.plan.model, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
@@ -92,15 +92,21 @@ def _build_gan(cfg, start: Start, schema: Schema, strategy, device) -> GAN:
         if cfg.transfer.reinit_head:
             transfer.reinitialise_head(discriminator)
         lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
-    trainer = cfg.trainer
+    decay, warmup = _average(cfg.trainer, start.plan.stage == "finetune" and strategy.loads_source, training_rows)
+    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas, decay, warmup)
+
+
+def _average(trainer, from_source: bool, training_rows: int) -> tuple[float | None, bool]:
+    """G's moving average: its decay (None: no average) and whether it warms up."""
+    if not trainer.ema:
+        return None, False
     warmup = trainer.ema_warmup
     if warmup == "auto":
         # Warming up forgets a random start quickly. A source's G is a start worth keeping: from it
-        # the average moves toward the fine-tuned weights at the full decay, which keeps a few-row
+        # the average moves toward the fine-tuned weights without warm-up, which keeps a few-row
         # finetune near what the source knew (docs/transfer.md measures it).
-        warmup = not (start.plan.stage == "finetune" and strategy.loads_source)
-    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas,
-                      trainer.ema_decay if trainer.ema else None, warmup)
+        warmup = not from_source
+    return average_decay(trainer.ema_decay, from_source and not warmup, training_rows), warmup
 
 
 def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:
@@ -142,11 +148,25 @@ def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
 
 def _check_same_position(saved: dict | None, computed: dict) -> None:
     """A streamed run continues from the saved reader position: the window and the steps into it,
-    which the same row groups, settings and number of processes place at the same step."""
-    if saved != computed:
+    which the same row groups, data.buffer_rows and trainer.batch_size place at the same step.
+    The number of processes does not move the window, so it is compared on its own: resuming in
+    another number is allowed (docs/data.md) and goes on from the same window over new shares,
+    which is said, as those are not the batches of a run never stopped. (A checkpoint written
+    before the number was saved is taken as written by as many processes as resume it.)"""
+    if saved is None or _place(saved) != _place(computed):
         raise UserError(f"the checkpoint's data reader stood at {saved}, and these data and settings put it at "
-                        f"{computed}: resume with the data, data.buffer_rows, trainer.batch_size and number of "
-                        "processes it was written with")
+                        f"{computed}: resume with the data, data.buffer_rows and trainer.batch_size it was "
+                        "written with")
+    written, now = saved.get("processes", computed["processes"]), computed["processes"]
+    if written != now:
+        console.print(f"[yellow]the checkpoint was written by {written} process(es) and {now} resume it: each "
+                      f"streams its new share of the row groups from window {computed['window']} on, so the "
+                      "batches differ from those of a run never stopped[/]")
+
+
+def _place(position: dict) -> dict:
+    """The reader's place in the windows, without the number of processes, which does not move it."""
+    return {key: value for key, value in position.items() if key != "processes"}
 
 
 def _check_same_rows(state: dict, positions) -> None:

@@ -107,8 +107,7 @@ class Reptile:
         start = [tensor.detach().clone() for tensor in _state(gan)]
         losses = self.adapt(gan, generator, discriminator, data, objective, rng, schedule, step, precision, labels)
         with torch.no_grad():
-            for theta, phi in zip(start, _state(gan)):
-                phi.copy_(torch.lerp(theta, phi, self.step_size(step)))  # theta + eps (phi - theta)
+            _move_toward(start, _state(gan), self.step_size(step))
         if gan.ema is not None:
             gan.ema.update(gan.generator)
         return losses
@@ -126,6 +125,14 @@ class Reptile:
                                                step, precision, task_labels)
             skipped += skips
         return d_loss, g_loss, skipped
+
+
+def _move_toward(theta: list[torch.Tensor], phi: list[torch.Tensor], epsilon: float) -> None:
+    """phi <- theta + epsilon (phi - theta), for every tensor, allocating none: the result is
+    computed in theta, the copy the outer step took before its inner steps and needs no more, and
+    copied into phi. In place, lerp gives what torch.lerp(theta, phi, epsilon) gives, bit for bit."""
+    torch._foreach_lerp_(theta, phi, epsilon)
+    torch._foreach_copy_(phi, theta)
 
 
 class TaskAverage:

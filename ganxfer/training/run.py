@@ -37,27 +37,29 @@ def train(cfg, stage: str) -> float | None:
         check_writable(out / "checkpoints")
         device = distributed.device(pick_device(cfg.trainer.device))
         start = plan_run(cfg, stage, device)
-        prepared = prepare_data(cfg, start)
-        steps = total_steps(cfg.trainer.steps, len(prepared.rows))
-        check_continues(start, steps)
-        run = build_run(cfg, start, prepared, device, steps)
-        first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
-        where = distributed.describe(device)
-        if device.type == "cpu":
-            count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
-            threads.apply(count)
-            where += f" with {count} thread{'s' if count > 1 else ''}"
-        streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
-        auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
-        console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, {steps} steps{auto}, on {where}; writing to {out}")
-        writer = RunWriter(out, cfg, start.plan, prepared, run)
-        evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
-        _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
-             _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
-        if not distributed.is_main():
-            return None
-        return finish(cfg, run, writer, prepared.schema, evaluation_rows)
+        # Streamed rows may read ahead in a thread from build_run on: it ends however the run ends,
+        # a refused resume included.
+        with prepare_data(cfg, start) as prepared:
+            steps = total_steps(cfg.trainer.steps, len(prepared.rows))
+            check_continues(start, steps)
+            run = build_run(cfg, start, prepared, device, steps)
+            first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
+            where = distributed.describe(device)
+            if device.type == "cpu":
+                count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
+                threads.apply(count)
+                where += f" with {count} thread{'s' if count > 1 else ''}"
+            streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
+            auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
+            console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
+                          f"{len(prepared.holdout)} held out, {steps} steps{auto}, on {where}; writing to {out}")
+            writer = RunWriter(out, cfg, start.plan, prepared, run)
+            evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
+            _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
+                 _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
+            if not distributed.is_main():
+                return None
+            return finish(cfg, run, writer, prepared.schema, evaluation_rows)
 
 
 def _parameters(run: Run) -> int:
@@ -121,7 +123,7 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
                           "the same settings", stop.exit_code - 128) from None
     finally:
         if not isinstance(run.rows, torch.Tensor):
-            run.rows.close()  # the read-ahead thread
+            run.rows.close()  # training is done: no window past the last step is read during the final metrics
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
