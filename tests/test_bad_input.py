@@ -226,6 +226,7 @@ CASES = {
     "key-of-another-option": Case(("finetune", "transfer.lambda_ewc=1.0"), ("transfer.lambda_ewc", "lr_g_mult")),
     "text-for-int": Case(("finetune", "trainer.steps=many"), ("trainer.steps", "must be auto or an integer")),
     "text-for-bool": Case(("finetune", "trainer.ema=maybe"), ("trainer.ema", "must be true or false")),
+    "bool-for-a-decay": Case(("finetune", "trainer.ema_decay=false"), ("trainer.ema_decay", "auto or a number")),
     "word-for-auto-or-bool": Case(("pretrain", "trainer.ema_warmup=off"), ("trainer.ema_warmup", "auto, true or false")),
     "text-for-float": Case(("finetune", "optimizer.lr_g=fast"), ("optimizer.lr_g", "must be a number")),
     "in-a-sweep": Case(("finetune", "data.shots=10,lots"), ("data.shots='lots' must be an integer",)),
@@ -237,7 +238,7 @@ CASES = {
     "sample-zero-rows": Case(("sample", "ckpt={ckpt}", "n=0"), ("n=0",)),
     # A run that meets its own checkpoint or data
     "resume-other-network": Case(("pretrain", "data=csv", "data.path={data}", *tiny(4), "model.g_hidden=32",
-                                  "resume={ckpt}"), ("model.g_hidden: 16 -> 32", "other settings")),
+                                  "resume={ckpt}"), ("model.g_hidden: 16 -> 32", "other settings", "(model.g_hidden=16)")),
     "resume-fewer-steps": Case(("pretrain", "data=csv", "data.path={data}", *tiny(1), "resume={ckpt}"),
                                ("trainer.steps=1", "has done 2 steps already")),
     "finetune-other-columns": Case(("finetune", "ckpt={ckpt}", "data=csv", "data.path=target.csv", *tiny()),

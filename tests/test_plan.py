@@ -102,3 +102,18 @@ def test_a_checkpoint_written_before_a_setting_existed_still_resumes(ganxfer):
     checkpoint.save(half, state)
     resumed = ganxfer("pretrain", *TINY, f"resume={half}")
     assert load_last(resumed)["step"] == 6
+
+
+def test_a_resume_refused_for_another_strategy_names_the_setting_to_add(ganxfer, ganxfer_outcome, tmp_path):
+    """A finetune trained with transfer=full and resumed with the default strategy (l2sp) is
+    refused, and the message gives the override that resumes it."""
+    from conftest import assert_user_error
+
+    source = ganxfer("pretrain", *TINY) / "checkpoints" / "last.ckpt"
+    half = ganxfer("finetune", f"ckpt={source}", "transfer=full", *TINY[1:], "trainer.steps=3")
+    result = ganxfer_outcome(tmp_path, "finetune", f"ckpt={source}", *TINY[1:], "trainer.steps=6",
+                             f"resume={half}/checkpoints/last.ckpt")
+    assert_user_error(result, "transfer.name: 'full' -> 'l2sp'", "(transfer=full)")
+    resumed = ganxfer("finetune", f"ckpt={source}", "transfer=full", *TINY[1:], "trainer.steps=6",
+                      f"resume={half}/checkpoints/last.ckpt")
+    assert load_last(resumed)["step"] == 6

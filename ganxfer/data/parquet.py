@@ -117,7 +117,7 @@ class RowGroup:
     rows: int
     # The shard's footer (pyarrow's FileMetaData), read once: its statistics and every later read
     # of the shard use it rather than parse it again.
-    footer: Any = field(default=None, compare=False, repr=False)
+    footer: Any = field(compare=False, repr=False)
 
 
 def write_parquet(table: pd.DataFrame, file, chunk_rows: int = 100_000) -> None:

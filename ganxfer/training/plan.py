@@ -170,12 +170,21 @@ def _check_resumable_settings(cfg, saved: dict, path, stage: str) -> None:
                for key in sorted(before.keys())
                if key not in ("resume", "ckpt") and before[key] != after.get(key, "unset")}
     described = {key: f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items()}
-    fixed = [text for key, text in described.items() if key.split(".")[0] in FIXED_ON_RESUME[stage]]
+    fixed = [key for key in described if key.split(".")[0] in FIXED_ON_RESUME[stage]]
     if fixed:
-        raise UserError(f"resume={path} was trained with other settings ({'; '.join(fixed)}); resume "
-                        "with the checkpoint's settings, or start a new run to change them")
+        restore = " ".join(_override(key, changed[key][0]) for key in fixed)
+        raise UserError(f"resume={path} was trained with other settings ({'; '.join(described[key] for key in fixed)}); "
+                        f"resume with the checkpoint's settings ({restore}), or start a new run to change them")
     if described:
         console.print("resuming with changed settings: " + "; ".join(described.values()))
+
+
+def _override(key: str, value) -> str:
+    """The command-line setting that gives `key` its `value`: a group's option by its name."""
+    group, _, leaf = key.partition(".")
+    if leaf == "name":
+        return f"{group}={value}"
+    return f"{key}={value}".replace(" ", "")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -51,8 +51,9 @@ def train(cfg, stage: str) -> float | None:
                 where += f" with {count} thread{'s' if count > 1 else ''}"
             streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
             auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
+            average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
             console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
-                          f"{len(prepared.holdout)} held out, {steps} steps{auto}, on {where}; writing to {out}")
+                          f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
             writer = RunWriter(out, cfg, start.plan, prepared, run)
             evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
             _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
