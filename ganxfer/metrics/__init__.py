@@ -44,7 +44,7 @@ def _say_not_measured(name: str, needed: int, rows: int) -> None:
         "or a larger data.holdout gives it enough", name, needed, rows)
 
 
-__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "Space", "c2st", "cached_feature_net", "column_pairs", "column_shapes",
-           "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
+__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "Space", "c2st", "cached_feature_net",
+           "column_pairs", "column_shapes", "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
            "is_categorical", "kid", "kid_kernel", "ks_complement", "mmd2_rbf", "mmd2_unbiased", "prdc",
            "quality", "quality_breakdown", "quick", "tv_complement", "utility"]

@@ -49,7 +49,8 @@ class Category:
     def encode(self, series: pd.Series) -> np.ndarray:
         codes = pd.Index(self.values, dtype=object).get_indexer(series).astype(np.int64)  # -1: a gap or unseen
         gaps = series.isna().to_numpy()
-        codes[gaps] = len(self.values) if self.marked else 0  # unmarked: the most frequent category stands in
+        # Unmarked, the most frequent category stands in for a gap (none, when the real rows hold only gaps).
+        codes[gaps] = len(self.values) if self.marked else 0 if self.values else -1
         return one_hot(codes, self.width)
 
 
