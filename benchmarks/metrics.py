@@ -18,7 +18,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ganxfer.data import Schema
-from ganxfer.metrics import METRICS, Comparison, evaluate
+from ganxfer.metrics import METRICS, Comparison, Space, evaluate
 
 CLASSES = 5
 
@@ -58,10 +58,11 @@ def main(argv=None) -> None:
     real = mixture(args.rows, args.columns, seed=1)
     fake = mixture(args.rows, args.columns, seed=2, shift=0.1)
     train = mixture(args.rows, args.columns, seed=3)
-    schema = Schema.fit(train, exclude=["label"])
+    categorical = Schema.fit(train, exclude=["label"]).categorical  # the columns' kinds, as the data layer reads them
+    space = Space.fit(real.drop(columns="label"), categorical)  # as evaluate measures: fitted on the real rows
     with tempfile.TemporaryDirectory() as cache, threadpool_limits(args.threads) if args.threads else nullcontext():
-        comparison = Comparison(real, fake, schema.transform, label="label", reference=train, train=train,
-                                holdout=real, cache_dir=cache)
+        comparison = Comparison(real, fake, space, label="label", reference=train, train=train,
+                                holdout=real, cache_dir=cache, categorical=categorical)
         seconds = time_each_metric(comparison)
 
     print(f"{args.rows:,} real x {args.rows:,} synthetic rows x {args.columns} columns, "

@@ -1,17 +1,22 @@
 """`ganxfer evaluate` through the CLI, in this process: several checkpoints, a subset of metrics,
-bad metric names; and the metrics benchmark at toy size."""
+bad metric names, the one space every checkpoint is measured in; and the metrics benchmark at toy size."""
 
 import json
 import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import TINY, mixed_table
-from ganxfer import cli
+from ganxfer import checkpoint, cli
+from ganxfer.data import Schema, load_table
 from ganxfer.stages import evaluate as evaluate_stage
 from ganxfer.figures import correlations_plot, marginals_plot
+from ganxfer.metrics import frechet_distance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +43,7 @@ def test_several_checkpoints_are_compared_on_the_same_real_rows(ganxfer, checkpo
     assert [record["checkpoint"] for record in records] == [str(path) for path in checkpoints]
     assert [record["stage"] for record in records] == ["pretrain", "finetune"]
     assert records[0]["real_rows"] == records[1]["real_rows"] == 181  # 20% of digits 0-4, the first run's
+    assert records[0]["space"] == records[1]["space"] == "pixels: 0-16 mapped to [-1, 1] (64 columns)"
     for record in records:
         for name in ("fd", "fd_features", "kid", "mmd2_rbf", "precision", "coverage", "c2st_accuracy",
                      "c2st_auc", "quality_score", "dcr_close_share", "dcr_exact_copies"):
@@ -49,6 +55,76 @@ def test_several_checkpoints_are_compared_on_the_same_real_rows(ganxfer, checkpo
         for plot in ("marginals", "correlations", "pca", "samples"):
             assert (out / f"ckpt{number}_{plot}.png").stat().st_size > 0
     assert len(list(out.glob("feature_net_*.npz"))) == 1  # trained once, reused for the second checkpoint
+
+
+def shops(seed: int, price_scale: float = 1.0, names=("north", "south", "web"), rows=200) -> pd.DataFrame:
+    """Two numbers and a category, without gaps (the space's gaps are tested in test_metrics)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"price": np.round(rng.gamma(2.0, 10.0, rows) * price_scale, 2),
+                         "visits": rng.integers(0, 40, rows), "shop": rng.choice(names, rows)})
+
+
+@pytest.fixture
+def two_scalings(ganxfer, tmp_path):
+    """Two checkpoints of one target table with different schemas: one fine-tuned from a source whose
+    prices are a hundred times smaller (it keeps the source's scaling, and its shop 'web'), one
+    pretrained on the target itself. Returns their paths and the target's data config."""
+    source, target = tmp_path / "source.csv", tmp_path / "target.csv"
+    shops(0).to_csv(source, index=False)
+    shops(1, price_scale=100.0, names=("north", "south", "east")).to_csv(target, index=False)
+    pretrained = ganxfer("pretrain", "data=csv", f"data.path={source}", *TINY) / "checkpoints" / "last.ckpt"
+    runs = (ganxfer("finetune", "data=csv", f"data.path={target}", f"ckpt={pretrained}", *TINY),
+            ganxfer("pretrain", "data=csv", f"data.path={target}", *TINY))
+    return [run / "checkpoints" / "last.ckpt" for run in runs]
+
+
+def numbers_of(record: dict) -> dict:
+    return {name: value for name, value in record.items() if isinstance(value, (int, float))}
+
+
+def test_the_order_of_checkpoints_changes_no_number(ganxfer, two_scalings):
+    finetuned, pretrained = two_scalings
+    prices = [checkpoint.load(path)["schema"]["columns"][0] for path in two_scalings]
+    assert prices[1]["high"] > 10 * prices[0]["high"]  # each checkpoint scales the prices its own way
+
+    def evaluated(first, second) -> list[dict]:
+        out = ganxfer("evaluate", f"ckpt=[{first},{second}]", "metrics=[fd,kid,mmd2_rbf,prdc,c2st,memorisation]")
+        return json.loads((out / "metrics.json").read_text())
+
+    forward, backward = evaluated(finetuned, pretrained), evaluated(pretrained, finetuned)
+    for record, same in zip(forward, backward[::-1]):
+        assert record["checkpoint"] == same["checkpoint"]
+        assert record["space"] == same["space"] == "real rows: 2 numbers standardised, 1 category one-hot (5 columns)"
+        assert {"fd", "kid", "mmd2_rbf", "precision", "c2st_auc", "dcr_close_share"} <= set(record)
+        assert numbers_of(record) == pytest.approx(numbers_of(same), rel=1e-9, abs=1e-12)
+
+
+def test_distances_are_measured_in_the_real_rows_standardised_space(ganxfer, two_scalings, capsys):
+    finetuned = two_scalings[0]
+    out = ganxfer("evaluate", f"ckpt={finetuned}", "metrics=[fd]", "trainer.device=cpu")  # sampled as below
+    record = json.loads((out / "metrics.json").read_text())
+    assert "distances in one space for every checkpoint: real rows: 2 numbers" in capsys.readouterr().out
+    state = checkpoint.load(finetuned)
+    schema = Schema.from_dict(state["schema"])
+    table = load_table(OmegaConf.create(state["config"]["data"]))
+    real = table.loc[state["split"]["holdout_rows"].numpy()]
+    fake = evaluate_stage.synthetic_rows(state, schema, len(real), 0, "cpu")  # seed=0, evaluate's default
+
+    def standardised_by_hand(rows: pd.DataFrame) -> np.ndarray:
+        numbers = [(rows[name].astype(float) - real[name].astype(float).mean()) / real[name].astype(float).std(ddof=0)
+                   for name in ("price", "visits")]
+        return np.column_stack([*numbers, *[(rows["shop"] == shop).astype(float) for shop in real["shop"].unique()]])
+
+    assert record["fd"] == pytest.approx(frechet_distance(standardised_by_hand(real), standardised_by_hand(fake)),
+                                         rel=1e-6)
+    assert record["fd"] != pytest.approx(frechet_distance(schema.transform(real), schema.transform(fake)), rel=0.01)
+
+
+def test_images_keep_the_pixel_space_their_models_share():
+    """Every model of the digits scales pixels by the data's range: the comparison space is that one."""
+    pixels = pd.DataFrame(np.random.default_rng(0).integers(0, 17, (30, 64)), columns=[f"p{i}" for i in range(64)])
+    space = evaluate_stage.comparison_space(OmegaConf.create({"shape": [8, 8], "pixel_range": [0, 16]}), pixels, pixels)
+    np.testing.assert_allclose(space(pixels), Schema.fit_image(pixels, [8, 8], [0, 16]).transform(pixels), atol=1e-6)
 
 
 def test_metrics_picks_a_subset_and_fd_is_always_there(ganxfer, pretrained):

@@ -7,7 +7,7 @@ from scipy.stats import ks_2samp
 
 from conftest import mixed_table
 from ganxfer.metrics import (
-    Comparison, FeatureNet, c2st, column_shapes, distance_to_closest_record, evaluate, frechet_distance, kid,
+    Comparison, FeatureNet, Space, c2st, column_shapes, distance_to_closest_record, evaluate, frechet_distance, kid,
     kid_kernel, ks_complement, mmd2_rbf, mmd2_unbiased, prdc, quality, quick, tv_complement, utility)
 
 
@@ -53,15 +53,43 @@ BADNESS = {
 
 
 def test_a_mean_shift_scores_worse_and_a_larger_one_worse_still():
-    real = pd.DataFrame(normal(0))
+    real = pd.DataFrame(normal(0) * [1, 10, 100, 1000])  # the space fitted on them evens out the columns
     results = []
     for shift in (0.0, 0.5, 2.0):
-        fake = pd.DataFrame(normal(1) + shift)
-        comparison = Comparison(real, fake, scale=lambda table: table.to_numpy())
+        fake = pd.DataFrame((normal(1) + shift) * [1, 10, 100, 1000])
+        comparison = Comparison(real, fake, scale=Space.fit(real))
         results.append(evaluate(comparison, ["fd", "kid", "mmd2_rbf", "prdc", "c2st", "quality"])[0])
     for name, badness in BADNESS.items():
         same, small, large = (badness(result[name]) for result in results)
         assert same < small < large, (name, [result[name] for result in results])
+
+
+def test_the_space_standardises_numbers_and_one_hots_categories_of_the_real_rows():
+    real = mixed_table(0)  # price and visits with gaps, shop text with gaps, member booleans
+    space = Space.fit(real, categorical={"shop", "member"})
+    encoded = space(real)
+    prices = real["price"].to_numpy(np.float64)
+    present = ~np.isnan(prices)
+    by_hand = (np.where(present, prices, np.nanmedian(prices)) - np.nanmean(prices)) / np.nanstd(prices)
+    np.testing.assert_allclose(encoded[:, 0], by_hand)  # gaps as the median, as the encoding fills them
+    np.testing.assert_array_equal(encoded[:, 1:3], np.c_[present, ~present])  # and marked: present / missing
+    # price and visits: a number and a present/missing pair each; shop: 3 categories and a gap; member: 2
+    assert space.width == encoded.shape[1] == 3 + 3 + 4 + 2
+    np.testing.assert_array_equal(encoded[:, 6:].sum(axis=1), 2)  # one output of shop, one of member
+    assert space.describe() == "real rows: 2 numbers standardised, 2 categories one-hot (12 columns)"
+
+
+def test_a_synthetic_category_or_gap_the_real_rows_lack_is_placed_as_the_encoding_places_it():
+    real = pd.DataFrame({"shop": ["north", "north", "south", None], "age": [20.0, 30.0, 40.0, 50.0],
+                         "flat": [5.0] * 4})
+    space = Space.fit(real, categorical={"shop"})
+    fake = pd.DataFrame({"shop": ["east", None], "age": [np.nan, 30.0], "flat": [5.0, 7.0]})
+    shop, age, flat = space(fake)[:, :3], space(fake)[:, 3], space(fake)[:, 4]
+    np.testing.assert_array_equal(shop, [[0, 0, 0], [0, 0, 1]])  # unseen: all zeros; a gap: its own output
+    assert age[0] == pytest.approx((35 - 35) / np.std([20, 30, 40, 50]))  # a gap the real rows lack: their median
+    np.testing.assert_array_equal(flat, [0, 2])  # sd 0: centred only, an offset counts in the column's units
+    unmarked = Space.fit(real, categorical={"shop"}, mark_gaps=False)  # data.missing=impute
+    np.testing.assert_array_equal(unmarked(fake)[:, :2], [[0, 0], [1, 0]])  # a gap stands in as the most frequent
 
 
 def test_ks_complement_is_one_minus_scipys_statistic():

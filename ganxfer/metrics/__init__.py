@@ -11,6 +11,7 @@ from ganxfer.metrics.frechet import frechet_distance
 from ganxfer.metrics.kernels import kid, kid_kernel, mmd2_rbf, mmd2_unbiased
 from ganxfer.metrics.memorisation import distance_to_closest_record
 from ganxfer.metrics.neighbours import prdc
+from ganxfer.metrics.space import Space
 from ganxfer.metrics.suite import METRICS, Comparison, Skipped, evaluate, ideal
 from ganxfer.metrics.tabular import (column_pairs, column_shapes, correlations, is_categorical, ks_complement, quality,
                                      quality_breakdown, tv_complement)
@@ -43,7 +44,7 @@ def _say_not_measured(name: str, needed: int, rows: int) -> None:
         "or a larger data.holdout gives it enough", name, needed, rows)
 
 
-__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "c2st", "cached_feature_net", "column_pairs", "column_shapes",
-           "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
+__all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "Space", "c2st", "cached_feature_net",
+           "column_pairs", "column_shapes", "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
            "is_categorical", "kid", "kid_kernel", "ks_complement", "mmd2_rbf", "mmd2_unbiased", "prdc",
            "quality", "quality_breakdown", "quick", "tv_complement", "utility"]

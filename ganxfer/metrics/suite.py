@@ -26,7 +26,8 @@ class Skipped(Exception):
 @dataclass
 class Comparison:
     """Everything the suite compares. Tables hold original units; `scale` maps a table to the
-    one scaled space in which every distance is measured, the same for real and synthetic rows."""
+    one scaled space in which every distance is measured, the same for real and synthetic rows
+    (evaluate's: a `Space` fitted on the real rows; a training run's: its schema's encoding)."""
     real: pd.DataFrame                       # real evaluation rows (may include the label column)
     fake: pd.DataFrame                       # synthetic rows, as many: the generated columns
     scale: Callable[[pd.DataFrame], np.ndarray]

@@ -1,5 +1,7 @@
 """ganxfer evaluate ckpt=PATH|latest|[A,B,...] [metrics=[...]]: compare each checkpoint's samples
-with the same real rows: those the first checkpoint's run held out, or the held-out split of data=...."""
+with the same real rows: those the first checkpoint's run held out, or the held-out split of data=....
+Every distance is measured in one space fitted on those real rows (metrics.Space), so no
+checkpoint's own scaling, and no order of checkpoints, changes a number."""
 
 import json
 from pathlib import Path
@@ -9,12 +11,14 @@ import torch
 from omegaconf import ListConfig, OmegaConf
 
 from ganxfer import checkpoint, metrics, models
-from ganxfer.data import Schema, load_table, split_table
+from ganxfer.data import FitOptions, Schema, load_table, split_table
+from ganxfer.data.images import pixel_range
+from ganxfer.data.inference import infer_kind
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.figures import (breakdown_tables, correlations_plot, image_grid, image_grids, marginals_plot, metrics_table,
                              pca_plot)
-from ganxfer.metrics import METRICS, Comparison, evaluate, ideal, quality_breakdown
+from ganxfer.metrics import METRICS, Comparison, Space, evaluate, ideal, quality_breakdown
 from ganxfer.runtime import console, pick_device, run_dir
 
 
@@ -24,11 +28,11 @@ def run(cfg) -> float:
     device = pick_device(cfg.trainer.device)
     paths = checkpoint_paths(cfg.ckpt)
     states = [checkpoint.load(path, device) for path in paths]
-    # One scaling for every checkpoint, so that their distances are measured in the same space.
-    first = Schema.from_dict(states[0]["schema"])
+    first = Schema.from_dict(states[0]["schema"])  # every checkpoint must generate its columns
     tables = {}  # each data config's rows, read once (a folder of images is decoded once per run)
-    table, real, label = evaluation_rows(cfg, states[0], tables)
+    table, real, label, data_cfg = evaluation_rows(cfg, states[0], tables)
     reference = table.drop(index=real.index)  # real rows outside the comparison: features are learnt on them
+    space = comparison_space(data_cfg, table, real[[name for name in real.columns if name in first.names]])
     out = run_dir()
     records = []
     for number, (path, state) in enumerate(zip(paths, states), start=1):
@@ -38,10 +42,10 @@ def run(cfg) -> float:
         with_label = schema.condition is not None and schema.condition.column == label
         fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=with_label)
         train, holdout = generator_split(state, tables)
-        comparison = Comparison(real, fake, first.transform, label, reference=reference, train=train, holdout=holdout,
-                                cache_dir=out, seed=cfg.seed, categorical=first.categorical,
+        comparison = Comparison(real, fake, space, label, reference=reference, train=train, holdout=holdout,
+                                cache_dir=out, seed=cfg.seed, categorical=space.categorical,
                                 image_shape=first.image_shape)
-        records.append(evaluate_checkpoint(cfg, path, state, comparison, labels, names, device))
+        records.append(evaluate_checkpoint(cfg, path, state, comparison, space, labels, names, device))
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", first.picture_shape)
     if first.image_shape is not None:
         image_grid(real[first.names].to_numpy(), first.picture_shape, out / "real_samples.png")
@@ -53,9 +57,11 @@ def run(cfg) -> float:
     return records[0].get("fd", float("nan"))  # NaN: too few rows to measure (the reason is shown)
 
 
-def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, labels, names: list[str], device) -> dict:
-    """One checkpoint's record: the chosen metrics of its comparison, per label on request, and
-    the quality score's breakdown by column. `labels`: those its synthetic rows were made for."""
+def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, space: Space, labels, names: list[str],
+                        device) -> dict:
+    """One checkpoint's record: the chosen metrics of its comparison, per label on request, the
+    quality score's breakdown by column, and the space the distances were measured in.
+    `labels`: those its synthetic rows were made for."""
     schema, real = Schema.from_dict(state["schema"]), comparison.real
     # Per label first: a model without labels is refused before the longer metrics run.
     by_label = per_class(state, schema, comparison.scale, real, labels, cfg.seed, device) if cfg.get("per_class") else None
@@ -64,7 +70,7 @@ def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, labels, 
         results["per_class"] = by_label
         console.print(metrics_table(f"{path}: per label", by_label, ideal))
     record = {"checkpoint": str(path), "stage": state["stage"], "step": state["step"], "real_rows": len(real),
-              **results, "skipped": skipped}
+              "space": space.describe(), **results, "skipped": skipped}
     if "quality_score" in results:  # which columns, and which pairs, the model gets wrong
         columns = comparison.columns
         record["quality_breakdown"] = quality_breakdown(real[columns], comparison.fake[columns],
@@ -88,20 +94,32 @@ def checkpoint_paths(spec) -> list[Path]:
     return [checkpoint.resolve(one, checkpoint.LATEST_OF["evaluate"]) for one in specs]
 
 
-def evaluation_rows(cfg, state: dict, tables: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
-    """(all rows of the data, the real rows to compare with, the label column): the rows the
-    checkpoint's run held out (data=from_checkpoint, the default), or the held-out split of the
-    data chosen for this run."""
+def evaluation_rows(cfg, state: dict, tables: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None, object]:
+    """(all rows of the data, the real rows to compare with, the label column, the data config
+    that read them): the rows the checkpoint's run held out (data=from_checkpoint, the default),
+    or the held-out split of the data chosen for this run."""
     if cfg.data.kind != "checkpoint":
         table = loaded(cfg.data, tables)
-        return table, split_table(table, cfg.data).holdout, cfg.data.label
+        return table, split_table(table, cfg.data).holdout, cfg.data.label, cfg.data
     data_cfg = OmegaConf.create(state["config"]["data"])
     table = loaded(data_cfg, tables, checkpoint.domain(state))
     real = recorded_rows(state, table, "holdout_rows")
     if real is None:
         raise UserError(f"the held-out rows of {data_cfg.get('path') or data_cfg.name} changed since "
                         "training; pass data=... to evaluate on a new split")
-    return table, real, data_cfg.label
+    return table, real, data_cfg.label, data_cfg
+
+
+def comparison_space(data_cfg, table: pd.DataFrame, real: pd.DataFrame) -> Space:
+    """The space every checkpoint's samples are compared in, fitted on the `real` rows alone.
+    Which columns are categories is read from all rows of the data, as training reads it
+    (data.categorical and the rest); images keep the data's pixel range, as every model of them does."""
+    if data_cfg.get("shape") is not None:
+        low, high = pixel_range(float(real.min().min()), float(real.max().max()), data_cfg.get("pixel_range"))
+        return Space.of_pixels(real.columns, low, high)
+    options = FitOptions.from_config(data_cfg)
+    categorical = {name for name in real.columns if infer_kind(table[name], options) in ("categorical", "constant")}
+    return Space.fit(real, categorical, mark_gaps=options.missing == "model")
 
 
 def generator_split(state: dict, tables: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
@@ -192,6 +210,7 @@ def show(records: list[dict], result_names: list[str]) -> None:
     values = {column: {name: record[name] for name in result_names if name in record}
               for column, record in columns.items()}
     console.print(metrics_table(f"vs {records[0]['real_rows']} held-out real rows", values, ideal))
+    console.print(f"distances in one space for every checkpoint: {records[0]['space']}")
     for column, record in columns.items():
         if "quality_breakdown" in record:
             for table in breakdown_tables("quality" if single else f"{column} quality", record["quality_breakdown"]):

@@ -145,7 +145,9 @@ def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd
 
 
 def _final_metrics(run: Run, schema: Schema, holdout, names: list[str], seed: int) -> dict:
-    """The slower metrics of trainer.final_metrics (e.g. c2st), once, on the held-out rows."""
+    """The slower metrics of trainer.final_metrics (e.g. c2st), once, on the held-out rows. In the
+    run's own scaling, as its logged fd and mmd2_rbf are, so that a run's metrics.json is in one
+    space; `evaluate` compares runs in a space fitted on the real rows (metrics.Space)."""
     if not names:
         return {}
     fake = _synthetic_like(run, schema, holdout, seed)
