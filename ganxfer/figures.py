@@ -17,10 +17,10 @@ def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
     """One row per metric, one value column per compared item (results: item -> {metric: value}),
     and the ideal value given by ideal(metric)."""
     table = Table(title=title)
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")  # wrapped, never cut, in a narrow terminal or a pipe
     for item in results:
-        table.add_column(item, justify="right")
-    table.add_column("ideal")
+        table.add_column(item, justify="right", overflow="fold")
+    table.add_column("ideal", overflow="fold")
     names = list(dict.fromkeys(name for values in results.values() for name in values))
     for name in names:
         cells = [f"{values[name]:.4g}" if name in values else "-" for values in results.values()]
@@ -33,12 +33,12 @@ def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table
     is reproduced worst, then the worst column pairs."""
     columns = Table(title=f"{title}: column shapes, worst first (1 = as the real rows)")
     for heading in ("column", "test", "score"):
-        columns.add_column(heading, justify="right" if heading == "score" else "left")
+        columns.add_column(heading, justify="right" if heading == "score" else "left", overflow="fold")
     for name, part in list(breakdown["column_shapes"].items())[:shown]:
         columns.add_row(str(name), part["test"], f"{part['score']:.3f}")
     pairs = Table(title=f"{title}: column pairs, worst first (correlation similarity)")
     for heading in ("columns", "real correlation", "synthetic correlation", "score"):
-        pairs.add_column(heading, justify="left" if heading == "columns" else "right")
+        pairs.add_column(heading, justify="left" if heading == "columns" else "right", overflow="fold")
     for pair in breakdown["worst_column_pairs"]:
         pairs.add_row(" & ".join(map(str, pair["columns"])), f"{pair['real_correlation']:.3f}",
                       f"{pair['synthetic_correlation']:.3f}", f"{pair['score']:.3f}")
