@@ -64,8 +64,9 @@ def test_the_report_explains_its_columns_and_names_default_settings(study, ganxf
     assert scratch_cells[-2:] == ["", "1"]  # steps_to_quality blank for scratch; one job
     assert "mean ± sd over each setting's jobs (its seeds)" in printed
     assert "a setting of one job: its value alone" in printed
-    for column, explained in (("fd", "Fréchet distance"), ("mmd2_rbf", "MMD²"), ("steps_to_quality", "final fd of scratch"),
-                              ("jobs", "finished jobs")):
+    legend = (("fd", "Fréchet distance"), ("mmd2_rbf", "MMD²"), ("steps_to_quality", "final fd of scratch"),
+              ("jobs", "finished jobs"))
+    for column, explained in legend:
         assert re.search(rf"^{column}: .*{explained}", printed, re.MULTILINE), column
     assert re.search(r"^fd: .*lower is better", printed, re.MULTILINE)
     assert "nan" not in result.stdout
