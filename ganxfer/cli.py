@@ -1,7 +1,6 @@
 """`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
-import logging
 import os
 import sys
 from datetime import datetime
@@ -14,9 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganxfer import distributed, outputs
 from ganxfer.errors import UserError
+from ganxfer.runtime import run_log
 from ganxfer.validate import check_overrides, check_values
-
-log = logging.getLogger("ganxfer")
 
 
 def unless_files(sources, value):
@@ -54,7 +52,7 @@ def run_stage(cfg: DictConfig):
         result = stages.runner(cfg.stage.name)(cfg)
         # Hydra's job log, <stage>.log in the run directory: a record that outlives the console,
         # e.g. of a job that a launcher ran in another process or on another machine.
-        log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
+        run_log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
         return result
     except UserError as err:
         if cfg.debug:

@@ -17,10 +17,10 @@ def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
     """One row per metric, one value column per compared item (results: item -> {metric: value}),
     and the ideal value given by ideal(metric)."""
     table = Table(title=title)
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")  # wrapped, never cut, in a narrow terminal or a pipe
     for item in results:
-        table.add_column(item, justify="right")
-    table.add_column("ideal")
+        table.add_column(item, justify="right", overflow="fold")
+    table.add_column("ideal", overflow="fold")
     names = list(dict.fromkeys(name for values in results.values() for name in values))
     for name in names:
         cells = [f"{values[name]:.4g}" if name in values else "-" for values in results.values()]
@@ -33,12 +33,12 @@ def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table
     is reproduced worst, then the worst column pairs."""
     columns = Table(title=f"{title}: column shapes, worst first (1 = as the real rows)")
     for heading in ("column", "test", "score"):
-        columns.add_column(heading, justify="right" if heading == "score" else "left")
+        columns.add_column(heading, justify="right" if heading == "score" else "left", overflow="fold")
     for name, part in list(breakdown["column_shapes"].items())[:shown]:
         columns.add_row(str(name), part["test"], f"{part['score']:.3f}")
     pairs = Table(title=f"{title}: column pairs, worst first (correlation similarity)")
     for heading in ("columns", "real correlation", "synthetic correlation", "score"):
-        pairs.add_column(heading, justify="left" if heading == "columns" else "right")
+        pairs.add_column(heading, justify="left" if heading == "columns" else "right", overflow="fold")
     for pair in breakdown["worst_column_pairs"]:
         pairs.add_row(" & ".join(map(str, pair["columns"])), f"{pair['real_correlation']:.3f}",
                       f"{pair['synthetic_correlation']:.3f}", f"{pair['score']:.3f}")
@@ -77,22 +77,45 @@ def _grid(rows: np.ndarray, shape, side: int, zoom: int) -> np.ndarray:
     return canvas
 
 
-def marginals_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path) -> None:
+def marginals_plot(real: pd.DataFrame, fake: pd.DataFrame, path: Path):
     """Real against synthetic distribution of each of the first MAX_PANELS columns: bar charts of
-    category shares for categorical columns, histograms on shared bins for the others."""
+    category shares for text, booleans and numbers of few whole values, histograms on shared bins
+    for the others. Returns the figure, as drawn into `path`."""
     names = list(real.columns[:MAX_PANELS])
     width = int(np.ceil(np.sqrt(len(names))))
     height = int(np.ceil(len(names) / width))
     figure = _figure(figsize=(3 * width, 2.4 * height), layout="constrained")
     axes = figure.subplots(height, width, squeeze=False)
     for axis, name in zip(axes.flat, names):
-        (_category_bars if is_categorical(real[name]) else _histograms)(axis, real[name], fake[name])
+        bins = histogram_bins(real[name], fake[name])
+        if bins is None:
+            _category_bars(axis, real[name], fake[name])
+        else:
+            _histograms(axis, real[name], fake[name], bins)
         axis.set_title(str(name), fontsize=9)
         axis.tick_params(labelsize=6)
     for axis in axes.flat[len(names):]:
         axis.set_visible(False)
     axes.flat[0].legend(fontsize=7)
     _save(figure, path)
+    return figure
+
+
+def histogram_bins(real: pd.Series, fake: pd.Series, bins: int = 30) -> np.ndarray | None:
+    """The bin edges that real and synthetic values share in a column's histogram; None for a
+    column drawn as one bar per value. Judged on both sets of values together: a few held-out
+    rows of an integer column may take few values where the synthetic rows take hundreds, too
+    many bars to label or compare. Whole numbers get bins of a whole number of values each,
+    edges half-way between, so that no bin holds one value more than its neighbours."""
+    both = pd.concat([real, fake], ignore_index=True)
+    if is_categorical(both):
+        return None
+    present = both.dropna().to_numpy(np.float64)
+    if len(present) == 0 or not np.all(present == np.round(present)):
+        return np.histogram_bin_edges(present, bins=bins)
+    low, high = present.min(), present.max()
+    values_per_bin = int(np.ceil((high - low + 1) / bins))
+    return np.arange(low - 0.5, high + 0.5 + values_per_bin, values_per_bin)
 
 
 def _category_bars(axis, real: pd.Series, fake: pd.Series) -> None:
@@ -106,9 +129,8 @@ def _category_bars(axis, real: pd.Series, fake: pd.Series) -> None:
     axis.set_xticks(positions, [str(value) for value in shares.index])
 
 
-def _histograms(axis, real: pd.Series, fake: pd.Series) -> None:
+def _histograms(axis, real: pd.Series, fake: pd.Series, bins: np.ndarray) -> None:
     present = {"real": real.dropna().to_numpy(np.float64), "synthetic": fake.dropna().to_numpy(np.float64)}
-    bins = np.histogram_bin_edges(np.concatenate(list(present.values())), bins=30)
     for label, values in present.items():
         axis.hist(values, bins=bins, density=True, histtype="step", label=label)
 

@@ -1,12 +1,39 @@
-"""What every stage shares about where it runs: the console, the run directory, the device."""
+"""What every stage shares about where it runs: the console, the run's log file, the run
+directory, the device."""
 
+import logging
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from rich.console import Console
+from rich.console import Console, RenderHook
+
+# The run's log file alone (<stage>.log in the run directory, conf/hydra/job_logging/ganxfer.yaml):
+# a record of the run that outlives the console, also of a job run in another process or machine.
+run_log = logging.getLogger("ganxfer.run_log")
 
 console = Console()
+
+# The log file's copy of the console, in plain text (no colour codes). A file has no width: a
+# table takes its natural width, a line of text stays one line.
+_plain = Console(width=1000, soft_wrap=True, color_system=None, force_terminal=False, force_jupyter=False,
+                 highlight=False)
+
+
+class _CopyToRunLog(RenderHook):
+    """Whatever the console prints goes to the run's log too: one way of printing, two places.
+    A rich render hook sees each print's renderables before the console draws them."""
+
+    def process_renderables(self, renderables):
+        if not console.quiet:  # a rank other than 0 writes no log of its own
+            with _plain.capture() as capture:
+                _plain.print(*renderables, end="")
+            text = capture.get().rstrip()
+            run_log.info("\n" + text if "\n" in text else text)  # a table starts on a line of its own
+        return renderables
+
+
+console.push_render_hook(_CopyToRunLog())
 
 
 def run_dir() -> Path:

@@ -13,20 +13,70 @@ NOT_SWEPT = ("seed", "hydra.", "ckpt")  # keys that never define a group of thei
 
 
 def load_jobs(folder: Path) -> pd.DataFrame:
-    """Each job's command-line overrides (as columns) and the numbers of its metrics.json."""
-    rows = []
+    """Each job's settings (the keys any job's command line set, as columns) and the numbers of
+    its metrics.json. Refuses a folder that is not a sweep (check_a_sweep)."""
+    rows, given = [], {}
     for overrides_file in sorted(Path(folder).glob("**/.hydra/overrides.yaml")):
         job = overrides_file.parent.parent
         if not (job / "metrics.json").exists():
             continue
         overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) or []
         settings = dict(override.lstrip("+~").split("=", 1) for override in overrides if "=" in override)
+        given.update(dict.fromkeys(settings))
         results = json.loads((job / "metrics.json").read_text())
         numbers = {key: value for key, value in results.items() if isinstance(value, (int, float))}
         rows.append({**settings, **numbers, "job": str(job)})
     if not rows:
         raise UserError(f"no finished jobs (a .hydra/overrides.yaml beside a metrics.json) under {folder}")
-    return pd.DataFrame(rows)
+    check_a_sweep(folder, [Path(row["job"]) for row in rows])
+    return with_default_values(pd.DataFrame(rows), list(given))
+
+
+def check_a_sweep(folder: Path, jobs: list[Path]) -> None:
+    """A report compares jobs: at least two finished jobs that Hydra ran as a sweep (`-m`), not
+    single runs gathered in one folder. A sweep of seeds alone makes one group, its spread."""
+    swept = sum(_hydra_record(job).get("mode") == "MULTIRUN" for job in jobs)
+    if swept < 2:
+        raise UserError(f"{folder} is not a sweep: a report compares the finished jobs of a sweep, and it holds "
+                        f"{swept} such job(s) and {len(jobs) - swept} single run(s); run a sweep with -m and "
+                        "several values, e.g. `ganxfer finetune -m transfer=scratch,full seed=0,1,2`, and report "
+                        "on its folder")
+
+
+def with_default_values(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The jobs with the value each ran with for a key that its command line left to the
+    defaults and another job's set (finetune's default transfer, l2sp, beside transfer=scratch)."""
+    for key in keys:
+        for index in jobs.index[jobs[key].isna()]:
+            jobs.loc[index, key] = _default_value(Path(jobs.loc[index, "job"]), key)
+    return jobs
+
+
+def _hydra_record(job: Path):
+    """What Hydra wrote of how it ran the job: its mode, its config groups' choices."""
+    return OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra
+
+
+def _default_value(job: Path, key: str) -> str:
+    """A config group's chosen option (Hydra's record of the job's choices), else the key's value
+    in the job's composed config, written as a command line writes it."""
+    choices = _hydra_record(job).runtime.choices
+    if key in choices:
+        return str(choices[key])
+    value = OmegaConf.select(OmegaConf.load(job / ".hydra" / "config.yaml"), key, default=None,
+                             throw_on_resolution_failure=False)
+    return _as_written(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+
+
+def _as_written(value) -> str:
+    """A value as a command line writes it, and overrides.yaml keeps it: 200, null, true, [5,6]."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(_as_written, value)) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def swept_keys(jobs: pd.DataFrame, metric_columns) -> list[str]:
@@ -43,10 +93,16 @@ def summarise(jobs: pd.DataFrame, keys: list[str], metric_names: list[str]) -> p
     return table.reset_index()
 
 
+def has_scratch(jobs: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether `transfer` was swept with scratch among its values: steps_to_quality's yardstick."""
+    return "transfer" in keys and "scratch" in set(jobs["transfer"])
+
+
 def steps_to_quality(jobs: pd.DataFrame, keys: list[str], metric: str = "fd") -> pd.Series:
     """Per job: the first logged step at which its `metric` reached the final value that scratch
-    reaches (mean over scratch's seeds, the other swept settings equal); NaN if it never did."""
-    if "transfer" not in keys or "scratch" not in set(jobs["transfer"]):
+    reaches (mean over scratch's seeds, the other swept settings equal); NaN if it never did, and
+    for scratch's own jobs, the yardstick rather than a strategy measured by it."""
+    if not has_scratch(jobs, keys):
         return pd.Series(np.nan, index=jobs.index)
     others = [key for key in keys if key != "transfer"]
     scratch = jobs[jobs["transfer"] == "scratch"]
@@ -55,8 +111,9 @@ def steps_to_quality(jobs: pd.DataFrame, keys: list[str], metric: str = "fd") ->
         target = jobs[others].merge(targets, on=others, how="left")["target"].to_numpy()
     else:
         target = np.full(len(jobs), scratch[metric].mean())
-    return pd.Series([_first_step(Path(job), metric, goal) for job, goal in zip(jobs["job"], target)],
-                     index=jobs.index)
+    steps = [np.nan if strategy == "scratch" else _first_step(Path(job), metric, goal)
+             for job, strategy, goal in zip(jobs["job"], jobs["transfer"], target)]
+    return pd.Series(steps, index=jobs.index)
 
 
 def _first_step(job: Path, metric: str, goal: float) -> float:

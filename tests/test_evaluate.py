@@ -15,7 +15,7 @@ from conftest import TINY, mixed_table
 from ganxfer import checkpoint, cli
 from ganxfer.data import Schema, load_table
 from ganxfer.stages import evaluate as evaluate_stage
-from ganxfer.figures import correlations_plot, marginals_plot
+from ganxfer.figures import correlations_plot, histogram_bins, marginals_plot
 from ganxfer.metrics import frechet_distance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,25 @@ def test_plots_take_text_booleans_and_gaps(tmp_path):
     marginals_plot(real, fake, tmp_path / "marginals.png")
     correlations_plot(real, fake, tmp_path / "correlations.png")
     assert (tmp_path / "marginals.png").stat().st_size > 0 and (tmp_path / "correlations.png").stat().st_size > 0
+
+
+def test_marginals_bin_a_wide_integer_column_and_keep_a_bar_per_value_for_few_values(tmp_path):
+    rng = np.random.default_rng(0)
+    # 8 held-out rows: at most 8 values of a column that takes hundreds in the synthetic rows.
+    real = pd.DataFrame({"income": rng.integers(278, 1681, 8), "rating": rng.integers(1, 6, 8)})
+    fake = pd.DataFrame({"income": rng.integers(278, 1681, 300), "rating": rng.integers(1, 6, 300)})
+    income, rating = marginals_plot(real, fake, tmp_path / "marginals.png").axes[:2]
+    assert len(income.patches) == 2  # two outlines, real and synthetic, over the same bins
+    assert len(rating.patches) == 2 * 5  # a bar per value, real and synthetic side by side
+    assert [tick.get_text() for tick in rating.get_xticklabels()] == ["1", "2", "3", "4", "5"]
+
+    edges = histogram_bins(real["income"], fake["income"])
+    widths = np.diff(edges)
+    values = pd.concat([real["income"], fake["income"]])
+    assert len(widths) <= 30 and edges[0] < values.min() and edges[-1] > values.max()
+    assert np.all(widths == widths[0]) and widths[0] == round(widths[0])  # a whole number of values per bin
+    assert np.all(edges % 1 == 0.5)  # edges between whole values, none on one
+    assert histogram_bins(pd.Series(["a", "b"]), pd.Series(["b", "c"])) is None  # text: always bars
 
 
 def test_an_unknown_metric_is_refused_with_the_valid_names(tmp_path, monkeypatch, capsys):

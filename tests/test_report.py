@@ -1,10 +1,13 @@
 """A real sweep through the CLI, then `ganxfer report` over it."""
 
+import re
+import shutil
 import sys
 
 import pandas as pd
+import pytest
 
-from conftest import TINY
+from conftest import TINY, assert_user_error
 from ganxfer import cli
 
 
@@ -23,7 +26,56 @@ def test_report_groups_a_sweep_by_its_swept_settings(tmp_path, monkeypatch):
     for column in ("fd_mean", "fd_std", "mmd2_rbf_mean", "steps_to_quality_mean"):
         assert column in report.columns
     scratch = report[report["transfer"] == "scratch"]
-    assert (scratch["steps_to_quality_mean"] <= 6).all()  # scratch reaches its own mean by its end or earlier
+    assert scratch["steps_to_quality_mean"].isna().all()  # scratch is the yardstick, not measured by it
     assert (tmp_path / "sweep" / "report.png").stat().st_size > 0
     # The report writes into the sweep's folder alone: no run folder of its own, no .hydra/ there.
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "sweep" / ".hydra").exists()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Two sweeps in one folder: finetune's default transfer (l2sp, not on the command line) over
+    two seeds, and transfer=scratch with one; with the source they start from."""
+    folder = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setattr(sys, "argv", ["ganxfer"])
+        assert cli.main(["pretrain", *TINY, "hydra.run.dir=source"]) == 0
+        common = ["finetune", "-m", *TINY, "ckpt=source/checkpoints/last.ckpt", "trainer.eval_every=2"]
+        assert cli.main([*common, "seed=0,1", "hydra.sweep.dir=study/default"]) == 0
+        assert cli.main([*common, "transfer=scratch", "hydra.sweep.dir=study/scratch"]) == 0
+    return folder
+
+
+def test_the_report_explains_its_columns_and_names_default_settings(study, ganxfer_outcome):
+    result = ganxfer_outcome(study, "report", "study")
+    assert result.returncode == 0, result.stderr
+    report = pd.read_csv(study / "study" / "report.csv").set_index("transfer")
+    assert sorted(report.index) == ["l2sp", "scratch"]  # the default strategy by its name
+    assert report.loc["l2sp", "jobs"] == 2 and report.loc["scratch", "jobs"] == 1
+    assert pd.isna(report.loc["scratch", "steps_to_quality_mean"])
+
+    # The log keeps each row on one line: the printed table, whole.
+    printed = (study / "study" / "report.log").read_text()
+    rows = {line.split("│")[1].strip(): line for line in printed.splitlines() if line.startswith("│")}
+    assert set(rows) == {"l2sp", "scratch"}, printed
+    assert "±" in rows["l2sp"] and "±" not in rows["scratch"]  # a spread only over several seeds
+    scratch_cells = [cell.strip() for cell in rows["scratch"].split("│")[1:-1]]
+    assert scratch_cells[-2:] == ["", "1"]  # steps_to_quality blank for scratch; one job
+    assert "mean ± sd over each setting's jobs (its seeds)" in printed
+    assert "a setting of one job: its value alone" in printed
+    legend = (("fd", "Fréchet distance"), ("mmd2_rbf", "MMD²"), ("steps_to_quality", "final fd of scratch"),
+              ("jobs", "finished jobs"))
+    for column, explained in legend:
+        assert re.search(rf"^{column}: .*{explained}", printed, re.MULTILINE), column
+    assert re.search(r"^fd: .*lower is better", printed, re.MULTILINE)
+    assert "nan" not in result.stdout
+
+
+def test_a_folder_that_is_not_a_sweep_is_refused(study, tmp_path, ganxfer_outcome):
+    assert_user_error(ganxfer_outcome(study, "report", "source"), "source is not a sweep", "1 single run")
+    assert_user_error(ganxfer_outcome(study, "report", "study/scratch"), "is not a sweep", "1 such job")
+    for copy in ("a", "b"):  # two jobs of sweeps that ran the same settings with the same seed
+        shutil.copytree(study / "study" / "scratch" / "0", tmp_path / "same" / copy / "0")
+    assert_user_error(ganxfer_outcome(tmp_path, "report", "same"), "same settings and seed", "nothing to compare")
+    assert not (tmp_path / "same" / "report.csv").exists()

@@ -14,7 +14,7 @@ def describe(schema: Schema) -> Table | Text:
         return _describe_images(schema)
     table = Table(title=f"data schema: {len(schema.columns)} columns -> {schema.width} generator outputs")
     for heading in ("column", "kind", "encoding", "values", "missing", "read otherwise with"):
-        table.add_column(heading)
+        table.add_column(heading, overflow="fold")  # long names and hints wrap, never cut, at 80 columns
     for column in schema.columns:
         missing = f"{column.missing_rate:.1%}" if column.missing_rate else ""
         if column.missing_rate and column.models_gaps:

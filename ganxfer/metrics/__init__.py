@@ -12,7 +12,7 @@ from ganxfer.metrics.kernels import kid, kid_kernel, mmd2_rbf, mmd2_unbiased
 from ganxfer.metrics.memorisation import distance_to_closest_record
 from ganxfer.metrics.neighbours import prdc
 from ganxfer.metrics.space import Space
-from ganxfer.metrics.suite import METRICS, Comparison, Skipped, evaluate, ideal
+from ganxfer.metrics.suite import METRICS, Comparison, Skipped, evaluate, ideal, meaning
 from ganxfer.metrics.tabular import (column_pairs, column_shapes, correlations, is_categorical, ks_complement, quality,
                                      quality_breakdown, tv_complement)
 from ganxfer.metrics.utility import utility
@@ -46,5 +46,5 @@ def _say_not_measured(name: str, needed: int, rows: int) -> None:
 
 __all__ = ["METRICS", "QUICK", "Comparison", "FeatureNet", "Skipped", "Space", "c2st", "cached_feature_net",
            "column_pairs", "column_shapes", "correlations", "distance_to_closest_record", "evaluate", "frechet_distance", "ideal",
-           "is_categorical", "kid", "kid_kernel", "ks_complement", "mmd2_rbf", "mmd2_unbiased", "prdc",
+           "is_categorical", "kid", "kid_kernel", "ks_complement", "meaning", "mmd2_rbf", "mmd2_unbiased", "prdc",
            "quality", "quality_breakdown", "quick", "tv_complement", "utility"]

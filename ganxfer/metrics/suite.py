@@ -105,27 +105,39 @@ def _memorisation(c: Comparison) -> dict:
 class Metric:
     compute: Callable[[Comparison], dict]  # -> {result name: number}
     ideals: dict                            # result name -> its ideal value, for a person to read
+    meaning: str                            # what its results measure, in a line of a table's legend
     min_rows: int = 2                       # fewer real or synthetic rows than this: skipped
 
 
 SPREAD = "(spread over subsets)"
 METRICS = {
-    "fd": Metric(lambda c: {"fd": frechet_distance(c.real_x, c.fake_x)}, {"fd": "0"}),
-    "fd_features": Metric(_fd_features, {"fd_features": "0"}),
-    "kid": Metric(lambda c: kid(c.real_x, c.fake_x, seed=c.seed), {"kid": "0", "kid_std": SPREAD}, min_rows=4),
-    "kid_features": Metric(_kid_features, {"kid_features": "0", "kid_features_std": SPREAD}, min_rows=4),
+    "fd": Metric(lambda c: {"fd": frechet_distance(c.real_x, c.fake_x)}, {"fd": "0"},
+                 "Fréchet distance between Gaussian fits of the real and synthetic rows"),
+    "fd_features": Metric(_fd_features, {"fd_features": "0"},
+                          "Fréchet distance in the features of a small classifier trained on the real rows"),
+    "kid": Metric(lambda c: kid(c.real_x, c.fake_x, seed=c.seed), {"kid": "0", "kid_std": SPREAD},
+                  "kernel inception distance: MMD² with a cubic polynomial kernel", min_rows=4),
+    "kid_features": Metric(_kid_features, {"kid_features": "0", "kid_features_std": SPREAD},
+                           "kernel inception distance in the classifier's features", min_rows=4),
     "mmd2_rbf": Metric(lambda c: mmd2_rbf(c.real_x, c.fake_x, seed=c.seed),
-                       {"mmd2_rbf": "0", "mmd2_rbf_std": SPREAD}, min_rows=4),
+                       {"mmd2_rbf": "0", "mmd2_rbf_std": SPREAD},
+                       "maximum mean discrepancy (MMD²) with an RBF kernel", min_rows=4),
     "prdc": Metric(lambda c: prdc(c.real_x, c.fake_x),  # k = 5 neighbours besides each row itself
-                   {"precision": "1", "recall": "1", "density": "1", "coverage": "1"}, min_rows=6),
+                   {"precision": "1", "recall": "1", "density": "1", "coverage": "1"},
+                   "share of synthetic rows among the real ones (precision, density) and of real rows "
+                   "covered by synthetic ones (recall, coverage)", min_rows=6),
     "c2st": Metric(lambda c: c2st(c.real_x, c.fake_x, seed=c.seed),  # both classes in a 30% test split
                    {f"c2st{model}_{score}": "0.5" for model in ("", "_logistic") for score in ("accuracy", "auc")},
+                   "accuracy or AUC of a classifier telling real from synthetic rows (0.5: it cannot)",
                    min_rows=20),
     "quality": Metric(lambda c: quality(c.real[c.columns], c.fake[c.columns], c.categorical),
-                      {"quality_column_shapes": "1", "quality_column_pairs": "1", "quality_score": "1"}),
-    "utility": Metric(_utility, {"tstr_accuracy": "= trtr_accuracy", "trtr_accuracy": "(trained on real rows)"}),
+                      {"quality_column_shapes": "1", "quality_column_pairs": "1", "quality_score": "1"},
+                      "likeness of the columns' distributions and of the pairs' correlations"),
+    "utility": Metric(_utility, {"tstr_accuracy": "= trtr_accuracy", "trtr_accuracy": "(trained on real rows)"},
+                      "accuracy on real rows of a classifier trained on synthetic (tstr) or real (trtr) rows"),
     "memorisation": Metric(_memorisation, {"dcr_close_share": "0.05 (as unseen real rows)",
-                                           "dcr_exact_copies": "0"}),
+                                           "dcr_exact_copies": "0"},
+                           "share of synthetic rows very close to a training row, and exact copies"),
 }
 
 
@@ -146,3 +158,15 @@ def evaluate(comparison: Comparison, names=tuple(METRICS)) -> tuple[dict, dict]:
 
 def ideal(result_name: str) -> str:
     return next(metric.ideals[result_name] for metric in METRICS.values() if result_name in metric.ideals)
+
+
+def meaning(result_name: str) -> str | None:
+    """What a result measures, with which way is better; None for a name no metric gives."""
+    metric = next((metric for metric in METRICS.values() if result_name in metric.ideals), None)
+    if metric is None:
+        return None
+    best = metric.ideals[result_name]
+    if best == SPREAD:
+        return f"spread of {result_name.removesuffix('_std')} over subsets of the rows"
+    better = {"0": "lower is better", "1": "higher is better"}.get(best, f"ideal {best}")
+    return f"{metric.meaning}; {better}"

@@ -1,17 +1,23 @@
-"""ganxfer report SWEEP_DIR: one table over a finished sweep (mean ± sd per swept setting),
-report.csv and report.png in the sweep directory."""
+"""ganxfer report SWEEP_DIR: one table over a finished sweep (mean ± sd per swept setting), with
+a legend of its columns, and report.csv and report.png in the sweep directory."""
 
 from pathlib import Path
 
 from matplotlib.figure import Figure  # drawn straight to a file: no display, no pyplot state
 from rich.table import Table
 
-from ganxfer import sweep
+from ganxfer import metrics, sweep
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
 from ganxfer.training.loop import LOG_COLUMNS
 
 SKIPPED = {*LOG_COLUMNS, "best_step"}
+
+# The legend's lines for the columns that are not metrics of the evaluate suite.
+STEPS_TO_QUALITY = ("the first logged step at which a job's fd reached the final fd of scratch (the mean over "
+                    "scratch's seeds, the other settings equal); lower is better: the strategy gets there sooner; "
+                    "blank for scratch itself; never: not reached within the run")
+OTHER_NUMBER = "a number from each job's metrics.json"
 
 
 def run(cfg) -> None:
@@ -22,8 +28,11 @@ def run(cfg) -> None:
     metric_names = [c for c in jobs.columns if c not in SKIPPED and jobs[c].dtype.kind == "f"
                     and c != "job" and not c.startswith("best_")]
     keys = sweep.swept_keys(jobs, metric_names + list(SKIPPED) + [c for c in jobs if c.startswith("best_")])
+    if not keys and ("seed" not in jobs or jobs["seed"].nunique() < 2):
+        raise UserError(f"{folder}: its {len(jobs)} jobs ran with the same settings and seed, so there is nothing "
+                        "to compare; sweep a setting or the seed, e.g. `-m transfer=scratch,full seed=0,1,2`")
     jobs["steps_to_quality"] = sweep.steps_to_quality(jobs, keys)
-    columns = metric_names + (["steps_to_quality"] if jobs["steps_to_quality"].notna().any() else [])
+    columns = metric_names + (["steps_to_quality"] if sweep.has_scratch(jobs, keys) else [])
     summary = sweep.summarise(jobs, keys, columns)
     summary.to_csv(folder / "report.csv", index=False)
     console.print(_table(summary, keys, columns, folder))
@@ -32,19 +41,39 @@ def run(cfg) -> None:
 
 
 def _table(summary, keys, columns, folder) -> Table:
-    table = Table(title=f"{folder}: mean ± sd over seeds")
+    several = summary["jobs"] > 1
+    table = Table(title=_title(folder, several), caption=_legend(columns, several.any()), caption_justify="left")
     for key in [*keys, *columns, "jobs"]:
-        table.add_column(key, justify="left" if key in keys else "right")
+        table.add_column(key, justify="left" if key in keys else "right", overflow="fold")
     for _, row in summary.iterrows():
         cells = [str(row[key]) for key in keys]
-        cells += [_mean_sd(row[f"{name}_mean"], row[f"{name}_std"]) for name in columns]
+        cells += [_cell(name, row) for name in columns]
         table.add_row(*cells, str(row["jobs"]))
     return table
 
 
-def _mean_sd(mean, sd) -> str:
-    if mean != mean:  # NaN: no job reached it
-        return "never"
+def _title(folder, several) -> str:
+    """What the numbers are: a single job's values, or the mean ± sd over a setting's seeds."""
+    if not several.any():
+        return f"{folder}: one job per setting, its values"
+    alone = "" if several.all() else "; a setting of one job: its value alone"
+    return f"{folder}: mean ± sd over each setting's jobs (its seeds){alone}"
+
+
+def _legend(columns, with_sd: bool) -> str:
+    """A line per column of the table: what it measures, and which way is better."""
+    lines = [f"{name}: " + (STEPS_TO_QUALITY if name == "steps_to_quality" else metrics.meaning(name) or OTHER_NUMBER)
+             for name in columns]
+    lines.append("jobs: the setting's finished jobs" + ("; ± sd: the standard deviation over them" if with_sd else ""))
+    return "\n".join(lines)
+
+
+def _cell(name: str, row) -> str:
+    mean, sd = row[f"{name}_mean"], row[f"{name}_std"]
+    if name == "steps_to_quality" and row["transfer"] == "scratch":
+        return ""  # scratch is the yardstick, not measured by it
+    if mean != mean:  # NaN: no job reached scratch's quality, or the metric was not measured
+        return "never" if name == "steps_to_quality" else "-"
     return f"{mean:.4g}" if sd != sd else f"{mean:.4g} ± {sd:.2g}"
 
 

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, distributed, loggers, metrics
 from ganxfer.data import TrainingData
-from ganxfer.runtime import console
+from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
 from ganxfer.training.loop import LOG_COLUMNS, Callbacks
 from ganxfer.training.plan import RunPlan
@@ -53,6 +53,7 @@ class RunWriter:
         """Writes the row; at evaluation steps, keeps best.ckpt at the best monitored value."""
         self.write_row(row)
         loggers.log_row(row)
+        run_log.info(_progress_line(row))  # the console's progress bar leaves nothing to read later
         if self.monitor in row:
             self.last = row
             if self.best is None or row[self.monitor] < self.best[self.monitor]:
@@ -69,6 +70,15 @@ class RunWriter:
         console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()
                                             if key not in LOG_COLUMNS))
         return self.last[self.monitor]
+
+
+def _progress_line(row: dict) -> str:
+    """A log step as the run's log file keeps it: losses, speed, and the metrics if evaluated."""
+    line = (f"step {row['step']}: D loss {row['d_loss']:.4g}, G loss {row['g_loss']:.4g}, "
+            f"{row['steps_per_s']:.0f} steps/s")
+    if row["skipped"]:
+        line += f", {row['skipped']} update(s) skipped as non-finite"
+    return line + "".join(f", {key} {value:.4g}" for key, value in row.items() if key not in LOG_COLUMNS)
 
 
 def _csv_logger(path: Path):

@@ -95,7 +95,7 @@ def column_table(source: Schema, target: Schema) -> Table:
     known = set(source.outputs)
     table = Table(title="transfer.remap: the target's columns against the source model's")
     for heading in ("column", "status", "outputs carried over", "new outputs"):
-        table.add_column(heading)
+        table.add_column(heading, overflow="fold")
     for column in target.columns:
         labels = [(column.name, *label) for label in column.outputs]
         new = [label[1:] for label in labels if label not in known]
