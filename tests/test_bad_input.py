@@ -144,6 +144,11 @@ CASES = {
     "evaluate-empty-ckpt-list": Case(("evaluate", "ckpt=[]"), ("names no checkpoint",)),
     "latest-without-outputs": Case(("evaluate", "ckpt=latest"), ("ckpt=latest", "no finetune or pretrain run")),
     "finetune-latest-without-pretrain": Case(("finetune", "ckpt=latest"), ("ckpt=latest", "no pretrain run")),
+    # data=from_checkpoint is evaluate's: the rows a checkpoint's run held out
+    "pretrain-from-checkpoint-data": Case(("pretrain", "data=from_checkpoint"),
+                                          ("data=from_checkpoint", "ganxfer evaluate", "data=csv data.path=")),
+    "finetune-from-checkpoint-data": Case(("finetune", "ckpt={ckpt}", "data=from_checkpoint"),
+                                          ("data=from_checkpoint", "ganxfer evaluate", "target", "data=csv data.path=")),
     # Optional extras that are not installed
     "optuna-search": Case(("finetune", "-m", "hparams_search=digits_optuna"), ("pip install 'ganxfer[sweeps]'",),
                            absent=("hydra_plugins.hydra_optuna_sweeper",)),
