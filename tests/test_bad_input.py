@@ -246,6 +246,8 @@ CASES = {
                                   "resume={ckpt}"), ("model.g_hidden: 16 -> 32", "other settings", "(model.g_hidden=16)")),
     "resume-fewer-steps": Case(("pretrain", "data=csv", "data.path={data}", *tiny(1), "resume={ckpt}"),
                                ("trainer.steps=1", "has done 2 steps already")),
+    "finetune-own-file-without-data": Case(("finetune", "ckpt={ckpt}", *tiny()),
+                                           ("source.csv", "no default target", "data=csv data.path=")),
     "finetune-other-columns": Case(("finetune", "ckpt={ckpt}", "data=csv", "data.path=target.csv", *tiny()),
                                    ("columns differ", "income", "age"),
                                    files={"target.csv": table(("x", "age")).to_csv(index=False)}),
