@@ -201,8 +201,8 @@ def _leave_out(problems: dict[int, BadImage], pixels: np.ndarray, files: list[Pa
 
 def write_image_folder(rows: np.ndarray, shape: tuple[int, int, int], pixel_range: tuple[float, float],
                        out: Path, labels=None) -> int:
-    """Rows of C*H*W decoded pixels in `pixel_range` (images.eight_bit) as PNG files 000000.png, 000001.png, ... in the new
-    folder `out`, in a sub-folder per label when labels are given. The folder appears whole or not
+    """Rows of C*H*W decoded pixels in `pixel_range`, as 8-bit values (images.eight_bit), in PNG
+    files 000000.png, 000001.png, ... in the new folder `out`, in a sub-folder per label when labels are given. The folder appears whole or not
     at all: the files are written beside it and moved into place at the end. Returns the count."""
     channels, height, width = shape
     if channels not in MODES:
