@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
     try:
+        if stage == "finetune":
+            overrides = with_source_target_data(overrides)
         check_overrides(stage, overrides, set(config_groups()) | {"stage"},
                         showing_config=any(arg in ("-c", "--cfg", "--info") for arg in overrides))
         if distributed.launched():
@@ -110,6 +112,19 @@ def renamed_keys(overrides: list[str]) -> list[str]:
             arg = f"{RENAMED[key]}={value}"
         renamed.append(arg)
     return renamed
+
+
+def with_source_target_data(overrides: list[str]) -> list[str]:
+    """A finetune given no data=... trains on the bundled target of its source's data, and says
+    which (training/plan.py:default_target_data)."""
+    from ganxfer.training.plan import default_target_data  # imports torch: only for a finetune
+
+    target = default_target_data(overrides)
+    if target is None:
+        return overrides
+    print(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
+          "(data=NAME names other rows)", file=sys.stderr)
+    return [f"data={target}", *overrides]
 
 
 def report_overrides(overrides: list[str]) -> list[str]:

@@ -65,8 +65,25 @@ def check_values(cfg) -> None:
         # Not `???` in the YAML: data=image_csv extends data=csv, whose shape: null would win the merge.
         problems.append("data=image_csv needs data.shape=[C,H,W] (or [H,W]), the size of the picture in each row")
     problems += _table_settings_on_images(cfg)
+    problems += _checkpoint_data_outside_evaluate(cfg)
     if problems:
         raise UserError("invalid settings: " + "; ".join(problems))
+
+
+# What each training stage learns from, for a message asking for data of its own.
+TRAINED_ON = {"pretrain": "the source data", "finetune": "the target data"}
+
+
+def _checkpoint_data_outside_evaluate(cfg) -> list[str]:
+    """data=from_checkpoint names no rows of its own: it is evaluate's default, the rows a
+    checkpoint's run held out. A training stage given it must be told to name its data."""
+    stage = OmegaConf.select(cfg, "stage.name")
+    if OmegaConf.select(cfg, "data.kind") != "checkpoint" or stage not in TRAINED_ON:
+        return []
+    return [f"data=from_checkpoint compares a model with the rows its checkpoint's run held out, for "
+            f"`ganxfer evaluate`; {stage} trains on {TRAINED_ON[stage]}: give it with data=NAME (a bundled "
+            "table: digits, digits_target, health, health_target) or data=csv data.path=FILE.csv "
+            "(data=images data.path=DIR for a folder of images)"]
 
 
 def _table_settings_on_images(cfg) -> list[str]:

@@ -66,8 +66,11 @@ IMAGES = ["data=images", "data.path=images", "model=dcgan", "model.z_dim=4", "mo
     (lambda folder: image_folder(folder), ["data.label=label"], ["no sub-folders", "data.label=null"]),
     (lambda folder: [image_folder(folder / "cat"), image_folder(folder, count=1, names="stray.png")],
      ["data.label=label"], ["1 image(s)", "outside the class sub-folders", "stray.png", "data.label=null"]),
+    (lambda folder: [image_folder(folder / "cat", count=4), image_folder(folder / "dog", count=4)],
+     ["data.classes=[cat]"], ["data.classes", "data.label=label", "sub-folder"]),
 ], ids=["missing", "empty", "no-image-files", "a-file", "truncated-png", "truncated-jpeg", "not-an-image",
-        "too-small", "nothing-usable", "four-channels", "flat-with-label", "stray-beside-classes"])
+        "too-small", "nothing-usable", "four-channels", "flat-with-label", "stray-beside-classes",
+        "classes-without-label"])
 def test_bad_image_folder(tmp_path, build, settings, phrases, ganxfer_outcome):
     build(tmp_path / "images")
     assert_user_error(ganxfer_outcome(tmp_path, "pretrain", *IMAGES, *settings), *phrases)

@@ -144,6 +144,11 @@ CASES = {
     "evaluate-empty-ckpt-list": Case(("evaluate", "ckpt=[]"), ("names no checkpoint",)),
     "latest-without-outputs": Case(("evaluate", "ckpt=latest"), ("ckpt=latest", "no finetune or pretrain run")),
     "finetune-latest-without-pretrain": Case(("finetune", "ckpt=latest"), ("ckpt=latest", "no pretrain run")),
+    # data=from_checkpoint is evaluate's: the rows a checkpoint's run held out
+    "pretrain-from-checkpoint-data": Case(("pretrain", "data=from_checkpoint"),
+                                          ("data=from_checkpoint", "ganxfer evaluate", "data=csv data.path=")),
+    "finetune-from-checkpoint-data": Case(("finetune", "ckpt={ckpt}", "data=from_checkpoint"),
+                                          ("data=from_checkpoint", "ganxfer evaluate", "target", "data=csv data.path=")),
     # Optional extras that are not installed
     "optuna-search": Case(("finetune", "-m", "hparams_search=digits_optuna"), ("pip install 'ganxfer[sweeps]'",),
                            absent=("hydra_plugins.hydra_optuna_sweeper",)),
@@ -241,6 +246,8 @@ CASES = {
                                   "resume={ckpt}"), ("model.g_hidden: 16 -> 32", "other settings", "(model.g_hidden=16)")),
     "resume-fewer-steps": Case(("pretrain", "data=csv", "data.path={data}", *tiny(1), "resume={ckpt}"),
                                ("trainer.steps=1", "has done 2 steps already")),
+    "finetune-own-file-without-data": Case(("finetune", "ckpt={ckpt}", *tiny()),
+                                           ("source.csv", "no default target", "data=csv data.path=")),
     "finetune-other-columns": Case(("finetune", "ckpt={ckpt}", "data=csv", "data.path=target.csv", *tiny()),
                                    ("columns differ", "income", "age"),
                                    files={"target.csv": table(("x", "age")).to_csv(index=False)}),

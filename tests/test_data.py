@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY, load_last
@@ -44,15 +43,6 @@ def mixed_types(seed: int = 0, rows: int = 200) -> pd.DataFrame:
         "country": "NO",
         "code": rng.integers(1, 4, rows),
     })
-
-
-@pytest.fixture
-def one_thread():
-    """Small networks train several times faster on one CPU thread than on competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -206,7 +196,7 @@ def test_a_bad_value_in_a_held_out_row_stops_the_run(tmp_path, bad):
         prepare(cfg)
 
 
-def test_mixed_csv_pretrain_finetune_sample_keeps_columns_dtypes_and_values(ganxfer, one_thread, tmp_path):
+def test_mixed_csv_pretrain_finetune_sample_keeps_columns_dtypes_and_values(ganxfer, tmp_path):
     source, target = tmp_path / "source.csv", tmp_path / "target.csv"
     mixed_types(seed=0).to_csv(source, index=False)
     mixed_types(seed=1, rows=60).to_csv(target, index=False)
@@ -225,7 +215,7 @@ def test_mixed_csv_pretrain_finetune_sample_keeps_columns_dtypes_and_values(ganx
         assert set(fake[column].dropna()) <= set(mixed_types(seed=0)[column].dropna()), column
 
 
-def test_generated_gaps_follow_the_observed_missing_rates(ganxfer, one_thread, tmp_path):
+def test_generated_gaps_follow_the_observed_missing_rates(ganxfer, tmp_path):
     path = tmp_path / "gaps.csv"
     table = mixed_types(rows=600).drop(columns=["country", "code"])
     table.to_csv(path, index=False)
@@ -240,7 +230,7 @@ def test_generated_gaps_follow_the_observed_missing_rates(ganxfer, one_thread, t
 
 
 @pytest.mark.parametrize("kind", ["integers 0-255", "decimals 0-1"])
-def test_image_csv_with_dcgan_restores_the_pixel_range(ganxfer, one_thread, tmp_path, kind):
+def test_image_csv_with_dcgan_restores_the_pixel_range(ganxfer, tmp_path, kind):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (40, 64)) if kind.startswith("integers") else rng.uniform(0, 1, (40, 64)).round(3)
     table = pd.DataFrame(pixels, columns=[f"pixel{i}" for i in range(64)])

@@ -17,9 +17,11 @@ from ganxfer.errors import UserError
 
 # Every part that averages or agrees over ranks: R1 (a gradient through D's input), adaptive
 # augmentation (ADA's signal, summed over 3 steps, so that checkpoints at even steps hold a part
-# sum), and BatchNorm in G (buffers broadcast from rank 0).
+# sum), and BatchNorm in G (buffers broadcast from rank 0). One thread, given outright: the runs
+# whose weights are compared must sum their matrix products in one order, and torchrun's own
+# OMP_NUM_THREADS=1 for its workers is not a setting of ganxfer's.
 SETTINGS = [*TINY, "trainer.ckpt_every=2", "loss.r1_gamma=0.1", "augment=tabular", "augment.adaptive=true",
-            "augment.interval=3"]
+            "augment.interval=3", "trainer.threads=1"]
 
 
 def torchrun_command(run_dir, *overrides: str) -> list[str]:

@@ -43,6 +43,13 @@ def test_pretrain_on_the_source_sites_then_finetune_on_ten_rows_of_the_target(ga
     assert load_last(target)["plan"]["stage"] == "finetune"
 
 
+def test_a_finetune_given_no_data_takes_the_target_of_its_sources_data_and_says_so(ganxfer, capsys):
+    source = ganxfer("pretrain", "data=health", *TINY)
+    target = ganxfer("finetune", "data.shots=10", f"ckpt={source}/checkpoints/last.ckpt", *TINY)
+    assert load_last(target)["config"]["data"]["classes"] == ["Georgetown County"]  # data=health_target's
+    assert "data=health_target" in capsys.readouterr().err
+
+
 def _with_other_held_out_rows(table: pd.DataFrame, data_cfg) -> pd.DataFrame:
     """The same table with every held-out row changed and every training row kept."""
     held_out = split_table(table, data_cfg).holdout.index

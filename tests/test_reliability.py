@@ -1,6 +1,5 @@
 """Interrupted runs: a signal stops training cleanly and resumably; a kill never corrupts last.ckpt."""
 
-import os
 import random
 import signal
 import subprocess
@@ -11,16 +10,16 @@ import torch
 from conftest import console_script, load_last
 from ganxfer import checkpoint
 
+# One thread, given outright to the stopped run and to the runs in this process that it is compared
+# with: the sum order of a matrix product, and so the last bits of the weights, depend on the thread
+# count, which auto would take from an OMP_NUM_THREADS in the environment.
 ENDLESS = ["trainer.steps=1000000", "trainer.log_every=1000000", "trainer.ckpt_every=1",
-           "model.z_dim=4", "model.g_hidden=8", "model.d_hidden=8", "trainer.batch_size=8"]
+           "model.z_dim=4", "model.g_hidden=8", "model.d_hidden=8", "trainer.batch_size=8", "trainer.threads=1"]
 
 
 def start(tmp_path, run_dir):
-    # One thread, like the tests in this process (conftest.one_thread): the sum order of a matrix
-    # product, and so the last bits of the weights, depend on the thread count.
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([console_script(), "pretrain", *ENDLESS, f"hydra.run.dir={run_dir}"], env=environment,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([console_script(), "pretrain", *ENDLESS, f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(path, process, timeout=60.0):

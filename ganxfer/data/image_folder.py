@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 
-from ganxfer.data.images import image_shape
+from ganxfer.data.images import eight_bit, image_shape
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -201,8 +201,8 @@ def _leave_out(problems: dict[int, BadImage], pixels: np.ndarray, files: list[Pa
 
 def write_image_folder(rows: np.ndarray, shape: tuple[int, int, int], pixel_range: tuple[float, float],
                        out: Path, labels=None) -> int:
-    """Rows of C*H*W pixels in `pixel_range` as PNG files 000000.png, 000001.png, ... in the new
-    folder `out`, in a sub-folder per label when labels are given. The folder appears whole or not
+    """Rows of C*H*W decoded pixels in `pixel_range`, as 8-bit values (images.eight_bit), in PNG
+    files 000000.png, 000001.png, ... in the new folder `out`, in a sub-folder per label when labels are given. The folder appears whole or not
     at all: the files are written beside it and moved into place at the end. Returns the count."""
     channels, height, width = shape
     if channels not in MODES:
@@ -212,9 +212,7 @@ def write_image_folder(rows: np.ndarray, shape: tuple[int, int, int], pixel_rang
         raise UserError(f"out={out} already exists: give a new or empty folder, or out=FILE.csv for rows")
     if not out.parent.is_dir():
         raise UserError(f"out={out}: folder {out.parent} does not exist")
-    low, high = pixel_range
-    pictures = np.clip(np.rint((rows - low) / (high - low) * 255), 0, 255).astype(np.uint8)
-    pictures = pictures.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
+    pictures = eight_bit(rows, pixel_range).reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for number, picture in enumerate(pictures):

@@ -2,6 +2,7 @@
 Every pixel shares one scaling, the pixel range: detected as 0-1 or 0-255, or given with
 data.pixel_range; samples come back in that range, as integers when the pixels were."""
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_integer_dtype, is_numeric_dtype
 
@@ -59,6 +60,20 @@ def check_pixel_range(source_pixel: NumericColumn, pixels: pd.DataFrame, configu
     if (low, high) != (source_pixel.low, source_pixel.high):
         raise UserError(f"the target's pixels are on a {low:g}-{high:g} scale, the source model's on a "
                         f"{source_pixel.low:g}-{source_pixel.high:g} scale: rescale the target images to it")
+
+
+EIGHT_BIT = (0.0, 255.0)  # what a PNG file's pixels hold
+
+
+def eight_bit(pixels: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
+    """Decoded pixels (Schema.inverse: clipped to the range and, for whole-number images, rounded)
+    as the uint8 values an image file holds. On the 0-255 scale they are written as decoded, with
+    no arithmetic that could move a value across a rounding boundary, so that an image file and a
+    table of the same sample hold the same numbers; another scale is mapped onto 0-255 and rounded."""
+    low, high = (float(bound) for bound in pixel_range)
+    if (low, high) != EIGHT_BIT:
+        pixels = (pixels - low) / (high - low) * 255
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
 def picture_shape(shape: tuple[int, int, int]) -> tuple[int, ...]:

@@ -50,7 +50,7 @@ def load_table(data_cfg, domain: str | None = None) -> pd.DataFrame:
     if domain is not None:
         table[DOMAIN] = domain
     table = drop_columns(table, data_cfg.get("drop") or [])
-    table = select_classes(table, data_cfg.label, data_cfg.classes)
+    table = select_classes(table, data_cfg.label, data_cfg.classes, kind_of(data_cfg))
     check_no_empty_columns(table)
     if data_cfg.get("missing") == "drop":
         table = drop_incomplete_rows(table, data_cfg.label)
@@ -250,13 +250,20 @@ def at_most(table: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return table.iloc[np.sort(picked)]
 
 
-def select_classes(table: pd.DataFrame, label: str | None, classes) -> pd.DataFrame:
+# How a kind of data is given its label, for a message that asks for one: a table names the
+# column; an image folder's label is each image's class sub-folder, in a column of any name.
+LABEL_SETTINGS = {"images": "data.label=label too: an image's label is the name of the class sub-folder it lies "
+                            "in (docs/images.md)"}
+
+
+def select_classes(table: pd.DataFrame, label: str | None, classes, kind: str = "csv") -> pd.DataFrame:
     if label is not None and label not in table.columns:
         raise UserError(f"data.label={label!r} is not a column; columns are: {_names(table)}")
     if classes is None:
         return table
     if label is None:
-        raise UserError("data.classes selects rows by label: set data.label=COLUMN too")
+        raise UserError("data.classes selects rows by label: set "
+                        + LABEL_SETTINGS.get(kind, "data.label=COLUMN too, the column that holds each row's label"))
     wanted, present = list(classes), pd.unique(table[label].dropna()).tolist()
     absent = [value for value in wanted if value not in present]
     if absent:

@@ -4,8 +4,11 @@ run decides for itself (the source, the networks' settings, the conditioning, th
 domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
 
 from dataclasses import asdict, dataclass
+from importlib.resources import files
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, transfer
@@ -60,6 +63,56 @@ def plan_run(cfg, stage: str, device) -> Start:
     source = checkpoint.load(source_path, device)
     _check_transferable(source, source_path)
     return Start(_plan(cfg, stage, source, source_path=str(source_path)), source=source)
+
+
+# A finetune's data by default: the bundled target that matches its source's bundled data. It is
+# chosen before Hydra composes the config, as if given on the command line: Hydra fixes the data
+# group from the defaults list before any code can read the source checkpoint, and a run never
+# edits its composed config (it is saved in every checkpoint as the user's), so the saved config
+# names data=health_target as plainly as if the user had typed it.
+TARGET_SUFFIX = "_target"
+DATA_CONFIGS = files("ganxfer.conf") / "data"
+
+
+def default_target_data(overrides: list[str]) -> str | None:
+    """For `ganxfer finetune ckpt=PATH|latest` without data=..., the data=NAME to add: the
+    bundled target of the source's bundled data. None when data= is given, the checkpoint is not
+    one plain ckpt=..., or it cannot be read (the run then says why). A source trained on the
+    user's own files has no such target: the user must name the target's rows."""
+    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(settings)
+    except HydraException:  # reported by the checks of the overrides that follow
+        return None
+    if any(override.key_or_group == "data" for override in parsed):
+        return None
+    given = [override for override in parsed if override.key_or_group == "ckpt"]
+    if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
+        return None
+    try:
+        source = checkpoint.load(checkpoint.resolve(given[0].value(), checkpoint.LATEST_OF["finetune"]))
+    except UserError:
+        return None
+    data = source["config"]["data"]
+    target = _bundled_target(data)
+    if target is None:
+        files_read = data.get("path") or data.get("sources")
+        raise UserError(f"ckpt={given[0].value()} was trained on data={data['name']}"
+                        + (f" ({files_read})" if files_read else "") + ", your own data, for which a "
+                        "finetune has no default target: name the target's rows with data=csv "
+                        "data.path=TARGET.csv (data=images data.path=DIR for a folder of images)")
+    return target
+
+
+def _bundled_target(data: dict) -> str | None:
+    """data=NAME_target for a source's bundled data=NAME (a bundled target keeps its source's
+    name, so a source trained on one gets it again); the digits' target for data=multi made of
+    the bundled digits; None for the user's own files."""
+    name = data["name"]
+    if "multi" in (data.get("kind"), name):
+        return None if data.get("sources") else "digits_target"
+    target = name + TARGET_SUFFIX
+    return target if (DATA_CONFIGS / f"{target}.yaml").is_file() else None
 
 
 def _plan(cfg, stage: str, state: dict | None, source_path=None, resume_path=None) -> RunPlan:

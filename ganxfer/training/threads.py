@@ -1,15 +1,15 @@
 """How many CPU threads a training run computes with (`trainer.threads`).
 
 A GAN's step is a few dozen small operations. Below some size an operation is done sooner by one
-thread than split over several, and a thread that must wait for a core taken by another process
-holds up every operation it shares: with one busy process beside it on two cores, the default
-MLP ran at a fifth of its speed with two threads and at its full speed with one. So `auto` takes
-one thread for small work, and more only where each step is large enough to share and cores
-are idle to run them (docs/training.md gives the measurements behind the threshold)."""
+thread than split over several. So `auto` takes one thread for small work, and more only where
+each step is large enough to share (docs/training.md gives the measurements behind the threshold).
+
+The count decides the order in which a matrix product sums its terms, and so the last bits of
+the weights: `auto` chooses it from the model's size and the cores this process may use, never
+from what else the machine is running, so that a fixed seed gives the same run however busy the
+machine is."""
 
 import os
-import statistics
-import time
 
 import torch
 
@@ -29,26 +29,10 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def idle_cores() -> int:
-    """The available cores that no other process is running on now. On Linux, /proc/loadavg counts
-    the threads running at this moment (this one included); the median of a few looks, 20 ms
-    apart, ignores a passing blip. Elsewhere, every available core."""
-    try:
-        looks = []
-        for _ in range(5):
-            with open("/proc/loadavg") as status:
-                looks.append(int(status.read().split()[3].split("/")[0]))
-            time.sleep(0.02)
-    except (OSError, IndexError, ValueError):
-        return available_cores()
-    others = int(statistics.median(looks)) - 1
-    return max(1, available_cores() - others)
-
-
 def choose(setting, parameters: int, batch_size: int) -> int:
     """The thread count for trainer.threads=`setting`: an integer is taken as given; `auto` is 1
     for fewer than WORK_PER_THREAD weights x batch rows, else one thread per WORK_PER_THREAD, at
-    most the idle cores and MAX_AUTO_THREADS. An OMP_NUM_THREADS set in the environment is
+    most the available cores and MAX_AUTO_THREADS. An OMP_NUM_THREADS set in the environment is
     the user's choice too, and auto keeps to it."""
     if setting != "auto":
         if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
@@ -58,9 +42,7 @@ def choose(setting, parameters: int, batch_size: int) -> int:
     if from_environment.isdigit() and int(from_environment) >= 1:
         return int(from_environment)
     wanted = parameters * batch_size // WORK_PER_THREAD
-    if wanted <= 1:
-        return 1  # small work: no need to look at the machine
-    return min(wanted, idle_cores(), MAX_AUTO_THREADS)
+    return max(1, min(wanted, available_cores(), MAX_AUTO_THREADS))
 
 
 def apply(count: int) -> None:
