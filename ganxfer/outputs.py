@@ -24,6 +24,18 @@ def resolve_pattern(pattern: str, stage: str, now: datetime) -> str | None:
     return None if "${" in folder else folder
 
 
+def run_folder_of(checkpoint_path: str | None) -> Path | None:
+    """The run folder that holds `checkpoint_path` as checkpoints/NAME.ckpt, recognised by the
+    record Hydra keeps in it (.hydra/); None for a checkpoint elsewhere (a file on its own)."""
+    if checkpoint_path is None:
+        return None
+    path = Path(checkpoint_path)
+    folder = path.parent.parent
+    if path.is_file() and path.parent.name == "checkpoints" and (folder / HYDRA_RECORDS[0]).is_dir():
+        return folder
+    return None
+
+
 def folders_on_the_way(folder: Path) -> set[Path]:
     """`folder` and its parents that exist now: a failed run never removes one of these."""
     folder = folder.absolute()
