@@ -75,13 +75,16 @@ def test_a_refused_resume_leaves_the_run_folder_as_it_was(ganxfer, tmp_path, gan
     assert before == {path: path.read_bytes() for path in run.rglob("*") if path.is_file() and path.suffix != ".log"}
 
 
-def test_a_resume_of_a_lone_checkpoint_or_into_a_given_folder_leaves_the_checkpoint_folder_alone(ganxfer, tmp_path):
+def test_a_resume_of_a_lone_checkpoint_or_best_ckpt_or_into_a_given_folder_leaves_the_run_folder_alone(
+        ganxfer, tmp_path):
     first = ganxfer("pretrain", *TINY, "trainer.steps=3")
     lone = tmp_path / "lone.ckpt"
     shutil.copy(first / "checkpoints" / "last.ckpt", lone)
-    assert run_in_process("pretrain", *TINY, f"resume={lone}") == 0
-    new_runs = list((tmp_path / "outputs" / "pretrain").glob("*/*/checkpoints/last.ckpt"))
-    assert len(new_runs) == 1 and checkpoint.load(new_runs[0])["step"] == 6
+    for other in (lone, first / "checkpoints" / "best.ckpt"):  # neither is the run's last.ckpt
+        assert run_in_process("pretrain", *TINY, f"resume={other}") == 0
+        new_runs = list((tmp_path / "outputs" / "pretrain").glob("*/*/checkpoints/last.ckpt"))
+        assert new_runs and all(checkpoint.load(run)["step"] == 6 for run in new_runs)
+        shutil.rmtree(tmp_path / "outputs")  # the next run may start within the same second
     given = ganxfer("pretrain", *TINY, f"resume={first}/checkpoints/last.ckpt")
     assert load_last(given)["step"] == 6
     assert load_last(first)["step"] == 3
