@@ -158,8 +158,12 @@ def run(stage: str, overrides: list[str]) -> None:
 
 def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str | None]:
     """The overrides with the run's (or sweep's) folder named outright, its `${now:...}` read
-    from the clock now, and that folder; None when the folder's pattern needs Hydra to resolve."""
+    from the clock now, and that folder; None when the folder's pattern needs Hydra to resolve.
+    A resumed run goes on in the run folder of its checkpoint unless hydra.run.dir is given."""
     key = "hydra.sweep.dir" if any(arg in MULTIRUN_FLAGS for arg in overrides) else "hydra.run.dir"
+    resumed_folder = outputs.run_folder_of(given_value(overrides, "resume"))
+    if key == "hydra.run.dir" and given_value(overrides, key) is None and resumed_folder is not None:
+        return with_settings_first(overrides, *continue_in(resumed_folder, overrides)), str(resumed_folder)
     pattern = given_value(overrides, key) or default_folder(key, given_value(overrides, "+experiment"))
     folder = outputs.resolve_pattern(pattern, stage, datetime.now())
     if folder is None:
@@ -168,9 +172,23 @@ def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str 
     return with_settings_first(others, f"{key}={folder}"), folder
 
 
+def continue_in(run_folder: Path, overrides: list[str]) -> list[str]:
+    """The settings that continue a run in its own folder: one train_log.csv and one best.ckpt for
+    the whole run. Hydra's record there (.hydra/) stays that of the command that began the run,
+    which is what `ganxfer report` reads of a sweep's job; the resumed settings are in every new
+    checkpoint."""
+    settings = [f"hydra.run.dir={run_folder}"]
+    if given_value(overrides, "hydra.output_subdir") is None:
+        settings.append("hydra.output_subdir=null")
+    return settings
+
+
 def report_what_is_left(stage: str, folder: Path, existing: set[Path]) -> None:
     """After a failed run: take its folder away if it holds no more than Hydra's records, else
-    say where the run's files are (a checkpoint or log of the steps done is worth keeping)."""
+    say where the run's files are (a checkpoint or log of the steps done is worth keeping). A
+    folder that was there before, such as a resumed run's own, is one the user knows already."""
+    if folder.absolute() in existing:
+        return
     if not outputs.discard_failed_run(folder, existing):
         print(f"ganxfer {stage}: the failed run's files are kept in {folder}", file=sys.stderr)
 

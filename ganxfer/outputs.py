@@ -24,6 +24,19 @@ def resolve_pattern(pattern: str, stage: str, now: datetime) -> str | None:
     return None if "${" in folder else folder
 
 
+def run_folder_of(checkpoint_path: str | None) -> Path | None:
+    """The run folder whose checkpoints/last.ckpt `checkpoint_path` is, recognised by the record
+    Hydra keeps in it (.hydra/); None for any other checkpoint: best.ckpt, which the run went on
+    from, or a file on its own."""
+    if checkpoint_path is None:
+        return None
+    path = Path(checkpoint_path)
+    folder = path.parent.parent
+    if path.is_file() and path.parts[-2:] == ("checkpoints", "last.ckpt") and (folder / HYDRA_RECORDS[0]).is_dir():
+        return folder
+    return None
+
+
 def folders_on_the_way(folder: Path) -> set[Path]:
     """`folder` and its parents that exist now: a failed run never removes one of these."""
     folder = folder.absolute()

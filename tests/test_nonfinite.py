@@ -35,7 +35,23 @@ class PoisonedAt(Objective):
         return loss * torch.nan if step in self.bad_steps else loss
 
 
-def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS) -> tuple[dict, list]:
+class OverflowingAt(Objective):
+    """The real objective, except that the generator's gradients are infinite at the given steps,
+    as when fp16 gradients overflow; its loss stays finite."""
+
+    def __init__(self, bad_steps, *args):
+        super().__init__(*args)
+        self.bad_steps = bad_steps
+
+    def generator(self, discriminator, real, fake, step):
+        loss = super().generator(discriminator, real, fake, step)
+        if step in self.bad_steps:
+            loss.register_hook(lambda gradient: gradient * torch.inf)
+        return loss
+
+
+def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS, precision: str = "32",
+          objective_at=PoisonedAt) -> tuple[dict, list]:
     """`steps` steps with a checkpoint every step. Returns the saved states by step and the log rows;
     a UserError from the loop is re-raised with them attached."""
     torch.manual_seed(0)
@@ -45,8 +61,9 @@ def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS) 
     data = torch.rand(32, 3) * 2 - 1
     rng = torch.Generator().manual_seed(0)
     saved, log = {}, []
-    schedule = Schedule(steps, batch_size=8, log_every=log_every, ckpt_every=1, on_nonfinite=on_nonfinite)
-    objective = PoisonedAt(bad_steps, LOSS, data, steps, rng)
+    schedule = Schedule(steps, batch_size=8, log_every=log_every, ckpt_every=1, on_nonfinite=on_nonfinite,
+                        precision=precision)
+    objective = objective_at(bad_steps, LOSS, data, steps, rng)
     try:
         def save(step: int) -> None:
             saved[step] = copy.deepcopy(gan.state_dict())
@@ -86,3 +103,21 @@ def test_skip_gives_up_after_twenty_steps_in_a_row_with_nothing_but_bad_updates(
     train("skip", bad_steps=set(range(3, 22)), steps=22)  # 19 in a row: still going
     with pytest.raises(UserError, match="steps 3 to 22"):
         train("skip", bad_steps=set(range(3, 30)), steps=30)
+
+
+def test_an_fp16_update_the_loss_scaler_skips_leaves_the_average_alone_and_is_counted():
+    """The default on_nonfinite=stop lets the scaler deal with overflowing fp16 gradients: it
+    skips G's update of step 3, which must then neither move G's average nor go uncounted."""
+    saved, log = train("stop", bad_steps={3}, precision="fp16", objective_at=OverflowingAt)
+    weights = [name for name in saved[2]["generator"] if name.endswith(("weight", "bias"))]
+    assert all(torch.equal(saved[2]["generator"][name], saved[3]["generator"][name]) for name in weights)
+    # The whole average, its count of updates and its copy of BatchNorm's statistics included.
+    for name, value in saved[2]["ema"].items():
+        assert torch.equal(value, saved[3]["ema"][name]), f"ema.{name} changed"
+    assert not torch.equal(saved[3]["ema"]["updates"], saved[4]["ema"]["updates"])  # averaging goes on
+    # The scaler also skips the first updates, whose gradients overflow at its starting scale of
+    # 2^16: a run without the overflow of step 3 counts the same, less that one update.
+    _, clean_log = train("stop", bad_steps=set(), precision="fp16", objective_at=OverflowingAt)
+    skipped = {row["step"]: row["skipped"] for row in log}
+    assert skipped == {row["step"]: row["skipped"] + (row["step"] == 3) for row in clean_log}
+    assert skipped[3] == 1

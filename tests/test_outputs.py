@@ -61,3 +61,20 @@ def test_the_run_folder_is_named_before_hydra_starts():
     _, sweep = cli.pin_output_folder("pretrain", ["-m", "seed=1,2", "hydra.sweep.dir=s/${now:%Y}"])
     assert sweep == f"s/{datetime.now():%Y}"
     assert cli.pin_output_folder("pretrain", ["hydra.run.dir=${data.name}"]) == (["hydra.run.dir=${data.name}"], None)
+
+
+def test_a_resumed_run_folder_is_its_last_checkpoints_unless_a_folder_is_given(tmp_path):
+    run = hydra_run_folder(tmp_path / "run")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"")
+    resume = f"resume={run}/checkpoints/last.ckpt"
+    assert cli.pin_output_folder("pretrain", [resume]) == (
+        [f"hydra.run.dir={run}", "hydra.output_subdir=null", resume], str(run))
+    assert cli.pin_output_folder("pretrain", [resume, "hydra.run.dir=elsewhere"])[1] == "elsewhere"
+    _, sweep = cli.pin_output_folder("pretrain", ["-m", resume, "seed=1,2"])  # a sweep has folders of its own
+    assert sweep.startswith("outputs/multirun/pretrain/")
+    (tmp_path / "copied" / "checkpoints").mkdir(parents=True)  # not a run folder: no .hydra/
+    (tmp_path / "copied" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    for other in (f"{run}/checkpoints/best.ckpt", f"{run}/checkpoints/gone.ckpt",
+                  f"{tmp_path}/copied/checkpoints/last.ckpt"):
+        assert cli.pin_output_folder("pretrain", [f"resume={other}"])[1].startswith("outputs/pretrain/")

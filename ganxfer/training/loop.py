@@ -369,9 +369,18 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: flo
     if grad_clip is not None:
         for group in optimizer.param_groups:
             torch.nn.utils.clip_grad_norm_(group["params"], grad_clip)
-    scaler.step(optimizer)  # skipped by the scaler itself when fp16 gradients overflowed
+    return _scaled_step(optimizer, scaler)
+
+
+def _scaled_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> bool:
+    """The optimiser's step through the scaler; returns whether it was taken. With fp16 the scaler
+    skips the step when the scaled gradients overflowed, and lowers its scale then and only then:
+    a lower scale after the update tells a skipped step. Reading the scale waits for the device,
+    which fp16 alone pays: with 32 and bf16 the scale is a constant 1.0."""
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
     scaler.update()
-    return True
+    return scaler.get_scale() >= scale
 
 
 def _finite_loss_and_gradients(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:

@@ -54,7 +54,7 @@ def train(cfg, stage: str) -> float | None:
             average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
             console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
                           f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
-            writer = RunWriter(out, cfg, start.plan, prepared, run)
+            writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed)
             evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
             _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
                  _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))

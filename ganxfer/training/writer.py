@@ -1,6 +1,7 @@
 """What a training run writes: checkpoints (last.ckpt, and best.ckpt at the best value of the
 monitored metric), one CSV row per log step, the trackers' rows, and metrics.json at the end.
-Rank 0 writes for every process; the other ranks get callbacks that do nothing."""
+Rank 0 writes for every process; the other ranks get callbacks that do nothing. A resumed run
+carries on the run it continues: its best so far, and its train_log.csv up to the resumed step."""
 
 import csv
 import json
@@ -11,6 +12,7 @@ from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, distributed, loggers, metrics
 from ganxfer.data import TrainingData
+from ganxfer.files import atomic_write
 from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
 from ganxfer.training.loop import LOG_COLUMNS, Callbacks
@@ -18,7 +20,7 @@ from ganxfer.training.plan import RunPlan
 
 
 class RunWriter:
-    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run):
+    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run, resumed: dict | None = None):
         self.out, self.plan, self.run = out, plan, run
         self.last_path, self.best_path = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best.ckpt"
         self.monitor = cfg.trainer.monitor
@@ -30,6 +32,10 @@ class RunWriter:
             self.split["holdout_groups"] = torch.tensor(data.holdout_groups)
         self.write_row = _csv_logger(out / "train_log.csv")
         self.best, self.last = None, {}
+        if resumed is not None:
+            self.best = _best_before(resumed, self.monitor)
+            if distributed.is_main():
+                _drop_rows_after(out / "train_log.csv", resumed["step"])
 
     def callbacks(self, before_step, evaluate) -> Callbacks:
         """The loop's callbacks: on ranks other than 0 only `before_step`, which every rank runs."""
@@ -46,8 +52,16 @@ class RunWriter:
             "meta": run.meta_learner.state_dict() if run.meta_learner else {},
             "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
+            "best": self._best_so_far(),
             **({} if isinstance(run.rows, torch.Tensor) else {"reader": run.rows.position(step)}),
         })
+
+    def _best_so_far(self) -> dict | None:
+        """What a checkpoint records of the best evaluation, for a run resumed from it: its step
+        and the monitored metric's value, a plain float (a checkpoint holds no NumPy objects)."""
+        if self.best is None:
+            return None
+        return {"step": self.best["step"], self.monitor: float(self.best[self.monitor])}
 
     def log(self, row: dict) -> None:
         """Writes the row; at evaluation steps, keeps best.ckpt at the best monitored value."""
@@ -79,6 +93,33 @@ def _progress_line(row: dict) -> str:
     if row["skipped"]:
         line += f", {row['skipped']} update(s) skipped as non-finite"
     return line + "".join(f", {key} {value:.4g}" for key, value in row.items() if key not in LOG_COLUMNS)
+
+
+def _best_before(resumed: dict, monitor: str) -> dict | None:
+    """The best evaluation of the run up to the step it resumes from, as its checkpoint recorded
+    it: the checkpoint is the state the run goes on from, so it is right wherever the resumed run
+    writes. Not best.ckpt or train_log.csv, which may hold evaluations of the steps after it that
+    the resumed run does again, nor metrics.json, written only when a run finishes. None (the
+    best starts afresh) when the checkpoint predates the record or kept it for another metric
+    than trainer.monitor now names."""
+    best = resumed.get("best")
+    return best if best is not None and monitor in best else None
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """A resumed run logs again the steps after the one it resumes from: their rows from before
+    it stopped go, with a last line that a kill cut short, so the log reads as one uninterrupted
+    run's."""
+    if not path.exists():
+        return
+    with path.open(newline="") as file:
+        lines = file.readlines()
+    complete = [line for line in lines if line.endswith("\n")]
+    kept = complete[:1] + [row for row in complete[1:] if int(row.split(",", 1)[0]) <= step]  # step comes first
+    if not kept:  # not even the header was written whole: the log starts again
+        path.unlink()
+    elif kept != lines:
+        atomic_write(path, lambda file: file.writelines(kept), binary=False)
 
 
 def _csv_logger(path: Path):
