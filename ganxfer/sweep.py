@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ganxfer import outputs
 from ganxfer.errors import UserError
 
 NOT_SWEPT = ("seed", "hydra.", "ckpt")  # keys that never define a group of their own
@@ -15,11 +16,10 @@ NOT_SWEPT = ("seed", "hydra.", "ckpt")  # keys that never define a group of thei
 def load_jobs(folder: Path) -> pd.DataFrame:
     """Each job's command-line overrides (as columns) and the numbers of its metrics.json."""
     rows = []
-    for overrides_file in sorted(Path(folder).glob("**/.hydra/overrides.yaml")):
-        job = overrides_file.parent.parent
+    for job in outputs.sweep_jobs(folder):
         if not (job / "metrics.json").exists():
             continue
-        overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) or []
+        overrides = OmegaConf.to_container(OmegaConf.load(job / outputs.JOB_OVERRIDES)) or []
         settings = dict(override.lstrip("+~").split("=", 1) for override in overrides if "=" in override)
         results = json.loads((job / "metrics.json").read_text())
         numbers = {key: value for key, value in results.items() if isinstance(value, (int, float))}
@@ -27,6 +27,11 @@ def load_jobs(folder: Path) -> pd.DataFrame:
     if not rows:
         raise UserError(f"no finished jobs (a .hydra/overrides.yaml beside a metrics.json) under {folder}")
     return pd.DataFrame(rows)
+
+
+def unfinished_jobs(folder: Path) -> list[Path]:
+    """The jobs under a sweep's folder that wrote no metrics.json: they failed (or were stopped)."""
+    return [job for job in outputs.sweep_jobs(folder) if not (job / "metrics.json").exists()]
 
 
 def swept_keys(jobs: pd.DataFrame, metric_columns) -> list[str]:

@@ -27,6 +27,7 @@ def run(cfg) -> None:
     summary = sweep.summarise(jobs, keys, columns)
     summary.to_csv(folder / "report.csv", index=False)
     console.print(_table(summary, keys, columns, folder))
+    _say_unfinished(sweep.unfinished_jobs(folder), len(jobs))
     _plot(summary, keys, metric_names[0], folder / "report.png")
     console.print(f"wrote {folder / 'report.csv'} and {folder / 'report.png'}")
 
@@ -40,6 +41,14 @@ def _table(summary, keys, columns, folder) -> Table:
         cells += [_mean_sd(row[f"{name}_mean"], row[f"{name}_std"]) for name in columns]
         table.add_row(*cells, str(row["jobs"]))
     return table
+
+
+def _say_unfinished(unfinished: list, finished: int) -> None:
+    """Failed jobs wrote no metrics: the table holds only the finished ones, and says so."""
+    if unfinished:
+        console.print(f"{len(unfinished)} of {len(unfinished) + finished} jobs failed and are left out "
+                      f"(no metrics.json; each one's log says why): {', '.join(map(str, unfinished))}",
+                      soft_wrap=True)
 
 
 def _mean_sd(mean, sd) -> str:
