@@ -64,12 +64,12 @@ def run_stage(cfg: DictConfig):
         log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
         return result
     except Exception as err:
-        if cfg.debug:
-            raise
-        report_failure(cfg.stage.name, err)
+        if cfg.debug and not in_sweep():
+            raise  # Hydra shows the traceback
+        report_failure(cfg.stage.name, err, with_traceback=cfg.debug)
 
 
-def report_failure(stage: str, err: Exception) -> NoReturn:
+def report_failure(stage: str, err: Exception, with_traceback: bool = False) -> NoReturn:
     """Say why the run failed: a user's mistake in one paragraph, a fault of ganxfer with its
     traceback and a request to report it. A single run then ends, by SystemExit, which passes
     through Hydra. A job of a sweep records the message in its folder and raises JobFailed, an
@@ -78,7 +78,7 @@ def report_failure(stage: str, err: Exception) -> NoReturn:
     if not distributed.is_main():
         who += f" (rank {distributed.rank()})"
     if isinstance(err, UserError):
-        message = f"{who}: error: {err}"
+        message = (traceback.format_exc() if with_traceback else "") + f"{who}: error: {err}"
     else:
         message = f"{traceback.format_exc()}{who}: {fault_report(this_command(stage))}"
     print(message, file=sys.stderr)
@@ -184,7 +184,8 @@ def run(stage: str, overrides: list[str]) -> None:
             if failure.code and output_folder and distributed.is_main() and not failed_jobs:
                 report_what_is_left(stage, Path(output_folder), existing)
             raise
-        # The Optuna sweeper tells its study that a trial failed, and goes on (max_failure_rate).
+        # The Optuna sweeper tells its study that a trial failed, and goes on (max_failure_rate);
+        # the sweep ends with exit code 1 all the same, as Hydra ends the basic sweeper's.
         if sweep_folder is not None and report_failed_jobs(stage, sweep_folder, earlier_jobs):
             sys.exit(1)
 

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -113,7 +114,8 @@ def assert_sweep_went_past_its_failed_job(result, sweep_dir, stage, failed_job, 
     assert message.strip() in (sweep_dir / failed_job / f"{stage}.log").read_text()
     summary = result.stderr.strip().splitlines()[-1]
     assert summary.startswith(f"ganxfer {stage}: 1 of 2 jobs of the sweep failed: ")
-    assert summary.split(": ")[2].startswith(str(sweep_dir.name + "/" + failed_job)), summary
+    named_folder = summary.split(": ")[2].split(" (")[0]
+    assert Path(named_folder).resolve() == (sweep_dir / failed_job).resolve(), summary
 
 
 def test_a_failed_job_of_a_sweep_is_reported_and_the_next_job_runs(tmp_path, ganxfer_outcome):
@@ -139,11 +141,22 @@ def test_a_sweep_into_a_folder_of_earlier_sweeps_counts_only_its_own_jobs(tmp_pa
     assert (tmp_path / "sweep" / "2" / "error.txt").exists()  # an earlier job, not counted above
 
 
+def test_debug_keeps_the_failed_job_traceback_in_its_folder(tmp_path, ganxfer_outcome):
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", *TINY, "trainer.d_steps=0,1", "debug=true",
+                             "hydra.sweep.dir=sweep")
+    assert result.returncode == 1
+    assert (tmp_path / "sweep" / "1" / "metrics.json").exists()
+    message = (tmp_path / "sweep" / "0" / "error.txt").read_text()
+    assert message.startswith("Traceback (most recent call last)") and "trainer.d_steps=0 must be" in message
+    assert "1 of 2 jobs of the sweep failed" in result.stderr
+
+
 @pytest.mark.slow  # two worker processes, each importing torch
 def test_joblib_launcher_goes_on_past_a_failed_job(tmp_path, ganxfer_outcome, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # The sweep's folder named outright: worker processes that an earlier test started keep its working directory.
     result = ganxfer_outcome(tmp_path, "pretrain", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY,
-                             "trainer.d_steps=0,1", "hydra.sweep.dir=parallel")
+                             "trainer.d_steps=0,1", f"hydra.sweep.dir={tmp_path / 'parallel'}")
     assert_sweep_went_past_its_failed_job(result, tmp_path / "parallel", "pretrain", "0", "1", "trainer.d_steps=0")
 
 
