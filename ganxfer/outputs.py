@@ -2,7 +2,8 @@
 any ganxfer code runs; a run that then fails on bad input would leave a folder that looks like a
 run but holds none. So the folder is named before Hydra starts (its `${now:...}` resolved here),
 the folders already on the way to it are noted, and a failed run's folder is taken away again
-when it holds nothing but Hydra's own records."""
+when it holds nothing but Hydra's own records. A sweep's folder holds a folder per job, with Hydra's
+records and, for a job that failed, its message."""
 
 import re
 import shutil
