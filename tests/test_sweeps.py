@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY
-from ganxfer import cli
+from ganxfer import cli, stages
 
 
 @pytest.fixture
@@ -149,6 +149,24 @@ def test_debug_keeps_the_failed_job_traceback_in_its_folder(tmp_path, ganxfer_ou
     message = (tmp_path / "sweep" / "0" / "error.txt").read_text()
     assert message.startswith("Traceback (most recent call last)") and "trainer.d_steps=0 must be" in message
     assert "1 of 2 jobs of the sweep failed" in result.stderr
+
+
+def test_a_fault_of_ganxfer_in_a_job_keeps_its_traceback_and_the_command_of_that_job(tmp_path, ganxfer_outcome,
+                                                                                    monkeypatch):
+    def stage_that_breaks_on_seed_0(cfg):
+        if cfg.seed == 0:
+            raise RuntimeError("a fault inside the stage")
+        return 1.0
+
+    monkeypatch.setattr(stages, "runner", lambda name: stage_that_breaks_on_seed_0)
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", "seed=0,1", "hydra.sweep.dir=sweep")
+    assert result.returncode == 1
+    message = (tmp_path / "sweep" / "0" / "error.txt").read_text().strip()
+    assert message.startswith("Traceback (most recent call last)") and "RuntimeError: a fault inside the stage" in message
+    assert message.splitlines()[-1].startswith("ganxfer pretrain (job 0): this is a fault in ganxfer itself")
+    assert message.endswith(": ganxfer pretrain seed=0"), message
+    assert not (tmp_path / "sweep" / "1" / "error.txt").exists()
+    assert "1 of 2 jobs of the sweep failed" in result.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.slow  # two worker processes, each importing torch
