@@ -1,4 +1,5 @@
-"""Optuna search and the parallel and cluster launchers through the CLI, and `ganxfer report` over a search."""
+"""Optuna search and the parallel and cluster launchers through the CLI, `ganxfer report` over a search, and
+sweeps that go on past a failed job, whichever launcher or sweeper runs them."""
 
 import json
 import os
