@@ -2,17 +2,22 @@
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
 import os
+import shlex
 import sys
+import traceback
 from datetime import datetime
 from importlib.resources import files
 from importlib.util import find_spec
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ganxfer import distributed, outputs
-from ganxfer.errors import UserError
+from ganxfer.errors import Interrupted, JobFailed, UserError, fault_report
 from ganxfer.runtime import run_log
 from ganxfer.validate import check_overrides, check_values
 
@@ -47,6 +52,8 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 def run_stage(cfg: DictConfig):
     from ganxfer import stages  # imported here: `ganxfer --help` stays quick
 
+    if in_sweep():
+        (job_folder() / outputs.JOB_ERROR).unlink(missing_ok=True)  # an earlier sweep's, in the same folder
     try:
         check_values(cfg)
         result = stages.runner(cfg.stage.name)(cfg)
@@ -54,13 +61,44 @@ def run_stage(cfg: DictConfig):
         # e.g. of a job that a launcher ran in another process or on another machine.
         run_log.info("%s finished in process %d, returning %s", cfg.stage.name, os.getpid(), result)
         return result
-    except UserError as err:
-        if cfg.debug:
-            raise
-        rank = "" if distributed.is_main() else f" (rank {distributed.rank()})"
-        print(f"ganxfer {cfg.stage.name}{rank}: error: {err}", file=sys.stderr)
-        # SystemExit passes through Hydra, which would print a traceback for an Exception.
-        sys.exit(getattr(err, "exit_code", 2))
+    except Exception as err:
+        if cfg.debug and not in_sweep():
+            raise  # Hydra shows the traceback
+        report_failure(cfg.stage.name, err, with_traceback=cfg.debug)
+
+
+def report_failure(stage: str, err: Exception, with_traceback: bool = False) -> NoReturn:
+    """Say why the run failed: a user's mistake in one paragraph, a fault of ganxfer with its
+    traceback and a request to report it. A single run then ends, by SystemExit, which passes
+    through Hydra. A job of a sweep records the message in its folder and raises JobFailed, an
+    Exception: Hydra marks the job failed and the sweep goes on to the next one."""
+    who = f"ganxfer {stage}" + (f" (job {HydraConfig.get().job.num})" if in_sweep() else "")
+    if not distributed.is_main():
+        who += f" (rank {distributed.rank()})"
+    if isinstance(err, UserError):
+        message = (traceback.format_exc() if with_traceback else "") + f"{who}: error: {err}"
+    else:
+        message = f"{traceback.format_exc()}{who}: {fault_report(this_command(stage))}"
+    print(message, file=sys.stderr)
+    if not in_sweep() or isinstance(err, Interrupted):  # Ctrl-C or pre-emption stops the whole sweep
+        sys.exit(err.exit_code if isinstance(err, UserError) else 1)
+    run_log.error(message)  # the job's own <stage>.log; the console has it from stderr
+    (job_folder() / outputs.JOB_ERROR).write_text(message + "\n")
+    raise JobFailed(f"{who} failed; its message is in {job_folder() / outputs.JOB_ERROR}") from err
+
+
+def in_sweep() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def job_folder() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def this_command(stage: str) -> str:
+    """`ganxfer <stage> ...` with the settings of this run (of this job, in a sweep)."""
+    settings = [arg for arg in HydraConfig.get().overrides.task if not arg.startswith("stage=")]
+    return shlex.join(["ganxfer", stage, *settings])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +162,7 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
         return overrides
     print(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
           "(data=NAME names other rows)", file=sys.stderr)
-    return [f"data={target}", *overrides]
+    return with_settings_first(overrides, f"data={target}")
 
 
 def report_overrides(overrides: list[str]) -> list[str]:
@@ -144,6 +182,8 @@ def run(stage: str, overrides: list[str]) -> None:
     overrides, output_folder = pin_output_folder(stage, overrides)
     # Noted before Hydra makes the output folder: a failed run removes none of these.
     existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
+    sweep_folder = Path(output_folder) if output_folder and any(arg in MULTIRUN_FLAGS for arg in overrides) else None
+    earlier_jobs = outputs.job_starts(sweep_folder) if sweep_folder else {}
     with distributed.process_group():
         if distributed.active():
             overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
@@ -151,9 +191,16 @@ def run(stage: str, overrides: list[str]) -> None:
         try:
             run_stage()
         except SystemExit as failure:
-            if failure.code and output_folder and distributed.is_main():
+            # The basic sweeper ends a sweep whose jobs failed with the first failure, which Hydra
+            # reports and exits on.
+            failed_jobs = sweep_folder is not None and report_failed_jobs(stage, sweep_folder, earlier_jobs)
+            if failure.code and output_folder and distributed.is_main() and not failed_jobs:
                 report_what_is_left(stage, Path(output_folder), existing)
             raise
+        # The Optuna sweeper tells its study that a trial failed, and goes on (max_failure_rate);
+        # the sweep ends with exit code 1 all the same, as Hydra ends the basic sweeper's.
+        if sweep_folder is not None and report_failed_jobs(stage, sweep_folder, earlier_jobs):
+            sys.exit(1)
 
 
 def pin_output_folder(stage: str, overrides: list[str]) -> tuple[list[str], str | None]:
@@ -191,6 +238,16 @@ def report_what_is_left(stage: str, folder: Path, existing: set[Path]) -> None:
         return
     if not outputs.discard_failed_run(folder, existing):
         print(f"ganxfer {stage}: the failed run's files are kept in {folder}", file=sys.stderr)
+
+
+def report_failed_jobs(stage: str, sweep_folder: Path, earlier_jobs: dict[Path, int]) -> bool:
+    """After a sweep: how many of the jobs it ran failed, and which. True if any did."""
+    jobs = [job for job, started in outputs.job_starts(sweep_folder).items() if earlier_jobs.get(job) != started]
+    failed = [job for job in jobs if (job / outputs.JOB_ERROR).exists()]
+    if failed:
+        print(f"ganxfer {stage}: {len(failed)} of {len(jobs)} jobs of the sweep failed: {', '.join(map(str, failed))} "
+              f"(each one's message is in its {outputs.JOB_ERROR} and {stage}.log)", file=sys.stderr)
+    return bool(failed)
 
 
 def given_value(overrides: list[str], key: str) -> str | None:

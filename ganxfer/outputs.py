@@ -2,7 +2,8 @@
 any ganxfer code runs; a run that then fails on bad input would leave a folder that looks like a
 run but holds none. So the folder is named before Hydra starts (its `${now:...}` resolved here),
 the folders already on the way to it are noted, and a failed run's folder is taken away again
-when it holds nothing but Hydra's own records."""
+when it holds nothing but Hydra's own records. A sweep's folder holds a folder per job, with Hydra's
+records and, for a job that failed, its message."""
 
 import re
 import shutil
@@ -14,6 +15,10 @@ from pathlib import Path
 # (a sweep folder holds multirun.yaml beside its jobs' folders).
 HYDRA_RECORDS = (".hydra", "multirun.yaml")
 HYDRA_LOG_SUFFIX = ".log"
+# Hydra writes a job's overrides into its folder as it starts the job.
+JOB_OVERRIDES = Path(".hydra") / "overrides.yaml"
+# A failed job of a sweep leaves its message here, in its own folder.
+JOB_ERROR = "error.txt"
 
 
 def resolve_pattern(pattern: str, stage: str, now: datetime) -> str | None:
@@ -87,3 +92,14 @@ def holds_only_hydra_records(folder: Path) -> bool:
         if not (hydras or empty_folder):
             return False
     return True
+
+
+def sweep_jobs(folder: Path) -> list[Path]:
+    """The folder of every job under a sweep's folder: each holds the overrides Hydra ran it with."""
+    return sorted(overrides.parent.parent for overrides in Path(folder).glob(f"**/{JOB_OVERRIDES.as_posix()}"))
+
+
+def job_starts(folder: Path) -> dict[Path, int]:
+    """When each job under a sweep's folder was started (its overrides written). Taken before and
+    after a sweep, the two tell the jobs that sweep ran from those of earlier sweeps in the folder."""
+    return {job: (job / JOB_OVERRIDES).stat().st_mtime_ns for job in sweep_jobs(folder)}

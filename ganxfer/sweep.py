@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ganxfer import outputs
 from ganxfer.errors import UserError
 
 NOT_SWEPT = ("seed", "hydra.", "ckpt")  # keys that never define a group of their own
@@ -16,11 +17,10 @@ def load_jobs(folder: Path) -> pd.DataFrame:
     """Each job's settings (the keys any job's command line set, as columns) and the numbers of
     its metrics.json. Refuses a folder that is not a sweep (check_a_sweep)."""
     rows, given = [], {}
-    for overrides_file in sorted(Path(folder).glob("**/.hydra/overrides.yaml")):
-        job = overrides_file.parent.parent
+    for job in outputs.sweep_jobs(folder):
         if not (job / "metrics.json").exists():
             continue
-        overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) or []
+        overrides = OmegaConf.to_container(OmegaConf.load(job / outputs.JOB_OVERRIDES)) or []
         settings = dict(override.lstrip("+~").split("=", 1) for override in overrides if "=" in override)
         given.update(dict.fromkeys(settings))
         results = json.loads((job / "metrics.json").read_text())
@@ -32,15 +32,17 @@ def load_jobs(folder: Path) -> pd.DataFrame:
     return with_default_values(pd.DataFrame(rows), list(given))
 
 
-def check_a_sweep(folder: Path, jobs: list[Path]) -> None:
-    """A report compares jobs: at least two finished jobs that Hydra ran as a sweep (`-m`), not
-    single runs gathered in one folder. A sweep of seeds alone makes one group, its spread."""
-    swept = sum(_hydra_record(job).get("mode") == "MULTIRUN" for job in jobs)
-    if swept < 2:
-        raise UserError(f"{folder} is not a sweep: a report compares the finished jobs of a sweep, and it holds "
-                        f"{swept} such job(s) and {len(jobs) - swept} single run(s); run a sweep with -m and "
-                        "several values, e.g. `ganxfer finetune -m transfer=scratch,full seed=0,1,2`, and report "
-                        "on its folder")
+def check_a_sweep(folder: Path, finished: list[Path]) -> None:
+    """A report compares the jobs of a sweep (`-m`), not single runs gathered in one folder: at
+    least two jobs, finished or failed (the report names the failed ones), that Hydra ran as a
+    sweep. A sweep of seeds alone makes one group, its spread."""
+    swept = sum(_hydra_record(job).get("mode") == "MULTIRUN" for job in finished)
+    failed = len(unfinished_jobs(folder))
+    if swept == 0 or swept + failed < 2:
+        raise UserError(f"{folder} is not a sweep: a report compares the jobs of a sweep, and it holds "
+                        f"{swept + failed} such job(s) ({failed} of them failed) and {len(finished) - swept} "
+                        "single run(s); run a sweep with -m and several values, e.g. "
+                        "`ganxfer finetune -m transfer=scratch,full seed=0,1,2`, and report on its folder")
 
 
 def with_default_values(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -77,6 +79,11 @@ def _as_written(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def unfinished_jobs(folder: Path) -> list[Path]:
+    """The jobs under a sweep's folder that wrote no metrics.json: they failed (or were stopped)."""
+    return [job for job in outputs.sweep_jobs(folder) if not (job / "metrics.json").exists()]
 
 
 def swept_keys(jobs: pd.DataFrame, metric_columns) -> list[str]:

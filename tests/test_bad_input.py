@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import assert_failed_cleanly, assert_user_error, run_console_script
-from ganxfer import cli
+from ganxfer import cli, stages
 from ganxfer.cli import STAGES
 from ganxfer.data import split_table
 
@@ -352,3 +352,19 @@ def test_an_odd_table_still_trains(name, tmp_path, ganxfer_outcome):
     assert "continuous" in result.stdout  # every column read as numbers, whatever the separator or encoding
     result = ganxfer_outcome(tmp_path, "evaluate", "ckpt=run/checkpoints/last.ckpt", "hydra.run.dir=eval")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_fault_of_ganxfer_keeps_its_traceback_and_asks_to_be_reported_with_the_command(
+        tmp_path, ganxfer_outcome, monkeypatch):
+    def broken_stage(cfg):
+        raise RuntimeError("a fault inside the stage")
+
+    monkeypatch.setattr(stages, "runner", lambda name: broken_stage)
+    result = ganxfer_outcome(tmp_path, "pretrain", "trainer.steps=3", "hydra.run.dir=run")
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "RuntimeError: a fault inside the stage" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ganxfer pretrain: this is a fault in ganxfer itself") and "report it" in last_line
+    assert last_line.endswith(": ganxfer pretrain trainer.steps=3"), last_line
+    assert not (tmp_path / "run").exists()  # taken away as any failed run's folder

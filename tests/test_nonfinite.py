@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ganxfer import models
-from ganxfer.errors import UserError
+from ganxfer.errors import TrainingDiverged, UserError
 from ganxfer.objective import Objective
 from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
 
@@ -76,7 +76,7 @@ def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS, 
 
 
 def test_stop_names_the_step_and_keeps_the_checkpoints_before_it():
-    with pytest.raises(UserError, match="stopped being finite at step 3") as error:
+    with pytest.raises(TrainingDiverged, match="stopped being finite at step 3") as error:
         train("stop", bad_steps={3}, log_every=STEPS)
     assert "optimizer.lr_g" in str(error.value)
     # The NaN gradients of step 3 ruined the weights: no checkpoint may be written from then on.
@@ -101,7 +101,7 @@ def test_skip_leaves_the_weights_of_the_bad_step_untouched_and_trains_on():
 
 def test_skip_gives_up_after_twenty_steps_in_a_row_with_nothing_but_bad_updates():
     train("skip", bad_steps=set(range(3, 22)), steps=22)  # 19 in a row: still going
-    with pytest.raises(UserError, match="steps 3 to 22"):
+    with pytest.raises(TrainingDiverged, match="steps 3 to 22"):
         train("skip", bad_steps=set(range(3, 30)), steps=30)
 
 

@@ -1,8 +1,10 @@
-"""Optuna search and the parallel and cluster launchers through the CLI, and `ganxfer report` over a search."""
+"""Optuna search and the parallel and cluster launchers through the CLI, `ganxfer report` over a search, and
+sweeps that go on past a failed job, whichever launcher or sweeper runs them."""
 
 import json
 import os
 import sys
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY
-from ganxfer import cli
+from ganxfer import cli, stages
 
 
 @pytest.fixture
@@ -98,3 +100,91 @@ def test_submitit_slurm_launcher_composes(tmp_path, monkeypatch, capsys):
     log_file = OmegaConf.to_container(hydra.job_logging)["handlers"]["file"]["filename"]
     assert log_file == "${hydra.runtime.output_dir}/${hydra.job.name}.log"
     assert not any(tmp_path.iterdir())  # printing the config ran nothing
+
+
+def assert_sweep_went_past_its_failed_job(result, sweep_dir, stage, failed_job, finished_job, *phrases):
+    """The failed job's paragraph is in its own log and error.txt; the later job finished; the sweep
+    exits non-zero, saying how many of its jobs failed and which, without a traceback."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert (sweep_dir / finished_job / "metrics.json").exists()
+    assert not (sweep_dir / failed_job / "metrics.json").exists()
+    message = (sweep_dir / failed_job / "error.txt").read_text()
+    assert message.startswith(f"ganxfer {stage} (job {failed_job}): error: ") and "\n\n" not in message.strip()
+    assert all(phrase in message for phrase in phrases), message
+    assert message.strip() in (sweep_dir / failed_job / f"{stage}.log").read_text()
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"ganxfer {stage}: 1 of 2 jobs of the sweep failed: ")
+    named_folder = summary.split(": ")[2].split(" (")[0]
+    assert Path(named_folder).resolve() == (sweep_dir / failed_job).resolve(), summary
+
+
+def test_a_failed_job_of_a_sweep_is_reported_and_the_next_job_runs(tmp_path, ganxfer_outcome):
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", *TINY, "data.classes=[0,1,2,99],[0,1,2]",
+                             "hydra.sweep.dir=sweep")
+    assert_sweep_went_past_its_failed_job(result, tmp_path / "sweep", "pretrain", "0", "1", "99")
+    assert "ganxfer pretrain (job 0): error: " in result.stderr  # as it happened, before job 1 ran
+
+    # The report covers the finished job and names the failed one under its table.
+    report = ganxfer_outcome(tmp_path, "report", "sweep")
+    assert report.returncode == 0, report.stderr
+    [failed] = [line for line in report.stdout.splitlines() if "jobs failed" in line]
+    assert failed.startswith("1 of 2 jobs failed") and failed.endswith(": sweep/0"), failed
+    assert pd.read_csv(tmp_path / "sweep" / "report.csv")["jobs"].sum() == 1
+
+
+def test_a_sweep_into_a_folder_of_earlier_sweeps_counts_only_its_own_jobs(tmp_path, ganxfer_outcome):
+    """An earlier sweep's failed job in the same folder is not this sweep's failure."""
+    ganxfer_outcome(tmp_path, "pretrain", "-m", *TINY, "trainer.d_steps=0,0,0", "hydra.sweep.dir=sweep")
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", *TINY, "trainer.d_steps=0,1", "hydra.sweep.dir=sweep")
+    assert_sweep_went_past_its_failed_job(result, tmp_path / "sweep", "pretrain", "0", "1", "trainer.d_steps=0")
+    assert not (tmp_path / "sweep" / "1" / "error.txt").exists()  # the earlier failure of job 1 was replaced
+    assert (tmp_path / "sweep" / "2" / "error.txt").exists()  # an earlier job, not counted above
+
+
+def test_debug_keeps_the_failed_job_traceback_in_its_folder(tmp_path, ganxfer_outcome):
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", *TINY, "trainer.d_steps=0,1", "debug=true",
+                             "hydra.sweep.dir=sweep")
+    assert result.returncode == 1
+    assert (tmp_path / "sweep" / "1" / "metrics.json").exists()
+    message = (tmp_path / "sweep" / "0" / "error.txt").read_text()
+    assert message.startswith("Traceback (most recent call last)") and "trainer.d_steps=0 must be" in message
+    assert "1 of 2 jobs of the sweep failed" in result.stderr
+
+
+def test_a_fault_of_ganxfer_in_a_job_keeps_its_traceback_and_the_command_of_that_job(tmp_path, ganxfer_outcome,
+                                                                                    monkeypatch):
+    def stage_that_breaks_on_seed_0(cfg):
+        if cfg.seed == 0:
+            raise RuntimeError("a fault inside the stage")
+        return 1.0
+
+    monkeypatch.setattr(stages, "runner", lambda name: stage_that_breaks_on_seed_0)
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", "seed=0,1", "hydra.sweep.dir=sweep")
+    assert result.returncode == 1
+    message = (tmp_path / "sweep" / "0" / "error.txt").read_text().strip()
+    assert message.startswith("Traceback (most recent call last)") and "RuntimeError: a fault inside the stage" in message
+    assert message.splitlines()[-1].startswith("ganxfer pretrain (job 0): this is a fault in ganxfer itself")
+    assert message.endswith(": ganxfer pretrain seed=0"), message
+    assert not (tmp_path / "sweep" / "1" / "error.txt").exists()
+    assert "1 of 2 jobs of the sweep failed" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow  # two worker processes, each importing torch
+def test_joblib_launcher_goes_on_past_a_failed_job(tmp_path, ganxfer_outcome, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # The sweep's folder named outright: worker processes that an earlier test started keep its working directory.
+    result = ganxfer_outcome(tmp_path, "pretrain", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY,
+                             "trainer.d_steps=0,1", f"hydra.sweep.dir={tmp_path / 'parallel'}")
+    assert_sweep_went_past_its_failed_job(result, tmp_path / "parallel", "pretrain", "0", "1", "trainer.d_steps=0")
+
+
+def test_optuna_search_tells_its_study_a_trial_failed_and_goes_on(tmp_path, source, ganxfer_outcome):
+    # seed=4 (the sampler's seed) draws trainer.d_steps=0, which is refused, for the first trial only.
+    result = ganxfer_outcome(tmp_path, "finetune", "-m", "hparams_search=digits_optuna", *TINY, f"ckpt={source}",
+                             "trainer.d_steps=0,1", "seed=4", "hydra.sweeper.n_trials=2", "hydra.sweep.dir=search",
+                             "hydra.sweeper.storage=sqlite:///study.db")
+    assert_sweep_went_past_its_failed_job(result, tmp_path / "search", "finetune", "0", "1", "trainer.d_steps=0")
+    study = optuna.load_study(study_name="digits_finetune", storage="sqlite:///study.db")
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert OmegaConf.load(tmp_path / "search" / "optimization_results.yaml").best_params["trainer.d_steps"] == 1

@@ -28,7 +28,7 @@ def run(cfg) -> None:
     metric_names = [c for c in jobs.columns if c not in SKIPPED and jobs[c].dtype.kind == "f"
                     and c != "job" and not c.startswith("best_")]
     keys = sweep.swept_keys(jobs, metric_names + list(SKIPPED) + [c for c in jobs if c.startswith("best_")])
-    if not keys and ("seed" not in jobs or jobs["seed"].nunique() < 2):
+    if len(jobs) > 1 and not keys and ("seed" not in jobs or jobs["seed"].nunique() < 2):
         raise UserError(f"{folder}: its {len(jobs)} jobs ran with the same settings and seed, so there is nothing "
                         "to compare; sweep a setting or the seed, e.g. `-m transfer=scratch,full seed=0,1,2`")
     jobs["steps_to_quality"] = sweep.steps_to_quality(jobs, keys)
@@ -36,6 +36,7 @@ def run(cfg) -> None:
     summary = sweep.summarise(jobs, keys, columns)
     summary.to_csv(folder / "report.csv", index=False)
     console.print(_table(summary, keys, columns, folder))
+    _say_unfinished(sweep.unfinished_jobs(folder), len(jobs))
     _plot(summary, keys, metric_names[0], folder / "report.png")
     console.print(f"wrote {folder / 'report.csv'} and {folder / 'report.png'}")
 
@@ -50,6 +51,14 @@ def _table(summary, keys, columns, folder) -> Table:
         cells += [_cell(name, row) for name in columns]
         table.add_row(*cells, str(row["jobs"]))
     return table
+
+
+def _say_unfinished(unfinished: list, finished: int) -> None:
+    """Failed jobs wrote no metrics: the table holds only the finished ones, and says so."""
+    if unfinished:
+        console.print(f"{len(unfinished)} of {len(unfinished) + finished} jobs failed and are left out "
+                      f"(no metrics.json; each one's log says why): {', '.join(map(str, unfinished))}",
+                      soft_wrap=True)
 
 
 def _title(folder, several) -> str:

@@ -15,7 +15,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ganxfer import distributed
-from ganxfer.errors import Interrupted, UserError
+from ganxfer.errors import Interrupted, TrainingDiverged, UserError
 from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
 
@@ -266,7 +266,7 @@ class _NonfiniteWatch:
         self.skipped_since_log += skipped
         self.skipped_steps_in_a_row = self.skipped_steps_in_a_row + 1 if skipped == self.updates_per_step else 0
         if self.skipped_steps_in_a_row >= self.MAX_SKIPPED_STEPS:
-            raise UserError(f"training is stuck: every update of steps {step - self.MAX_SKIPPED_STEPS + 1} to "
+            raise TrainingDiverged(f"training is stuck: every update of steps {step - self.MAX_SKIPPED_STEPS + 1} to "
                             f"{step} had a non-finite loss or gradient and was skipped. " + _DIVERGENCE_ADVICE)
 
     def take_skipped(self) -> int:
@@ -279,7 +279,7 @@ class _NonfiniteWatch:
         on any rank (all of them name the same step)."""
         first = distributed.earliest(int(self.first_bad_step))
         if on_nonfinite == "stop" and first:
-            raise UserError(f"training diverged: the losses stopped being finite at step {first}. "
+            raise TrainingDiverged(f"training diverged: the losses stopped being finite at step {first}. "
                             + _DIVERGENCE_ADVICE)
 
 
@@ -300,7 +300,7 @@ def _check_finite_weights(gan: "GAN", step: int) -> None:
     """Never overwrite a good checkpoint with weights that have blown up."""
     for name, network in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         if not all(torch.isfinite(parameter).all() for parameter in network.parameters()):
-            raise UserError(f"training diverged: the {name}'s weights are not finite at step {step}. "
+            raise TrainingDiverged(f"training diverged: the {name}'s weights are not finite at step {step}. "
                             + _DIVERGENCE_ADVICE)
 
 
