@@ -1,7 +1,7 @@
 """From a data config to the encoded training rows a run trains on."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -16,7 +16,8 @@ from ganxfer.data.missing import drop_incomplete_rows
 from ganxfer.data.parquet import RowGroup
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
-from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
+from ganxfer.data.tables import (at_most, compact, drop_columns, float32_in_files, load_table, return_freed_memory,
+                                  split_table)
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
     exclude = [data_cfg.label] if data_cfg.label else []
     if data_cfg.shape is not None:
         return Schema.fit_image(table, data_cfg.shape, data_cfg.get("pixel_range"), exclude)
-    return Schema.fit(train, exclude, FitOptions.from_config(data_cfg), kinds_from=table)
+    options = replace(FitOptions.from_config(data_cfg), float32_in_files=float32_in_files(data_cfg))
+    return Schema.fit(train, exclude, options, kinds_from=table)
 
 
 def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
