@@ -96,7 +96,7 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_
     be given, except when the config is only shown (`--cfg job`). Group choices (`transfer=l2sp`)
     are composed first: they decide which keys exist. Additions (`+key=`) and Hydra's own
     settings are left to Hydra."""
-    settings = hydra_settings(overrides)
+    settings = _settings(overrides)
     parsed = [_parsed(setting, before) for setting, before in zip(settings, [None, *settings])]
     choices = [f"{'+' if override.is_add() else ''}{override.key_or_group}={_first_choice(override)}"
                for override in parsed if override.key_or_group in groups]
@@ -120,10 +120,10 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_
         raise UserError("; ".join(problems))
 
 
-def hydra_settings(overrides: list[str]) -> list[str]:
+def _settings(overrides: list[str]) -> list[str]:
     """The arguments that Hydra's command line reads as settings: all but its flags (`-m`,
-    `--cfg job`) and their values. Read by Hydra's own argument parser, so that a stray word
-    (the second half of an unquoted value with a space) is found here, as Hydra would find it."""
+    `--cfg job`) and their values. Read by the parser hydra.main reads the command line with, so
+    that a stray word (the second half of an unquoted value with a space) is found here too."""
     parser = get_args_parser()
     parser.exit_on_error = False  # a flag Hydra refuses is left for Hydra to report
     try:
@@ -217,17 +217,17 @@ def _unknown_key(key: str, defaults: DictConfig, chosen: list[str], groups: set[
     node = OmegaConf.select(defaults, parent, default=None) if parent else defaults
     if not isinstance(node, DictConfig):
         return f"unknown setting {key!r}: {parent} is not a group of settings"
-    listing = f"{parent or 'the top level'} takes: {', '.join(sorted(node.keys()))}"
+    keys = ", ".join(sorted(node.keys()))
     elsewhere = _options_with_key(key, chosen, groups)
     if elsewhere:
         group, current, options = elsewhere
         names = ", ".join(f"{group}={option}" for option in options)
         more = " (or another of those)" if len(options) > 1 else ""
-        return (f"{key} is a setting of {names}, not of {group}={current}: add {group}={options[0]}{more} "
-                f"to the command line ({group}={current} takes: {', '.join(sorted(node.keys()))})")
+        return (f"unknown setting {key!r} for {group}={current}: it is a setting of {names}; add "
+                f"{group}={options[0]}{more} to the command line ({group}={current} takes: {keys})")
     close = get_close_matches(leaf, [str(name) for name in node.keys()], n=1)
     meant = f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
-    return f"unknown setting {key!r}{meant}; {listing}"
+    return f"unknown setting {key!r}{meant}; {parent or 'the top level'} takes: {keys}"
 
 
 def _options_with_key(key: str, chosen: list[str], groups: set[str]) -> tuple[str, str, list[str]] | None:
