@@ -33,6 +33,7 @@ class WarningsOnce(Callback):
 
 
 def _first_showing(record: logging.LogRecord) -> bool:
+    """A console handler's filter: every message below a warning, and a warning's first showing."""
     if record.levelno < logging.WARNING:
         return True
     message = record.getMessage()
