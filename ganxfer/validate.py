@@ -3,12 +3,16 @@ refuses a key that does not exist without saying which keys do, and it accepts a
 key. `check_overrides` names the allowed keys and compares each value's type with the default's;
 `check_values` checks ranges on the composed config."""
 
+from argparse import ArgumentError
+from difflib import get_close_matches
 from importlib.resources import files
 
 from hydra import compose, initialize_config_module
+from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganxfer.errors import UserError
@@ -109,27 +113,72 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_
     be given, except when the config is only shown (`--cfg job`). Group choices (`transfer=l2sp`)
     are composed first: they decide which keys exist. Additions (`+key=`) and Hydra's own
     settings are left to Hydra."""
-    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]  # not -m, --cfg job
+    settings = _settings(overrides)
+    parsed = [_parsed(setting, before) for setting, before in zip(settings, [None, *settings])]
+    choices = [f"{'+' if override.is_add() else ''}{override.key_or_group}={_first_choice(override)}"
+               for override in parsed if override.key_or_group in groups]
+    # A user's own config folders (hydra.searchpath=[...]) hold options of those groups.
+    choices += [arg for arg in settings if arg.startswith("hydra.searchpath=")]
+    chosen = [f"stage={stage}", *choices]
     try:
-        parsed = OverridesParser.create().parse_overrides(settings)
-        choices = [f"{'+' if override.is_add() else ''}{override.key_or_group}={_first_choice(override)}"
-                   for override in parsed if override.key_or_group in groups]
-        # A user's own config folders (hydra.searchpath=[...]) hold options of those groups.
-        choices += [arg for arg in settings if arg.startswith("hydra.searchpath=")]
         with initialize_config_module("ganxfer.conf", version_base="1.3"):
-            defaults = compose("config", overrides=[f"stage={stage}", *choices])
+            defaults = compose("config", overrides=chosen)
+    except MissingConfigException as err:
+        raise UserError(_hydra_message(err) + _option_meant(err)) from None
     except HydraException as err:
-        # Hydra's message without its search-path listing, as one paragraph.
-        message = str(err).split("Config search path")[0]
-        raise UserError(" ".join(line.strip() for line in message.splitlines() if line.strip())) from None
+        raise UserError(_hydra_message(err)) from None
     problems = [] if showing_config else _values_not_given(defaults, {override.key_or_group for override in parsed})
     for override in parsed:
         if (override.key_or_group in groups or override.is_hydra_override() or override.is_add()
                 or override.is_force_add() or override.is_delete()):
             continue
-        problems += _problems_with(override, defaults)
+        problems += _problems_with(override, defaults, chosen, groups)
     if problems:
         raise UserError("; ".join(problems))
+
+
+def _settings(overrides: list[str]) -> list[str]:
+    """The arguments that Hydra's command line reads as settings: all but its flags (`-m`,
+    `--cfg job`) and their values. Read by the parser hydra.main reads the command line with, so
+    that a stray word (the second half of an unquoted value with a space) is found here too."""
+    parser = get_args_parser()
+    parser.exit_on_error = False  # a flag Hydra refuses is left for Hydra to report
+    try:
+        known, others = parser.parse_known_args(overrides)
+    except ArgumentError:
+        return [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
+    return [*known.overrides, *(arg for arg in others if not arg.startswith("-"))]
+
+
+def _parsed(setting: str, before: str | None) -> Override:
+    """One setting, as Hydra reads it; one it cannot read is named with the likely cause.
+    `before`: the setting before it on the command line."""
+    try:
+        return OverridesParser.create().parse_overrides([setting])[0]
+    except OverrideParseException as err:
+        detail = str(err).split("\nSee https://")[0].replace("\n", " ")
+        if "=" not in setting and before is not None and "=" in before:
+            # The shell split `data.path=my data/x.csv` at its space into two arguments.
+            raise UserError(f"{setting!r} is not a setting (key=value): if it is the rest of {before!r}, whose "
+                            f"value holds a space, quote the whole setting: '{before} {setting}'") from None
+        if "=" not in setting:
+            raise UserError(f"{setting!r} is not a setting: give settings as key=value, e.g. trainer.steps=100, "
+                            "and quote one whose value holds a space") from None
+        raise UserError(f"cannot read the setting {setting!r} ({detail}): check its brackets, braces and quotes; "
+                        "quote a setting whose value holds spaces or brackets, e.g. 'data.classes=[a, b]'") from None
+
+
+def _hydra_message(err: HydraException) -> str:
+    """Hydra's message without its search-path listing, as one paragraph."""
+    message = str(err).split("Config search path")[0]
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _option_meant(err: MissingConfigException) -> str:
+    """`; did you mean transfer=l2sp?` for an option of a group written slightly wrong."""
+    group, _, option = (err.missing_cfg_file or "").rpartition("/")
+    close = get_close_matches(option, [name for name in err.options or [] if not name.startswith("_")], n=1)
+    return f"; did you mean {group}={close[0]}?" if group and close else ""
 
 
 # A value to show in the message for a key the user must give.
@@ -157,12 +206,12 @@ def _first_choice(override: Override) -> str:
     return next(override.sweep_string_iterator()) if override.is_sweep_override() else override.value()
 
 
-def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
+def _problems_with(override: Override, defaults: DictConfig, chosen: list[str], groups: set[str]) -> list[str]:
     key = override.key_or_group
+    if not _has_key(defaults, key):
+        return [_unknown_key(key, defaults, chosen, groups)]
     parent, _, leaf = key.rpartition(".")
-    node = OmegaConf.select(defaults, parent, default=None) if parent else defaults
-    if not isinstance(node, DictConfig) or leaf not in node.keys():  # `in node` is False for `???`
-        return [_unknown_key(key, defaults)]
+    node = OmegaConf.select(defaults, parent) if parent else defaults
     default = None if OmegaConf.is_missing(node, leaf) else node[leaf]  # `???`: a value the user must give
     value = override.value()
     if isinstance(value, ChoiceSweep):
@@ -180,12 +229,45 @@ def _problems_with(override: Override, defaults: DictConfig) -> list[str]:
 TAKE_AUTO = ("trainer.steps",)
 
 
-def _unknown_key(key: str, defaults: DictConfig) -> str:
+def _unknown_key(key: str, defaults: DictConfig, chosen: list[str], groups: set[str]) -> str:
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(defaults, parent, default=None) if parent else defaults
     if not isinstance(node, DictConfig):
         return f"unknown setting {key!r}: {parent} is not a group of settings"
-    return f"unknown setting {key!r}; {parent or 'the top level'} takes: {', '.join(sorted(node.keys()))}"
+    keys = ", ".join(sorted(node.keys()))
+    elsewhere = _options_with_key(key, chosen, groups)
+    if elsewhere:
+        group, current, options = elsewhere
+        names = ", ".join(f"{group}={option}" for option in options)
+        more = " (or another of those)" if len(options) > 1 else ""
+        return (f"unknown setting {key!r} for {group}={current}: it is a setting of {names}; add "
+                f"{group}={options[0]}{more} to the command line ({group}={current} takes: {keys})")
+    close = get_close_matches(leaf, [str(name) for name in node.keys()], n=1)
+    meant = f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
+    return f"unknown setting {key!r}{meant}; {parent or 'the top level'} takes: {keys}"
+
+
+def _options_with_key(key: str, chosen: list[str], groups: set[str]) -> tuple[str, str, list[str]] | None:
+    """For `data.path` under data=digits: (the group, its option chosen now, the group's other
+    options that take the key: those that need it, when some do). Composed on this error's path only."""
+    group, _, rest = key.partition(".")
+    if group not in groups or not rest:
+        return None
+    others = [arg for arg in chosen if not arg.startswith(f"{group}=")]
+    with initialize_config_module("ganxfer.conf", version_base="1.3"):
+        current = compose("config", overrides=chosen, return_hydra_config=True).hydra.runtime.choices[group]
+        options = [option for option in GlobalHydra.instance().config_loader().get_group_options(group)
+                   if not option.startswith("_") and option != current]
+        configs = {option: compose("config", overrides=[*others, f"{group}={option}"]) for option in options}
+    needing = [option for option, cfg in configs.items() if key in _keys_without_default(cfg)]
+    taking = needing or [option for option, cfg in configs.items() if _has_key(cfg, key)]
+    return (group, current, taking) if taking else None
+
+
+def _has_key(cfg: DictConfig, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+    return isinstance(node, DictConfig) and leaf in node.keys()  # `in node` is False for `???`
 
 
 def _type_mismatch(default, value) -> str | None:

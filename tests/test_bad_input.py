@@ -179,6 +179,9 @@ CASES = {
     "resume-missing": Case(("pretrain", "resume=nothere.ckpt"), ("checkpoint not found", "nothere.ckpt")),
     "report-folder-missing": Case(("report", "nothere"), ("no finished jobs", "nothere")),
     "out-folder-missing": Case(("sample", "ckpt={ckpt}", "out=nofolder/rows.csv"), ("out=", "does not exist")),
+    "out-of-another-format": Case(("sample", "ckpt={ckpt}", "out=synth.xlsx"),
+                                  ("out=synth.xlsx", ".csv", ".parquet", "folder of PNG files", "out=synth.csv")),
+    "out-folder-with-a-dot": Case(("sample", "ckpt={ckpt}", "out=fakes.v2/"), ("out=fakes.v2/", "without an extension")),
     "out-is-a-folder": Case(("sample", "ckpt={ckpt}", "out=folder"), ("out=folder", "is a folder"),
                             folders=("folder",)),
     "out-unwritable": Case(("sample", "ckpt={ckpt}", "out=/proc/rows.csv"), ("out=/proc/rows.csv", "cannot be written")),
@@ -226,9 +229,21 @@ CASES = {
     # Settings
     "unknown-stage": Case(("pretrian",), ("unknown stage 'pretrian'", *STAGES)),
     "unknown-key": Case(("pretrain", "trainer.stepz=3"), ("unknown setting 'trainer.stepz'", "steps", "on_nonfinite")),
+    "misspelt-key": Case(("finetune", "data.shot=15"), ("unknown setting 'data.shot'", "did you mean data.shots?")),
+    "misspelt-group": Case(("pretrain", "tranfser=l2sp"), ("unknown setting 'tranfser'", "did you mean transfer?")),
     "unknown-option": Case(("finetune", "transfer=nope"), ("available options in 'transfer'",)),
-    "unparsable": Case(("finetune", "trainer.steps=[1"), ("no viable alternative",)),
-    "key-of-another-option": Case(("finetune", "transfer.lambda_ewc=1.0"), ("transfer.lambda_ewc", "lr_g_mult")),
+    "misspelt-option": Case(("finetune", "transfer=l2pp"), ("'transfer/l2pp'", "did you mean transfer=l2sp?")),
+    "unparsable": Case(("finetune", "trainer.steps=[1"), ("cannot read the setting 'trainer.steps=[1'", "no viable alternative")),
+    # `data.path=my data/x.csv` unquoted: the shell splits it at the space
+    "unquoted-space": Case(("pretrain", "data=csv", "data.path=my", "data/x.csv"),
+                           ("'data/x.csv' is not a setting", "quote", "'data.path=my data/x.csv'")),
+    "a-word-alone": Case(("pretrain", "x.csv"), ("'x.csv' is not a setting", "key=value")),
+    "key-of-another-option": Case(("finetune", "transfer.lambda_ewc=1.0"),
+                                  ("unknown setting 'transfer.lambda_ewc' for transfer=l2sp", "a setting of transfer=ewc",
+                                   "add transfer=ewc", "lr_g_mult")),
+    "path-without-data-kind": Case(("finetune", "data.path=target.csv"),
+                                   ("unknown setting 'data.path' for data=digits_target",
+                                    "a setting of data=csv, data=image_csv, data=images", "add data=csv")),
     "text-for-int": Case(("finetune", "trainer.steps=many"), ("trainer.steps", "must be auto or an integer")),
     "text-for-bool": Case(("finetune", "trainer.ema=maybe"), ("trainer.ema", "must be true or false")),
     "bool-for-a-decay": Case(("finetune", "trainer.ema_decay=false"), ("trainer.ema_decay", "auto or a number")),
@@ -272,6 +287,12 @@ def test_bad_input(name, tmp_path, source, ganxfer_outcome, monkeypatch):
     left = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")
                   if path.relative_to(tmp_path).parts[0] not in {*case.files, *case.folders})
     assert not left, f"a failed run left {left}"
+
+
+def test_an_unquoted_value_with_a_space_is_a_user_error_before_hydra_runs(tmp_path):
+    result = run_console_script(tmp_path, "pretrain", "data=csv", "data.path=my", "data/x.csv")
+    assert_user_error(result, "ganxfer pretrain: error:", "'data.path=my data/x.csv'")
+    assert result.returncode == 2
 
 
 def test_a_failed_run_in_the_default_folder_leaves_nothing_but_earlier_runs(tmp_path, ganxfer_outcome):

@@ -209,6 +209,14 @@ def test_utility_compares_training_on_synthetic_with_training_on_real():
     assert utility(train, test, scrambled, "label")["tstr_accuracy"] < 0.7
 
 
+def test_a_metric_short_of_held_out_rows_names_the_setting_that_holds_out_more():
+    real, fake = pd.DataFrame(normal(0, rows=10)), pd.DataFrame(normal(1, rows=10))
+    results, skipped = evaluate(Comparison(real, fake, scale=lambda table: table.to_numpy()), ["fd", "c2st"])
+    assert "fd" in results and "c2st_auc" not in results
+    assert "needs at least 20 real and synthetic rows, has 10 real ones" in skipped["c2st"]
+    assert "data.holdout" in skipped["c2st"]
+
+
 def test_the_suite_skips_what_it_cannot_compute_and_says_why(tmp_path):
     real, fake = labelled(0), labelled(1).drop(columns="label")  # the generator makes no label
     comparison = Comparison(real, fake, scale=lambda table: table[["a", "b"]].to_numpy(), label="label",

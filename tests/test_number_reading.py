@@ -52,11 +52,13 @@ def test_columns_with_few_values_keep_to_them_unless_data_continuous_frees_them(
     assert samples["visits"].nunique() > 6  # many values: any whole number in range
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_samples_keep_the_observed_precision(dtype):
+@pytest.mark.parametrize("dtype, float32_in_files", [("float64", None), ("float32", None), ("float32", frozenset())],
+                         ids=["float64", "float32", "float32-read-from-float64"])
+def test_samples_keep_the_observed_precision(dtype, float32_in_files):
     table = survey()[["price", "visits"]].astype({"price": dtype})
-    schema = Schema.fit(table)
+    schema = Schema.fit(table, options=FitOptions(float32_in_files=float32_in_files))
     assert schema.columns[0].decimals == 2
+    assert schema.inverse(untrained_output(schema))["price"].dtype == ("float64" if float32_in_files == set() else dtype)
     written = schema.inverse(untrained_output(schema)).to_csv(index=False)
     prices = pd.read_csv(io.StringIO(written), dtype={"price": str})["price"]
     assert prices.str.split(".").str[1].str.len().max() <= 2

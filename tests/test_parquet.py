@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY, assert_user_error, load_last, mixed_table, whole_and_resumed
-from ganxfer.data import StreamOptions, load_table, prepare
+from ganxfer.data import Schema, StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
 from ganxfer.data.stream import row_groups
@@ -220,6 +220,26 @@ def test_parquet_in_and_out_keeps_dtypes_and_categories(tmp_path, ganxfer):
     assert written.num_rows == 250 and written.schema.names == list(table.columns)
     assert written.schema.types == pa.Table.from_pandas(table, preserve_index=False).schema.types
     assert set(written.column("shop").to_pylist()) <= {"north", "south", "web"}
+
+
+def test_decimals_are_written_in_the_width_the_input_held(tmp_path, ganxfer):
+    """The run reads float64 decimals as float32 to save memory; its samples are float64 again."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"wide": rng.normal(size=200), "narrow": rng.normal(size=200).astype(np.float32)})
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp_path / "in.parquet")
+    table[["wide"]].to_csv(tmp_path / "in.csv", index=False)
+    for data, widths in (("in.parquet", {"wide": pa.float64(), "narrow": pa.float32()}), ("in.csv", {"wide": pa.float64()})):
+        trained = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / data}", *TINY)
+        out = tmp_path / f"from_{data}"
+        ganxfer("sample", f"ckpt={trained}/checkpoints/last.ckpt", "n=50", f"out={out.with_suffix('.parquet')}")
+        written = pq.read_schema(out.with_suffix(".parquet"))
+        assert {name: written.field(name).type for name in widths} == widths, data
+    # A checkpoint from before the schema kept the file's width writes what the run read, as it did.
+    saved = load_last(trained)["schema"]
+    older = {**saved, "columns": [{key: value for key, value in column.items() if key != "file_dtype"}
+                                  for column in saved["columns"]]}
+    assert Schema.from_dict(older).inverse(np.zeros((3, 1), np.float32))["wide"].dtype == np.float32
+    assert Schema.from_dict(saved).inverse(np.zeros((3, 1), np.float32))["wide"].dtype == np.float64
 
 
 def corrupt(folder):

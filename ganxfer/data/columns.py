@@ -55,7 +55,7 @@ class Column:
 class NumericColumn(Column):
     def __init__(self, name: str, kind: str, dtype: str, low: float, high: float, scaler, fill: float,
                  missing_rate: float = 0.0, indicator: bool = False, decimals: int | None = None,
-                 levels: list[float] | None = None):
+                 levels: list[float] | None = None, file_dtype: str | None = None):
         self.name, self.kind = name, kind  # kind: "continuous" or "integer" (decoded values are rounded)
         # "int64", "float32" or "float64": the input's (whole numbers written as 1.0 are int64)
         self.dtype = dtype
@@ -67,6 +67,9 @@ class NumericColumn(Column):
         self.decimals = decimals
         # A column with few distinct values: they, sorted; samples take the nearest (None: any value).
         self.levels = levels
+        # The data file's dtype, which samples are written in: a float64 column that the run reads
+        # as float32 (`dtype`) to save memory is still written as float64. None: `dtype` (older checkpoints).
+        self.file_dtype = file_dtype
 
     @property
     def models_gaps(self) -> bool:
@@ -97,10 +100,12 @@ class NumericColumn(Column):
         elif self.kind == "integer":
             values = np.round(values)
         elif self.decimals is not None:  # the ends of the range may have fewer decimals than rounding keeps
-            values = np.clip(np.round(values, self.decimals), self.low, self.high)
+            # The ends rounded too: read as float32, 12.35 is 12.350000381..., which float64 would write.
+            values = np.clip(np.round(values, self.decimals), *np.round([self.low, self.high], self.decimals))
+        written = self.file_dtype or self.dtype
         if not self.indicator:
-            return pd.Series(values, name=self.name, dtype=self.dtype)
-        with_gaps = "Int64" if self.dtype == "int64" else self.dtype  # pandas' integers that allow gaps
+            return pd.Series(values, name=self.name, dtype=written)
+        with_gaps = "Int64" if written == "int64" else written  # pandas' integers that allow gaps
         return pd.Series(values, name=self.name, dtype=with_gaps).mask(_missing(encoded))
 
     def with_levels(self, values: list[float]) -> "NumericColumn":

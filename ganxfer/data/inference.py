@@ -39,6 +39,9 @@ class FitOptions:
     max_categories: int = 10  # codes (categories) and few-valued numbers (snapped) have at most this many values
     scaling: str = "minmax"
     missing: str = "model"
+    # The decimals the data files hold as float32, the others being float64 there though read as
+    # float32 (tables.compact); None: as the table given holds them.
+    float32_in_files: frozenset[str] | None = None
 
     @classmethod
     def from_config(cls, data_cfg) -> "FitOptions":
@@ -152,8 +155,11 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
         return CategoricalColumn(name, categories + [None] * models_gaps, missing_rate)
     numbers = as_numbers(values, name)
     dtype = "int64" if is_integer_dtype(values) else "float32" if values.dtype == np.float32 else "float64"
+    # Decimals read as float32 to save memory (tables.compact) are written back in the file's width.
+    narrowed = dtype == "float32" and options.float32_in_files is not None and name not in options.float32_in_files
+    file_dtype = "float64" if narrowed else dtype
     return NumericColumn(name, kind, dtype, float(numbers.min()), float(numbers.max()),
                          fit_scaler(options.scaling, numbers), float(np.median(numbers)), missing_rate, models_gaps,
                          decimals=0 if kind == "integer" else observed_decimals(numbers, dtype),
-                         levels=observed_levels(numbers, name, options))
+                         levels=observed_levels(numbers, name, options), file_dtype=file_dtype)
 

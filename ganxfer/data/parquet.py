@@ -57,6 +57,20 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         return plain(pq.read_table(path).to_pandas())
 
 
+def float32_columns(path) -> set[str]:
+    """The columns that a Parquet file (or a folder's first shard, which every other shard is
+    checked against) holds as float32; none for CSV, whose decimals pandas reads as float64."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first = shards(path)[0]
+    if first.suffix.lower() != ".parquet":
+        return set()
+    with reading(first):
+        schema = pq.read_schema(first)
+    return {field.name for field in schema if field.type == pa.float32()}
+
+
 def plain(table: pd.DataFrame) -> pd.DataFrame:
     """Parquet's dictionary-encoded columns arrive as pandas categoricals: read them as the values
     they hold, as a CSV file's would be (the schema finds the categories itself)."""

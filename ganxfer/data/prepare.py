@@ -1,7 +1,7 @@
 """From a data config to the encoded training rows a run trains on."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -16,7 +16,8 @@ from ganxfer.data.missing import drop_incomplete_rows
 from ganxfer.data.parquet import RowGroup
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
-from ganxfer.data.tables import at_most, compact, drop_columns, load_table, return_freed_memory, split_table
+from ganxfer.data.tables import (at_most, compact, drop_columns, float32_in_files, load_table, return_freed_memory,
+                                  split_table)
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
     exclude = [data_cfg.label] if data_cfg.label else []
     if data_cfg.shape is not None:
         return Schema.fit_image(table, data_cfg.shape, data_cfg.get("pixel_range"), exclude)
-    return Schema.fit(train, exclude, FitOptions.from_config(data_cfg), kinds_from=table)
+    options = replace(FitOptions.from_config(data_cfg), float32_in_files=float32_in_files(data_cfg))
+    return Schema.fit(train, exclude, options, kinds_from=table)
 
 
 def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
@@ -194,11 +196,12 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
     if source.image_shape is not None:
         check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
         return source
+    refit = data_cfg.get("refit", False)
     for column in source.columns:
-        _check_fits(column, table[column.name])
+        _check_fits(column, table[column.name], refit)
     schema = source.with_new_values(table)
     _say_new_values(schema.new_values(source))
-    return schema.refit(table) if data_cfg.get("refit", False) else schema
+    return schema.refit(table) if refit else schema
 
 
 def _say_new_values(new: dict[str, list]) -> None:
@@ -248,16 +251,17 @@ def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]
     return [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
 
 
-def _check_fits(column, series: pd.Series) -> None:
+def _check_fits(column, series: pd.Series, refit: bool) -> None:
     """Text where the source model generates numbers stops the run; values outside its range
-    and gaps it does not model are taken as they come, and said so."""
+    (unless `refit`: the range is then fitted on the target) and gaps it does not model are
+    taken as they come, and said so."""
     if isinstance(column, NumericColumn):
         numbers = as_numbers(series.dropna(), column.name)
         if numbers is None:
             raise UserError(f"column {column.name!r} holds text in the target data; the source model "
                             "generates numbers there")
         outside = int(((numbers < column.low) | (numbers > column.high)).sum())
-        if outside:
+        if outside and not refit:
             log.warning("column %r has %d target value(s) outside the source model's range [%g, %g], which "
                         "its samples keep to; data.refit=true fits the target's range", column.name, outside,
                         column.low, column.high)

@@ -181,7 +181,7 @@ def _widened(column: NumericColumn, low: float, high: float) -> NumericColumn:
     low, high = min(low, column.low), max(high, column.high)
     scaler = MinMax(low, high) if isinstance(column.scaler, MinMax) else column.scaler
     return NumericColumn(column.name, column.kind, column.dtype, low, high, scaler, column.fill, column.missing_rate,
-                         column.indicator, column.decimals, column.levels)
+                         column.indicator, column.decimals, column.levels, column.file_dtype)
 
 
 def _with_new_values(column, series: pd.Series):
@@ -211,4 +211,5 @@ def _refitted(column: NumericColumn, series: pd.Series) -> NumericColumn:
         raise UserError(f"column {column.name!r} has no values in the target data: nothing to refit it on")
     return NumericColumn(column.name, column.kind, column.dtype, float(values.min()), float(values.max()),
                          fit_scaler(column.scaler.name, values), float(np.median(values)),
-                         float(series.isna().mean()), column.indicator, column.decimals, column.levels)
+                         float(series.isna().mean()), column.indicator, column.decimals, column.levels,
+                         column.file_dtype)

@@ -17,7 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ganxfer.data.image_folder import read_image_folder
-from ganxfer.data.parquet import is_parquet_or_folder, read_table
+from ganxfer.data.parquet import float32_columns, is_parquet_or_folder, read_table
 from ganxfer.data.missing import check_no_empty_columns, drop_incomplete_rows
 from ganxfer.errors import UserError
 
@@ -204,6 +204,14 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     narrow = {name: np.float32 for name in table.columns
               if table[name].dtype == np.float64 and fits_float32(table[name].abs())}
     return table.astype(narrow) if narrow else table
+
+
+def float32_in_files(data_cfg) -> frozenset[str]:
+    """The columns the data's files hold as float32. compact narrows float64 columns too, to save
+    memory: this tells the two apart, so that samples are written in the files' own width."""
+    kind = kind_of(data_cfg)
+    paths = [data_cfg.path] if kind == "csv" else list(data_cfg.get("sources") or []) if kind == "multi" else []
+    return frozenset().union(*(float32_columns(path) for path in paths if is_parquet_or_folder(path)))
 
 
 def fits_float32(magnitudes: pd.Series) -> bool:

@@ -149,11 +149,20 @@ def evaluate(comparison: Comparison, names=tuple(METRICS)) -> tuple[dict, dict]:
         metric = METRICS[name]
         try:
             if rows < metric.min_rows:
-                raise Skipped(f"needs at least {metric.min_rows} real and synthetic rows, has {rows}")
+                raise Skipped(_too_few_rows(metric.min_rows, len(comparison.real), len(comparison.fake)))
             results.update(metric.compute(comparison))
         except Skipped as reason:
             skipped[name] = str(reason)
     return results, skipped
+
+
+def _too_few_rows(needed: int, real: int, fake: int) -> str:
+    """Why a metric is skipped for want of rows, naming what gives it more: the real rows are
+    those the data hold out (and as many synthetic rows are drawn)."""
+    if real <= fake:
+        return (f"needs at least {needed} real and synthetic rows, has {real} real ones (the held-out rows); "
+                "a larger data.holdout (the share of rows held out) or a larger file gives it enough")
+    return f"needs at least {needed} real and synthetic rows, has {fake} synthetic ones"
 
 
 def ideal(result_name: str) -> str:

@@ -18,7 +18,13 @@ from ganxfer.figures import image_grid
 from ganxfer.runtime import console, pick_device, run_dir
 
 
+# The files sample writes, by their extension; an image model also writes a new folder of PNG
+# files, named without one.
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
 def run(cfg) -> None:
+    out = output_path(cfg.out)
     device = pick_device(cfg.trainer.device)
     state = checkpoint.load(checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["sample"]), device)
     schema = Schema.from_dict(state["schema"])
@@ -27,8 +33,7 @@ def run(cfg) -> None:
     n = cfg.n if labels is None else len(labels)
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
     rows = schema.inverse(generated, None if labels is None else labels.numpy())
-    out = Path(cfg.out) if cfg.out else run_dir() / "samples.csv"
-    if schema.image_shape is not None and out.suffix.lower() not in (".csv", ".parquet"):
+    if schema.image_shape is not None and out.suffix.lower() not in TABLE_SUFFIXES:
         folders = None if labels is None else rows[schema.condition.column].to_numpy()
         pixels = schema.columns[0]  # every pixel shares one range
         count = write_image_folder(rows[schema.names].to_numpy(), schema.image_shape, (pixels.low, pixels.high),
@@ -39,6 +44,19 @@ def run(cfg) -> None:
         console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
     if schema.image_shape is not None:
         image_grid(rows[schema.names].to_numpy(), schema.picture_shape, run_dir() / "samples.png")
+
+
+def output_path(out: str | None) -> Path:
+    """Where out= says to write, refused before the checkpoint is read when its extension names
+    a format that sample does not write (its rows would be CSV text under another name)."""
+    if not out:
+        return run_dir() / "samples.csv"
+    path = Path(out)
+    if path.suffix and path.suffix.lower() not in TABLE_SUFFIXES:
+        raise UserError(f"out={out}: sample writes {' and '.join(TABLE_SUFFIXES)} files, and for an image model a "
+                        f"new folder of PNG files (out=DIR, a name without an extension), not {path.suffix} files; "
+                        f"give e.g. out={path.with_suffix('.csv')}")
+    return path
 
 
 def chosen_labels(schema: Schema, n: int, label, per_class: int | None, seed: int) -> torch.Tensor | None:
