@@ -31,10 +31,13 @@ def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
 def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table]:
     """The quality score's parts (metrics.tabular.quality_breakdown): the columns whose shape
     is reproduced worst, then the worst column pairs."""
-    columns = Table(title=f"{title}: column shapes, worst first (1 = as the real rows)")
+    shapes = list(breakdown["column_shapes"].items())
+    # A table of many columns shows its worst ones: the title says so, lest the others seem lost.
+    how_many = f": {shown} of {len(shapes)}, all in metrics.json" if len(shapes) > shown else ""
+    columns = Table(title=f"{title}: column shapes, worst first{how_many} (1 = as the real rows)")
     for heading in ("column", "test", "score"):
         columns.add_column(heading, justify="right" if heading == "score" else "left", overflow="fold")
-    for name, part in list(breakdown["column_shapes"].items())[:shown]:
+    for name, part in shapes[:shown]:
         columns.add_row(str(name), part["test"], f"{part['score']:.3f}")
     pairs = Table(title=f"{title}: column pairs, worst first (correlation similarity)")
     for heading in ("columns", "real correlation", "synthetic correlation", "score"):

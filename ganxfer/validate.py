@@ -124,7 +124,7 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_
         with initialize_config_module("ganxfer.conf", version_base="1.3"):
             defaults = compose("config", overrides=chosen)
     except MissingConfigException as err:
-        raise UserError(_hydra_message(err) + _option_meant(err)) from None
+        raise UserError(_missing_option_message(err)) from None
     except HydraException as err:
         raise UserError(_hydra_message(err)) from None
     problems = [] if showing_config else _values_not_given(defaults, {override.key_or_group for override in parsed})
@@ -174,11 +174,17 @@ def _hydra_message(err: HydraException) -> str:
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
-def _option_meant(err: MissingConfigException) -> str:
-    """`; did you mean transfer=l2sp?` for an option of a group written slightly wrong."""
+def _missing_option_message(err: MissingConfigException) -> str:
+    """An option of a group that does not exist, with the options a user can pick (not the files
+    whose names start with `_`, which only other options include) and the nearest one:
+    `; did you mean transfer=l2sp?` for an option written slightly wrong."""
     group, _, option = (err.missing_cfg_file or "").rpartition("/")
-    close = get_close_matches(option, [name for name in err.options or [] if not name.startswith("_")], n=1)
-    return f"; did you mean {group}={close[0]}?" if group and close else ""
+    if not group or not err.options:
+        return _hydra_message(err)
+    options = [name for name in err.options if not name.startswith("_")]
+    close = get_close_matches(option, options, n=1)
+    meant = f"; did you mean {group}={close[0]}?" if close else ""
+    return f"{group}={option}: could not find '{group}/{option}'; available options in '{group}': {', '.join(options)}{meant}"
 
 
 # A value to show in the message for a key the user must give.

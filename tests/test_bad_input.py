@@ -389,3 +389,10 @@ def test_a_fault_of_ganxfer_keeps_its_traceback_and_asks_to_be_reported_with_the
     assert last_line.startswith("ganxfer pretrain: this is a fault in ganxfer itself") and "report it" in last_line
     assert last_line.endswith(": ganxfer pretrain trainer.steps=3"), last_line
     assert not (tmp_path / "run").exists()  # taken away as any failed run's folder
+
+
+def test_an_unknown_option_lists_only_the_options_a_user_can_pick(tmp_path, ganxfer_outcome):
+    """conf/transfer/_shared.yaml is included by the strategies' files; it is no strategy."""
+    result = ganxfer_outcome(tmp_path, "finetune", "transfer=l2pp")
+    assert_user_error(result, "transfer=l2pp", "available options in 'transfer': cdc, dcl,", "did you mean transfer=l2sp?")
+    assert "_shared" not in result.stderr

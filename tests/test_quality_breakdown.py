@@ -1,6 +1,7 @@
 """The quality score's breakdown: which columns' shapes and which column pairs the synthetic rows
 get wrong, in metrics.json and in evaluate's printout."""
 
+import io
 import json
 
 import numpy as np
@@ -68,3 +69,19 @@ def test_evaluate_writes_and_prints_the_breakdown_and_says_where(ganxfer, tmp_pa
     assert "column shapes, worst first" in printed and "column pairs, worst first" in printed
     assert f"wrote{out / 'metrics.json'}andtheplots" in printed.replace(" ", "")  # paths may wrap anywhere
     assert "marginals.png" in printed
+
+
+def test_the_printed_column_shapes_say_how_many_of_the_columns_they_show():
+    from rich.console import Console
+
+    from ganxfer.figures import breakdown_tables
+
+    def title(columns: int) -> str:
+        real = pd.DataFrame({f"x{i}": np.arange(20.0) * (i + 1) for i in range(columns)})
+        console = Console(file=io.StringIO(), width=250)
+        console.print(breakdown_tables("quality", quality_breakdown(real, real + 1))[0])
+        printed = console.file.getvalue()
+        return " ".join(printed[:printed.index("┏")].split())  # the title, wrapped to the table's width
+
+    assert title(12) == "quality: column shapes, worst first: 10 of 12, all in metrics.json (1 = as the real rows)"
+    assert title(4) == "quality: column shapes, worst first (1 = as the real rows)"

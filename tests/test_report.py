@@ -79,3 +79,12 @@ def test_a_folder_that_is_not_a_sweep_is_refused(study, tmp_path, ganxfer_outcom
         shutil.copytree(study / "study" / "scratch" / "0", tmp_path / "same" / copy / "0")
     assert_user_error(ganxfer_outcome(tmp_path, "report", "same"), "same settings and seed", "nothing to compare")
     assert not (tmp_path / "same" / "report.csv").exists()
+
+
+def test_the_report_figure_says_what_its_bars_and_error_bars_are(study, ganxfer_outcome, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: drawn.append(figure))
+    assert ganxfer_outcome(study, "report", "study").returncode == 0
+    assert drawn[0].axes[0].get_ylabel() == "fd: mean ± sd over each setting's jobs"

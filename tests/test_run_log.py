@@ -72,3 +72,11 @@ def test_evaluate_logs_its_table_and_where_its_files_went(ganxfer, piped_run):
     for name in ("fd", "kid", "kid_std"):
         assert re.search(rf"│ {name} +│ +[\d.e+-]+ │", record), record
     assert f"wrote {out / 'metrics.json'} and the plots" in record
+
+
+def test_sample_logs_the_whole_path_of_the_file_it_wrote(ganxfer, piped_run, tmp_path):
+    """out= is relative to where the command ran, which sample.log, read later, does not know."""
+    _, run = piped_run
+    out = ganxfer("sample", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "n=5", "out=synthetic.csv")
+    assert (tmp_path / "synthetic.csv").is_file()
+    assert f"wrote 5 rows x 4 columns to {tmp_path / 'synthetic.csv'}\n" in (out / "sample.log").read_text()

@@ -102,6 +102,8 @@ def _plot(summary, keys, metric: str, path: Path) -> None:
         labels = [", ".join(str(row[key]) for key in keys) or "all" for _, row in summary.iterrows()]
         axes.bar(labels, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"].fillna(0))
         axes.tick_params(axis="x", rotation=45)
-    axes.set_ylabel(metric)
+    # The figure is read apart from the table's title: it says what its bars and error bars are.
+    several = (summary["jobs"] > 1).any()
+    axes.set_ylabel(f"{metric}: mean ± sd over each setting's jobs" if several else f"{metric}: one job per setting")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

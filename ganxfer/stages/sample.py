@@ -38,10 +38,11 @@ def run(cfg) -> None:
         pixels = schema.columns[0]  # every pixel shares one range
         count = write_image_folder(rows[schema.names].to_numpy(), schema.image_shape, (pixels.low, pixels.high),
                                    out, folders)
-        console.print(f"wrote {count} PNG images to {out}" + ("" if folders is None else ", a folder per label"))
+        console.print(f"wrote {count} PNG images to {out.resolve()}" + ("" if folders is None else ", a folder per label"))
     else:
         _write_table(rows, out)
-        console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out}")
+        # The whole path: out= is relative to where the command ran, which sample.log does not say.
+        console.print(f"wrote {len(rows)} rows x {rows.shape[1]} columns to {out.resolve()}")
     if schema.image_shape is not None:
         image_grid(rows[schema.names].to_numpy(), schema.picture_shape, run_dir() / "samples.png")
 
