@@ -20,10 +20,6 @@ from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
 
 
-# The columns of every training log row besides metrics: bookkeeping, not measures of quality.
-LOG_COLUMNS = ("step", "d_loss", "g_loss", "skipped", "steps_per_s")
-
-
 def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [parameter for parameter in module.parameters() if parameter.requires_grad]
 
