@@ -166,7 +166,7 @@ def training_rows(csv: Path) -> pd.DataFrame:
     from ganxfer import data
 
     cfg = composed(["data=csv", f"data.path={csv}"])
-    return data.tables.split_table(data.tables.load_table(cfg.data), cfg.data).train.reset_index(drop=True)
+    return data.split_table(data.load_table(cfg.data), cfg.data).train.reset_index(drop=True)
 
 
 def ganxfer_samples(ckpt: Path, rows: int, out: Path) -> Path:
@@ -174,9 +174,10 @@ def ganxfer_samples(ckpt: Path, rows: int, out: Path) -> Path:
     import torch
 
     from ganxfer import checkpoint, data, models
+    from ganxfer.training.sampling import sampler
 
     state = checkpoint.load(ckpt)
-    generator = checkpoint.sampler(state, torch.device("cpu"))
+    generator = sampler(state, torch.device("cpu"))
     table = data.Schema.from_dict(state["schema"]).inverse(models.generate(generator, rows, 0, "cpu").numpy())
     table.to_csv(out, index=False)
     return out

@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_module
 
 from ganxfer import checkpoint, cli, data, models
 from ganxfer import checkpoint
+from ganxfer.training.sampling import sampler
 
 
 def write_csv(path: Path, rows: int, columns: int, chunk: int = 100_000) -> None:
@@ -81,7 +82,7 @@ def train_phase(csv: Path, run: Path, steps: int) -> dict:
 def sample_phase(run: Path, rows: int, out: Path) -> dict:
     state = checkpoint.load(run / "checkpoints" / "last.ckpt")
     schema = data.Schema.from_dict(state["schema"])
-    generator = checkpoint.sampler(state, torch.device("cpu"))
+    generator = sampler(state, torch.device("cpu"))
     table, seconds = timed(lambda: schema.inverse(models.generate(generator, rows, 0, "cpu").numpy()))
     peak = peak_rss_mib()  # before writing: the CSV writer's buffers are pandas', not ganxfer's
     _, write_seconds = timed(lambda: table.to_csv(out, index=False))

@@ -59,6 +59,7 @@ def curve(csv: Path, run: Path, overrides: list[str], steps: int, check_every: i
     import torch
 
     from ganxfer import checkpoint, cli, data, metrics, models
+    from ganxfer.training.sampling import sampler
 
     points, seconds = [], 0.0
     last = run / "checkpoints" / "last.ckpt"
@@ -73,7 +74,7 @@ def curve(csv: Path, run: Path, overrides: list[str], steps: int, check_every: i
         state = checkpoint.load(last)
         schema = data.Schema.from_dict(state["schema"])
         real = pd.read_csv(csv)
-        fake = schema.inverse(models.generate(checkpoint.sampler(state, torch.device("cpu")), len(real), 0,
+        fake = schema.inverse(models.generate(sampler(state, torch.device("cpu")), len(real), 0,
                                               "cpu").numpy())
         score = metrics.tabular.quality(real, fake[real.columns])["quality_score"]
         points.append((step, seconds, score))

@@ -17,8 +17,6 @@ import torch
 from omegaconf import OmegaConf
 
 import ganxfer
-from ganxfer import models, transfer
-from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 
@@ -132,16 +130,3 @@ def sampler_weights(networks: dict) -> dict:
     if networks["ema"] is None:
         return networks["generator"]
     return {key[len(EMA_PREFIX):]: value for key, value in networks["ema"].items() if key.startswith(EMA_PREFIX)}
-
-
-def sampler(state: dict, device) -> torch.nn.Module:
-    """The generator a checkpoint samples with (its EMA copy when it has one), rebuilt with the
-    structure its transfer strategy gave it."""
-    schema = Schema.from_dict(state["schema"])
-    generator, discriminator = models.build(model_settings(state), schema.layout, schema.image_shape,
-                                            schema.classes)
-    if state["stage"] == "finetune":
-        strategy = transfer.get(OmegaConf.create(state["config"]["transfer"]))
-        generator, _ = strategy.adapt(generator, discriminator)
-    generator.load_state_dict(sampler_weights(state["networks"]))
-    return generator.to(device)

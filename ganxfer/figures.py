@@ -8,7 +8,7 @@ from pandas.api.types import is_numeric_dtype
 from rich.table import Table
 
 from ganxfer.metrics import correlations, is_categorical
-from ganxfer.training.loop import LOG_COLUMNS
+from ganxfer.training_log import LOG_COLUMNS
 
 MAX_PANELS = 16  # marginal plots of the first this many columns: more would be unreadable
 

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, load_last
 from ganxfer.data import Schema, load_table, prepare, split_table
-from ganxfer.data import tables
+from ganxfer.data import csv_file, frames
+from ganxfer.data import split as splits
 from ganxfer.errors import UserError
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "data_scale.py"
@@ -92,28 +93,28 @@ def test_unstratified_split_picks_the_rows_scikit_learn_picks(rows, seed, holdou
     from sklearn.model_selection import train_test_split
 
     positions = np.arange(rows)
-    train, held = tables._split(positions, seed, None, test_size=holdout)
+    train, held = splits._split(positions, seed, None, test_size=holdout)
     expected_train, expected_held = train_test_split(positions, test_size=holdout, random_state=seed)
     assert np.array_equal(train, expected_train) and np.array_equal(held, expected_held)
     if shots is not None:
-        kept, _ = tables._split(train, seed, None, train_size=shots)
+        kept, _ = splits._split(train, seed, None, train_size=shots)
         assert np.array_equal(kept, train_test_split(train, train_size=shots, random_state=seed)[0])
 
 
 def test_evaluation_rows_are_the_same_draw_each_time_and_every_row_under_the_cap(numeric_table):
-    drawn = tables.at_most(numeric_table, 50, seed=0)
-    assert drawn.index.equals(tables.at_most(numeric_table, 50, seed=0).index)
+    drawn = frames.at_most(numeric_table, 50, seed=0)
+    assert drawn.index.equals(frames.at_most(numeric_table, 50, seed=0).index)
     assert len(drawn) == 50 and drawn.index.is_unique and drawn.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(drawn, numeric_table.loc[drawn.index])
-    assert not drawn.index.equals(tables.at_most(numeric_table, 50, seed=1).index)
-    assert tables.at_most(numeric_table, 200, seed=0) is numeric_table
+    assert not drawn.index.equals(frames.at_most(numeric_table, 50, seed=1).index)
+    assert frames.at_most(numeric_table, 200, seed=0) is numeric_table
 
 
 def test_leaving_out_a_column_shares_the_others_memory(numeric_table):
-    kept = tables.without(numeric_table, ["group"])
+    kept = frames.without(numeric_table, ["group"])
     assert list(kept.columns) == ["height", "age", "flag"]
     assert np.shares_memory(kept["height"].to_numpy(), numeric_table["height"].to_numpy())
-    assert tables.without(numeric_table, ["absent"]) is numeric_table
+    assert frames.without(numeric_table, ["absent"]) is numeric_table
 
 
 def test_prepared_data_keep_the_training_rows_positions_and_the_held_out_rows(tmp_path, numeric_table):
@@ -155,9 +156,9 @@ def gappy_csv(path: Path) -> pd.DataFrame:
 
 def test_csv_numbers_are_float32_in_chunks_as_in_one_piece(tmp_path, monkeypatch):
     original = gappy_csv(tmp_path / "data.csv")
-    whole = tables._parse(tmp_path / "data.csv")
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 7)
-    pd.testing.assert_frame_equal(tables._parse(tmp_path / "data.csv"), whole)
+    whole = csv_file._parse(tmp_path / "data.csv")
+    monkeypatch.setattr(csv_file, "CHUNK_ROWS", 7)
+    pd.testing.assert_frame_equal(csv_file._parse(tmp_path / "data.csv"), whole)
     assert whole["income"].dtype == np.float32 and whole["kids"].dtype == np.float32
     assert whole["stamp"].dtype == np.float64 and (whole["stamp"] == original["stamp"]).all()
     assert whole["member"].isna().sum() == original["member"].isna().sum() > 0

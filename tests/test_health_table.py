@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, load_last, mixed_table
 from ganxfer.data import prepare
-from ganxfer.data.tables import load_table, split_table
+from ganxfer.data import load_table, split_table
 
 
 def data_config(name: str, *overrides: str):

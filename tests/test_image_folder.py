@@ -23,7 +23,7 @@ from ganxfer.data.image_folder import read_image_folder, write_image_folder
 from ganxfer.errors import UserError
 from ganxfer.metrics import frechet_distance
 from ganxfer.metrics.features import random_image_features
-from ganxfer.checkpoint import sampler as sampler_from_checkpoint
+from ganxfer.training.sampling import sampler as sampler_from_checkpoint
 
 CONF = files("ganxfer.conf") / "data"
 TINY_DCGAN = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=2", "trainer.ckpt_every=2",

@@ -40,7 +40,7 @@ class FitOptions:
     scaling: str = "minmax"
     missing: str = "model"
     # The decimals the data files hold as float32, the others being float64 there though read as
-    # float32 (tables.compact); None: as the table given holds them.
+    # float32 (frames.compact); None: as the table given holds them.
     float32_in_files: frozenset[str] | None = None
 
     @classmethod
@@ -155,7 +155,7 @@ def fit_column(series: pd.Series, kind: str, options: FitOptions):
         return CategoricalColumn(name, categories + [None] * models_gaps, missing_rate)
     numbers = as_numbers(values, name)
     dtype = "int64" if is_integer_dtype(values) else "float32" if values.dtype == np.float32 else "float64"
-    # Decimals read as float32 to save memory (tables.compact) are written back in the file's width.
+    # Decimals read as float32 to save memory (frames.compact) are written back in the file's width.
     narrowed = dtype == "float32" and options.float32_in_files is not None and name not in options.float32_in_files
     file_dtype = "float64" if narrowed else dtype
     return NumericColumn(name, kind, dtype, float(numbers.min()), float(numbers.max()),

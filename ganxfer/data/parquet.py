@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from ganxfer.data.csv_file import read_csv
+from ganxfer.data.frames import compact
 from ganxfer.errors import UserError
 
 SHARD_SUFFIXES = (".parquet", ".csv")
@@ -36,8 +38,6 @@ def shards(path) -> list[Path]:
 def read_table(path) -> pd.DataFrame:
     """Every row of a Parquet file or a shard folder, in memory, numbered 0.. in shard order; each
     shard's columns and types are checked against the first one's."""
-    from ganxfer.data.tables import compact, read_csv  # tables.py imports this module
-
     parts, first = [], None
     for shard in shards(path):
         part = read_csv(shard) if shard.suffix.lower() == ".csv" else compact(_read_parquet(shard))

@@ -10,14 +10,15 @@ import pandas as pd
 from ganxfer.data import stream
 from ganxfer.data.columns import NumericColumn
 from ganxfer.data.conditions import Condition
+from ganxfer.data.frames import at_most, compact, return_freed_memory
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
 from ganxfer.data.missing import drop_incomplete_rows
 from ganxfer.data.parquet import RowGroup
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
-from ganxfer.data.tables import (at_most, compact, drop_columns, float32_in_files, load_table, return_freed_memory,
-                                  split_table)
+from ganxfer.data.split import split_table
+from ganxfer.data.tables import drop_columns, float32_in_files, load_table
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)

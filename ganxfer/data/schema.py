@@ -11,11 +11,11 @@ import pandas as pd
 
 from ganxfer.data.columns import CategoricalColumn, NumericColumn, column_from_dict
 from ganxfer.data.conditions import Condition
+from ganxfer.data.frames import without
 from ganxfer.data.images import image_shape, picture_shape, pixel_columns
 from ganxfer.data.inference import FitOptions, fit_column, infer_kind
 from ganxfer.data.missing import check_no_empty_columns, report_gaps
 from ganxfer.data.scalers import MinMax, fit_scaler
-from ganxfer.data.tables import without
 from ganxfer.errors import UserError
 
 FORMAT = 2  # format 1 (ganxfer 0.1's first checkpoints) knew numeric columns only
@@ -176,7 +176,7 @@ def _widens(column, ranges: dict) -> bool:
 
 
 def _widened(column: NumericColumn, low: float, high: float) -> NumericColumn:
-    if column.dtype == "float32":  # the values as the run reads them (tables.compact)
+    if column.dtype == "float32":  # the values as the run reads them (frames.compact)
         low, high = float(np.float32(low)), float(np.float32(high))
     low, high = min(low, column.low), max(high, column.high)
     scaler = MinMax(low, high) if isinstance(column.scaler, MinMax) else column.scaler

@@ -20,6 +20,7 @@ from ganxfer.figures import (breakdown_tables, correlations_plot, image_grid, im
                              pca_plot)
 from ganxfer.metrics import METRICS, Comparison, Space, evaluate, ideal, quality_breakdown
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.training.sampling import sampler
 
 
 def run(cfg) -> float:
@@ -157,7 +158,7 @@ def synthetic_rows(state: dict, schema: Schema, n: int, seed: int, device, label
     """n rows from the checkpoint's generator, in original units (integer columns rounded, as
     `sample` writes them), so that real and synthetic rows then pass through the same scaling.
     A conditional generator makes them for `labels`; `with_label` adds the label column."""
-    generator = checkpoint.sampler(state, device)
+    generator = sampler(state, device)
     generated = models.generate(generator, n, seed, device, labels=labels).numpy()
     return schema.inverse(generated, labels.numpy() if with_label else None)
 

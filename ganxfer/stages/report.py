@@ -9,7 +9,7 @@ from rich.table import Table
 from ganxfer import metrics, sweep
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
-from ganxfer.training.loop import LOG_COLUMNS
+from ganxfer.training_log import LOG_COLUMNS
 
 SKIPPED = {*LOG_COLUMNS, "best_step"}
 

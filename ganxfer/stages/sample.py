@@ -16,6 +16,7 @@ from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.figures import image_grid
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.training.sampling import sampler
 
 
 # The files sample writes, by their extension; an image model also writes a new folder of PNG
@@ -28,7 +29,7 @@ def run(cfg) -> None:
     device = pick_device(cfg.trainer.device)
     state = checkpoint.load(checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["sample"]), device)
     schema = Schema.from_dict(state["schema"])
-    generator = checkpoint.sampler(state, device)
+    generator = sampler(state, device)
     labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
     n = cfg.n if labels is None else len(labels)
     generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()

@@ -20,10 +20,6 @@ from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
 
 
-# The columns of every training log row besides metrics: bookkeeping, not measures of quality.
-LOG_COLUMNS = ("step", "d_loss", "g_loss", "skipped", "steps_per_s")
-
-
 def trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [parameter for parameter in module.parameters() if parameter.requires_grad]
 
@@ -39,7 +35,7 @@ class EMA(torch.nn.Module):
         super().__init__()
         self.module = copy.deepcopy(generator).requires_grad_(False)
         self.decay, self.warmup = decay, warmup
-        self.register_buffer("updates", torch.zeros((), dtype=torch.long, device=_device_of(generator)))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long, device=device_of(generator)))
 
     @torch.no_grad()
     def update(self, generator: torch.nn.Module) -> None:
@@ -56,7 +52,7 @@ class EMA(torch.nn.Module):
                 ema.copy_(value)  # integer buffers such as BatchNorm's batch counter
 
 
-def _device_of(module: torch.nn.Module) -> torch.device:
+def device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
@@ -189,8 +185,8 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
     train_step: each step of the run is then one outer step made of meta.trainings_per_step
     training steps."""
     rows_at = data if callable(data) else lambda step: data
-    generator, discriminator = _networks_to_call(gan, schedule.compile)
-    device = _device_of(gan.generator)
+    generator, discriminator = networks_to_call(gan, schedule.compile)
+    device = device_of(gan.generator)
     precision = MixedPrecision(schedule.precision, device)
     run_step, trainings = (meta, meta.trainings_per_step) if meta is not None else (train_step, 1)
     with _progress() as progress, _stop_requests() as stop_requests:
@@ -233,7 +229,7 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
                                   f"{schedule.steps}; its checkpoint is saved", number)
 
 
-def _networks_to_call(gan: GAN, compile: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+def networks_to_call(gan: GAN, compile: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
     """G and D in training mode, compiled on request, as the training steps call them: with
     several ranks (torchrun), wrapped to average their gradients."""
     gan.generator.train()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ganxfer.errors import UserError
-from ganxfer.training.loop import GAN, _device_of, _networks_to_call, train_step
+from ganxfer.training.loop import GAN, device_of, networks_to_call, train_step
 
 
 def task_column(meta_cfg, data_cfg) -> str | None:
@@ -156,7 +156,7 @@ class TaskAverage:
     def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
                  labels=None):
         if self.networks is None:  # at the first step: the task models' networks and rows, made once
-            self.networks = [_networks_to_call(model, schedule.compile) for model in self.models]
+            self.networks = [networks_to_call(model, schedule.compile) for model in self.models]
             self.task_rows = [(data[rows], None if labels is None else labels[rows]) for rows in self.tasks.members]
         skipped = 0
         for model, networks, (task_data, task_labels) in zip(self.models, self.networks, self.task_rows):
@@ -186,7 +186,7 @@ def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None,
         return None
     if task_numbers is None:
         task_numbers = cluster_numbers(rows, meta_cfg.clusters, seed)
-    tasks = Tasks.of_rows(task_numbers, _device_of(gan.generator), seed)
+    tasks = Tasks.of_rows(task_numbers, device_of(gan.generator), seed)
     if meta_cfg.name == "reptile":
         return Reptile(meta_cfg, tasks, total_steps)
     if meta_cfg.name == "task_average":

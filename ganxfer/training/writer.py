@@ -15,8 +15,9 @@ from ganxfer.data import TrainingData
 from ganxfer.files import atomic_write
 from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
-from ganxfer.training.loop import LOG_COLUMNS, Callbacks
+from ganxfer.training.loop import Callbacks
 from ganxfer.training.plan import RunPlan
+from ganxfer.training_log import LOG_COLUMNS
 
 
 class RunWriter:
