@@ -81,13 +81,15 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0
 
 
-def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
-    """They take seconds to import and training uses neither (evaluate and figures do, on use)."""
+def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
+    """They take seconds to import and training uses neither (evaluate and figures do, on use);
+    nor does it need scipy for the fd and mmd2_rbf it logs (a tenth of a second each for
+    scipy.linalg and scipy.spatial)."""
     table = tmp_path / "small.csv"
     table.write_text("a,b\n" + "".join(f"{i % 7}.5,{i % 3}\n" for i in range(40)))
     script = ("import sys\nfrom ganxfer import cli\n"
               f"code = cli.main(['pretrain', 'data=csv', 'data.path={table}', 'trainer.steps=1', "
               f"'hydra.run.dir={tmp_path / 'run'}'])\n"
-              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib'}), code)")
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy'}), code)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "[] 0" in result.stdout.splitlines()
