@@ -1,6 +1,7 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import torch
 
 from conftest import TINY, load_last
 from ganxfer import checkpoint
+from ganxfer.runtime import run_dir
+from ganxfer.training import run as training_run
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -79,6 +82,48 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     assert final["best_step"] == best_step and load_last(run)["step"] == 6
     assert checkpoint.load(run / "checkpoints" / "best.ckpt")["step"] == best_step
     assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0
+
+
+def scripted_evaluations(monkeypatch, fd_values: list[float], seen: list[tuple[int, int]]) -> None:
+    """The run's evaluations give these fd values in turn, so that which step is best is known
+    beforehand; each also records the steps that best.ckpt and last.ckpt hold as it runs (an
+    evaluation comes before its step is logged and saved: the files are the earlier steps')."""
+    values = iter(fd_values)
+
+    def evaluator(run, schema, holdout, seed):
+        def evaluate() -> dict:
+            folder = run_dir() / "checkpoints"
+            seen.append(tuple(checkpoint.load(folder / name)["step"] if (folder / name).exists() else None
+                              for name in ("best.ckpt", "last.ckpt")))
+            return {"fd": next(values), "mmd2_rbf": 0.0}
+        return evaluate
+
+    monkeypatch.setattr(training_run, "_evaluator", evaluator)
+
+
+def test_a_step_both_best_and_last_is_written_once_and_a_later_step_gets_its_own_file(ganxfer, monkeypatch):
+    seen = []
+    scripted_evaluations(monkeypatch, [1.0, 2.0, 0.5], seen)  # steps 2, 4 and 6: 2 is best, then 6
+    run = ganxfer("pretrain", *TINY, "trainer.eval_every=2", "trainer.ckpt_every=2")
+    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    # Step 4 (worse) wrote last.ckpt afresh while best.ckpt kept step 2, though they were one file.
+    assert seen == [(None, None), (2, 2), (2, 4)]
+    assert best.samefile(last)  # step 6 is both: its checkpoint written once, under both names
+    assert_same_state(checkpoint.load(best), checkpoint.load(last))
+    assert checkpoint.load(best)["step"] == json.loads((run / "metrics.json").read_text())["best_step"] == 6
+
+
+def test_without_hard_links_last_ckpt_of_the_best_step_is_written_as_usual(ganxfer, monkeypatch):
+    def no_hard_links(source, destination):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    scripted_evaluations(monkeypatch, [1.0], [])
+    run = ganxfer("pretrain", *TINY, "trainer.steps=2", "trainer.eval_every=2", "trainer.ckpt_every=2")
+    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    assert not best.samefile(last)
+    assert_same_state(checkpoint.load(best), checkpoint.load(last))
+    assert not list(best.parent.glob(".*.tmp"))
 
 
 def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
