@@ -84,7 +84,7 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0
 
 
-def scripted_evaluations(monkeypatch, fd_values: list[float], seen: list[tuple[int, int]]) -> None:
+def scripted_evaluations(monkeypatch, fd_values: list[float], seen: list[tuple[int | None, int | None]]) -> None:
     """The run's evaluations give these fd values in turn, so that which step is best is known
     beforehand; each also records the steps that best.ckpt and last.ckpt hold as it runs (an
     evaluation comes before its step is logged and saved: the files are the earlier steps')."""

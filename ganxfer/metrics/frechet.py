@@ -29,6 +29,7 @@ def _trace_of_root_of_product(cov_r: np.ndarray, cov_f: np.ndarray) -> float:
     # Clipped: rounding leaves the zero eigenvalues of a singular product a hair below zero.
     return float(np.sqrt(np.clip(np.linalg.eigvalsh(root_r @ cov_f @ root_r), 0, None)).sum())
 
+
 def _frechet_distance_of_few_rows(real: np.ndarray, fake: np.ndarray) -> float:
     """The same distance, exactly, when there are fewer rows than columns (images: thousands of
     pixels), without the columns x columns matrix root, which for 3,072 columns takes minutes.
