@@ -5,7 +5,7 @@ the floor, a Python process that imports torch and builds one torch.optim.Adam.
 
 Each measurement is a whole new process, timed from start to exit. The commands take turns, so
 that all of them see the same machine load; each row is the median of the repeats, with its
-excess over the floor and its ratio to it (goal: pretrain within 1 s of the floor). The middle
+excess over the floor and its ratio to it (goal: pretrain within 0.7 s of the floor). The middle
 row, the imports of the CLI and the pretrain stage with the same Adam, separates what importing
 costs from what the run does."""
 

@@ -29,6 +29,23 @@ def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = True) -
     _fsync_directory(path.parent)
 
 
+def atomic_link(source: Path, path: Path) -> None:
+    """Give the finished file `source` a second name, `path`, replacing any file there atomically
+    as atomic_write does: a hard link, so its bytes are neither written nor synced again. The two
+    names stay independent because files here are only ever replaced (atomic_write, atomic_link),
+    never rewritten in place. Raises OSError where the filesystem has no hard links."""
+    path = Path(path)
+    temporary = path.parent / f".{path.name}.link.tmp"  # a leftover of the kind atomic_write clears
+    temporary.unlink(missing_ok=True)
+    os.link(source, temporary)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
 def _fsync_directory(folder: Path) -> None:
     """Make the rename itself durable (POSIX; skipped where a folder cannot be opened)."""
     try:

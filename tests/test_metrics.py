@@ -24,6 +24,26 @@ def test_frechet_distance_matches_the_gaussian_closed_form():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
 
 
+def test_frechet_distance_is_the_closed_form_with_scipys_matrix_root():
+    """The root's trace comes from symmetric eigenvalues: the same number as the textbook formula."""
+    from scipy import linalg
+
+    real, fake = normal(0, columns=6), normal(1, rows=400, columns=6) * 2 + 1
+    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    by_hand = (np.sum((real.mean(0) - fake.mean(0)) ** 2)
+               + np.trace(cov_r + cov_f - 2 * linalg.sqrtm(cov_r @ cov_f).real))
+    assert frechet_distance(real, fake) == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_the_rbf_bandwidth_is_the_median_of_scipys_pairwise_distances():
+    from scipy.spatial.distance import pdist
+
+    from ganxfer.metrics.kernels import median_distance
+
+    rows = normal(0, rows=300, columns=5).astype(np.float32)
+    assert median_distance(rows, sample=1000) == pytest.approx(float(np.median(pdist(rows))), rel=1e-12)
+
+
 def test_frechet_distance_tolerates_constant_columns():
     a, b = np.c_[normal(0), np.zeros(600)], np.c_[normal(1), np.zeros(600)]
     assert np.isfinite(frechet_distance(a, b))

@@ -1,6 +1,7 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import torch
 
 from conftest import TINY, load_last
 from ganxfer import checkpoint
+from ganxfer.runtime import run_dir
+from ganxfer.training import run as training_run
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -81,13 +84,57 @@ def test_log_evaluation_best_checkpoint_and_final_metrics(ganxfer):
     assert (run / "samples.png").stat().st_size > 0 and (run / "curves.png").stat().st_size > 0
 
 
-def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
-    """They take seconds to import and training uses neither (evaluate and figures do, on use)."""
+def scripted_evaluations(monkeypatch, fd_values: list[float], seen: list[tuple[int | None, int | None]]) -> None:
+    """The run's evaluations give these fd values in turn, so that which step is best is known
+    beforehand; each also records the steps that best.ckpt and last.ckpt hold as it runs (an
+    evaluation comes before its step is logged and saved: the files are the earlier steps')."""
+    values = iter(fd_values)
+
+    def evaluator(run, schema, holdout, seed):
+        def evaluate() -> dict:
+            folder = run_dir() / "checkpoints"
+            seen.append(tuple(checkpoint.load(folder / name)["step"] if (folder / name).exists() else None
+                              for name in ("best.ckpt", "last.ckpt")))
+            return {"fd": next(values), "mmd2_rbf": 0.0}
+        return evaluate
+
+    monkeypatch.setattr(training_run, "_evaluator", evaluator)
+
+
+def test_a_step_both_best_and_last_is_written_once_and_a_later_step_gets_its_own_file(ganxfer, monkeypatch):
+    seen = []
+    scripted_evaluations(monkeypatch, [1.0, 2.0, 0.5], seen)  # steps 2, 4 and 6: 2 is best, then 6
+    run = ganxfer("pretrain", *TINY, "trainer.eval_every=2", "trainer.ckpt_every=2")
+    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    # Step 4 (worse) wrote last.ckpt afresh while best.ckpt kept step 2, though they were one file.
+    assert seen == [(None, None), (2, 2), (2, 4)]
+    assert best.samefile(last)  # step 6 is both: its checkpoint written once, under both names
+    assert_same_state(checkpoint.load(best), checkpoint.load(last))
+    assert checkpoint.load(best)["step"] == json.loads((run / "metrics.json").read_text())["best_step"] == 6
+
+
+def test_without_hard_links_last_ckpt_of_the_best_step_is_written_as_usual(ganxfer, monkeypatch):
+    def no_hard_links(source, destination):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    scripted_evaluations(monkeypatch, [1.0], [])
+    run = ganxfer("pretrain", *TINY, "trainer.steps=2", "trainer.eval_every=2", "trainer.ckpt_every=2")
+    best, last = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
+    assert not best.samefile(last)
+    assert_same_state(checkpoint.load(best), checkpoint.load(last))
+    assert not list(best.parent.glob(".*.tmp"))
+
+
+def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
+    """They take seconds to import and training uses neither (evaluate and figures do, on use);
+    nor does it need scipy for the fd and mmd2_rbf it logs (a tenth of a second each for
+    scipy.linalg and scipy.spatial)."""
     table = tmp_path / "small.csv"
     table.write_text("a,b\n" + "".join(f"{i % 7}.5,{i % 3}\n" for i in range(40)))
     script = ("import sys\nfrom ganxfer import cli\n"
               f"code = cli.main(['pretrain', 'data=csv', 'data.path={table}', 'trainer.steps=1', "
               f"'hydra.run.dir={tmp_path / 'run'}'])\n"
-              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib'}), code)")
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy'}), code)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "[] 0" in result.stdout.splitlines()

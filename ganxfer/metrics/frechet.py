@@ -1,9 +1,6 @@
 """Fréchet distance between Gaussian fits of two sets of rows."""
 
-import warnings
-
 import numpy as np
-from scipy import linalg
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
@@ -17,15 +14,20 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
         return _frechet_distance_of_few_rows(real, fake)
     cov_r = np.atleast_2d(np.cov(real, rowvar=False))
     cov_f = np.atleast_2d(np.cov(fake, rowvar=False))
-    with warnings.catch_warnings():
-        # Constant columns make the covariances singular; the root is checked just below.
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        root = linalg.sqrtm(cov_r @ cov_f)
-        if not np.isfinite(root).all():
-            jitter = np.eye(len(cov_r)) * 1e-6  # regularise slightly, as reference FID code does
-            root = linalg.sqrtm((cov_r + jitter) @ (cov_f + jitter))
-    distance = np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r + cov_f - 2 * root.real)
+    distance = np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r + cov_f) - 2 * _trace_of_root_of_product(cov_r, cov_f)
     return float(max(distance, 0.0))
+
+
+def _trace_of_root_of_product(cov_r: np.ndarray, cov_f: np.ndarray) -> float:
+    """Tr (S_r S_f)^(1/2) from symmetric eigenvalue problems alone, with no general matrix root
+    (scipy.linalg.sqrtm, whose import costs a training run a tenth of a second). With R the
+    symmetric root of S_r, S_r S_f = R (R S_f) has the eigenvalues of (R S_f) R = R S_f R, which
+    is symmetric and positive semi-definite: the trace is the sum of their square roots. Singular
+    covariances (constant columns) need no regularising: their zero eigenvalues add nothing."""
+    eigenvalues, eigenvectors = np.linalg.eigh(cov_r)
+    root_r = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+    # Clipped: rounding leaves the zero eigenvalues of a singular product a hair below zero.
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh(root_r @ cov_f @ root_r), 0, None)).sum())
 
 
 def _frechet_distance_of_few_rows(real: np.ndarray, fake: np.ndarray) -> float:

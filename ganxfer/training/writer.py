@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, distributed, loggers, metrics
 from ganxfer.data import TrainingData
-from ganxfer.files import atomic_write
+from ganxfer.files import atomic_link, atomic_write
 from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
 from ganxfer.training.loop import Callbacks
@@ -45,6 +45,14 @@ class RunWriter:
         return Callbacks(save=self.save, log=self.log, before_step=before_step, evaluate=evaluate)
 
     def save(self, step: int, path: Path | None = None) -> None:
+        if path is None and self.best is not None and self.best["step"] == step:
+            # best.ckpt holds this very step, written as it was logged (a step logs, then saves):
+            # last.ckpt becomes a second name of that file instead of a second write of its bytes.
+            try:
+                atomic_link(self.best_path, self.last_path)
+                return
+            except OSError:
+                pass  # a filesystem without hard links: written as usual
         run = self.run
         augment = run.objective.augment
         checkpoint.save(path or self.last_path, {
