@@ -62,6 +62,7 @@ def test_the_run_log_records_the_run_in_plain_text_and_the_console_ends_with_the
     # The process and return value are for the record alone: the console ends with the results.
     assert "finished in process" not in stdout
     assert stdout.rstrip().splitlines()[-1].startswith("final fd ")
+    assert "in this run's own scaling" in record and "ganxfer evaluate" in record
 
 
 def test_evaluate_logs_its_table_and_where_its_files_went(ganxfer, piped_run):

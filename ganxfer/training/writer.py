@@ -90,8 +90,12 @@ class RunWriter:
         record = {"stage": self.plan.stage, **last, "best_step": self.best["step"],
                   f"best_{self.monitor}": self.best[self.monitor]}
         (self.out / "metrics.json").write_text(json.dumps(record, indent=2))
+        # The run's own distances are in the scaling it trains with (docs/metrics.md): say so, so
+        # that two runs' numbers are not read as comparable.
         console.print("final " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()
-                                            if key not in LOG_COLUMNS))
+                                            if key not in LOG_COLUMNS)
+                      + " (on the held-out rows, in this run's own scaling; `ganxfer evaluate ckpt=[A,B]` compares runs)",
+                      soft_wrap=True)
         return self.last[self.monitor]
 
 
