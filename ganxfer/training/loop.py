@@ -49,11 +49,16 @@ class EMA(torch.nn.Module):
             beta = ((1 + self.updates) / (10 + self.updates)).clamp(max=self.decay)
         current = itertools.chain(generator.parameters(), generator.buffers())
         averaged = itertools.chain(self.module.parameters(), self.module.buffers())
+        floating, counters = ([], []), ([], [])  # (averaged, current) each
         for ema, value in zip(averaged, current):
-            if ema.is_floating_point():
-                ema.lerp_(value, 1 - beta)
-            else:
-                ema.copy_(value)  # integer buffers such as BatchNorm's batch counter
+            kind = floating if ema.is_floating_point() else counters  # counters: BatchNorm's batch count
+            kind[0].append(ema)
+            kind[1].append(value)
+        # One call for all the weights rather than one per tensor: on a GPU, a few kernel launches
+        # instead of dozens at every step.
+        torch._foreach_lerp_(*floating, 1 - beta)
+        if counters[0]:
+            torch._foreach_copy_(*counters)
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -109,11 +114,13 @@ class GAN:
 
 def _adam(parameters: list[torch.nn.Parameter], lr: float, betas) -> torch.optim.Adam:
     """Fused Adam (all weights updated in one kernel) where this torch supports it on the
-    parameters' device: measured about 10% more training steps/s on CPU than the default."""
+    parameters' device: measured about 10% more training steps/s on CPU than the default, and
+    it keeps its step count on the device, where the other kinds read it on the host at every
+    update (a wait for a GPU). Elsewhere, the multi-tensor (foreach) kind."""
     try:
         return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), fused=True)
     except RuntimeError:  # e.g. an older torch on CPU
-        return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas))
+        return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), foreach=True)
 
 
 @dataclass
