@@ -2,7 +2,6 @@
 on random batches of a data tensor that already lives on the device."""
 
 import copy
-import itertools
 import math
 import signal
 import threading
@@ -47,18 +46,24 @@ class EMA(torch.nn.Module):
         beta = self.decay
         if self.warmup:
             beta = ((1 + self.updates) / (10 + self.updates)).clamp(max=self.decay)
-        current = itertools.chain(generator.parameters(), generator.buffers())
-        averaged = itertools.chain(self.module.parameters(), self.module.buffers())
-        floating, counters = ([], []), ([], [])  # (averaged, current) each
-        for ema, value in zip(averaged, current):
-            kind = floating if ema.is_floating_point() else counters  # counters: BatchNorm's batch count
-            kind[0].append(ema)
-            kind[1].append(value)
-        # One call for all the weights rather than one per tensor: on a GPU, a few kernel launches
-        # instead of dozens at every step.
-        torch._foreach_lerp_(*floating, 1 - beta)
-        if counters[0]:
-            torch._foreach_copy_(*counters)
+        averaged, averaged_counters = _weights_and_counters(self.module)
+        current, counters = _weights_and_counters(generator)
+        # A few calls for all the weights rather than one per tensor: on a GPU, a few kernel launches
+        # instead of dozens at every step. Not torch._foreach_lerp_: it takes its weight as a number,
+        # and would read warm-up's, a tensor on the device, on the host at every update.
+        moves = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(moves, 1 - beta)
+        torch._foreach_add_(averaged, moves)
+        if counters:
+            torch._foreach_copy_(averaged_counters, counters)
+
+
+def _weights_and_counters(module: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A module's floating-point tensors (weights, BatchNorm's statistics) and its integer ones
+    (BatchNorm's batch count), each in the module's own order."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return ([tensor for tensor in tensors if tensor.is_floating_point()],
+            [tensor for tensor in tensors if not tensor.is_floating_point()])
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
