@@ -48,12 +48,16 @@ class EMA(torch.nn.Module):
             beta = ((1 + self.updates) / (10 + self.updates)).clamp(max=self.decay)
         averaged, averaged_counters = _weights_and_counters(self.module)
         current, counters = _weights_and_counters(generator)
-        # A few calls for all the weights rather than one per tensor: on a GPU, a few kernel launches
-        # instead of dozens at every step. Not torch._foreach_lerp_: it takes its weight as a number,
-        # and would read warm-up's, a tensor on the device, on the host at every update.
-        moves = torch._foreach_sub(current, averaged)
-        torch._foreach_mul_(moves, 1 - beta)
-        torch._foreach_add_(averaged, moves)
+        # Multi-tensor calls for all the weights rather than one per tensor: on a GPU, a few kernel
+        # launches instead of dozens at every step. torch._foreach_lerp_ takes its weight as a
+        # number: warm-up's, a tensor on the device, it would read on the host at every update, so
+        # that weight goes through a multiplication instead (ema + w (current - ema), as lerp).
+        if self.warmup:
+            moves = torch._foreach_sub(current, averaged)
+            torch._foreach_mul_(moves, 1 - beta)
+            torch._foreach_add_(averaged, moves)
+        else:
+            torch._foreach_lerp_(averaged, current, 1 - beta)
         if counters:
             torch._foreach_copy_(averaged_counters, counters)
 
