@@ -8,6 +8,7 @@ import torch
 from conftest import TINY, load_last
 from ganxfer import cli
 
+
 def generator_weights(run_dir) -> torch.Tensor:
     return torch.cat([value.flatten() for value in load_last(run_dir)["networks"]["generator"].values()])
 

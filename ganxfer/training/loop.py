@@ -50,8 +50,8 @@ class EMA(torch.nn.Module):
         current, counters = _weights_and_counters(generator)
         # Multi-tensor calls for all the weights rather than one per tensor: on a GPU, a few kernel
         # launches instead of dozens at every step. torch._foreach_lerp_ takes its weight as a
-        # number: warm-up's, a tensor on the device, it would read on the host at every update, so
-        # that weight goes through a multiplication instead (ema + w (current - ema), as lerp).
+        # number, and so would read warm-up's weight, a tensor on the device, on the host at every
+        # update: that weight goes through a multiplication instead (ema + w (current - ema)).
         if self.warmup:
             moves = torch._foreach_sub(current, averaged)
             torch._foreach_mul_(moves, 1 - beta)
