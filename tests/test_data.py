@@ -19,7 +19,7 @@ from ganxfer.errors import UserError
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "data_scale.py"
 TINY_DCGAN = ["trainer.steps=6", "trainer.batch_size=16", "trainer.log_every=2", "trainer.ckpt_every=3",
-              "model=dcgan", "model.z_dim=8", "model.g_channels=4", "model.d_channels=4"]
+              "model=dcgan", "model.z_dim=8", "model.g_channels=4", "model.d_channels=4", "trainer.device=cpu"]
 
 
 def data_cfg(**changes):

@@ -8,17 +8,15 @@ import torch
 from conftest import TINY, load_last
 from ganxfer import cli
 
-CPU = [*TINY, "trainer.device=cpu"]
-
 
 def generator_weights(run_dir) -> torch.Tensor:
     return torch.cat([value.flatten() for value in load_last(run_dir)["networks"]["generator"].values()])
 
 
 def test_bf16_and_fp16_train_in_lower_precision_and_save_float32_weights(ganxfer):
-    full = generator_weights(ganxfer("pretrain", *CPU, "trainer.precision=32"))
+    full = generator_weights(ganxfer("pretrain", *TINY, "trainer.precision=32"))
     for precision in ("bf16", "fp16"):
-        state = load_last(ganxfer("pretrain", *CPU, f"trainer.precision={precision}"))
+        state = load_last(ganxfer("pretrain", *TINY, f"trainer.precision={precision}"))
         weights = generator_weights_of(state)
         assert weights.dtype == torch.float32 and torch.isfinite(weights).all()
         assert not torch.equal(weights, full)  # the forward passes really ran in 16 bits
@@ -33,7 +31,7 @@ def test_an_unknown_precision_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["ganxfer"])
     with pytest.raises(SystemExit) as stop:
-        cli.main(["pretrain", *CPU, "trainer.precision=fp8", "hydra.run.dir=run"])
+        cli.main(["pretrain", *TINY, "trainer.precision=fp8", "hydra.run.dir=run"])
     assert stop.value.code == 2
     assert "trainer.precision='fp8' must be 32, bf16 or fp16" in capsys.readouterr().err
 
@@ -48,8 +46,8 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(ganxfer, monkey
         compile_module(module, backend="eager")
 
     monkeypatch.setattr(torch.nn.Module, "compile", compile_eagerly)
-    eager = ganxfer("pretrain", *CPU)
-    compiled = ganxfer("pretrain", *CPU, "trainer.compile=true")
+    eager = ganxfer("pretrain", *TINY)
+    compiled = ganxfer("pretrain", *TINY, "trainer.compile=true")
     assert len(compiled_networks) == 2  # G and D
     state = load_last(compiled)
     for network in ("generator", "discriminator", "ema"):

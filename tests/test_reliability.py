@@ -12,9 +12,10 @@ from ganxfer import checkpoint
 
 # One thread, given outright to the stopped run and to the runs in this process that it is compared
 # with: the sum order of a matrix product, and so the last bits of the weights, depend on the thread
-# count, which auto would take from an OMP_NUM_THREADS in the environment.
+# count, which auto would take from an OMP_NUM_THREADS in the environment. On the CPU, as TINY is.
 ENDLESS = ["trainer.steps=1000000", "trainer.log_every=1000000", "trainer.ckpt_every=1",
-           "model.z_dim=4", "model.g_hidden=8", "model.d_hidden=8", "trainer.batch_size=8", "trainer.threads=1"]
+           "model.z_dim=4", "model.g_hidden=8", "model.d_hidden=8", "trainer.batch_size=8", "trainer.threads=1",
+           "trainer.device=cpu"]
 
 
 def start(tmp_path, run_dir):
