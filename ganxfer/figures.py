@@ -13,10 +13,16 @@ from ganxfer.training_log import LOG_COLUMNS
 MAX_PANELS = 16  # marginal plots of the first this many columns: more would be unreadable
 
 
+def titled_table(title: str) -> Table:
+    """A table at least as wide as its title, where the terminal allows: rich wraps a title to its
+    table's width, and a narrow table would break a long title into a column of fragments."""
+    return Table(title=title, min_width=len(title))
+
+
 def metrics_table(title: str, results: dict[str, dict], ideal) -> Table:
     """One row per metric, one value column per compared item (results: item -> {metric: value}),
     and the ideal value given by ideal(metric)."""
-    table = Table(title=title)
+    table = titled_table(title)
     table.add_column("metric", overflow="fold")  # wrapped, never cut, in a narrow terminal or a pipe
     for item in results:
         table.add_column(item, justify="right", overflow="fold")
@@ -34,12 +40,12 @@ def breakdown_tables(title: str, breakdown: dict, shown: int = 10) -> list[Table
     shapes = list(breakdown["column_shapes"].items())
     # A table of many columns shows its worst ones: the title says so, lest the others seem lost.
     how_many = f": {shown} of {len(shapes)}, all in metrics.json" if len(shapes) > shown else ""
-    columns = Table(title=f"{title}: column shapes, worst first{how_many} (1 = as the real rows)")
+    columns = titled_table(f"{title}: column shapes, worst first{how_many} (1 = as the real rows)")
     for heading in ("column", "test", "score"):
         columns.add_column(heading, justify="right" if heading == "score" else "left", overflow="fold")
     for name, part in shapes[:shown]:
         columns.add_row(str(name), part["test"], f"{part['score']:.3f}")
-    pairs = Table(title=f"{title}: column pairs, worst first (correlation similarity)")
+    pairs = titled_table(f"{title}: column pairs, worst first (correlation similarity)")
     for heading in ("columns", "real correlation", "synthetic correlation", "score"):
         pairs.add_column(heading, justify="left" if heading == "columns" else "right", overflow="fold")
     for pair in breakdown["worst_column_pairs"]:

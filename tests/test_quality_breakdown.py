@@ -85,3 +85,15 @@ def test_the_printed_column_shapes_say_how_many_of_the_columns_they_show():
 
     assert title(12) == "quality: column shapes, worst first: 10 of 12, all in metrics.json (1 = as the real rows)"
     assert title(4) == "quality: column shapes, worst first (1 = as the real rows)"
+
+
+def test_a_long_title_stands_on_one_line_above_a_narrow_table_where_the_terminal_allows():
+    from rich.console import Console
+
+    from ganxfer.figures import breakdown_tables
+
+    real = pd.DataFrame({f"x{i}": np.arange(20.0) * (i + 1) for i in range(12)})
+    console = Console(file=io.StringIO(), width=120)
+    console.print(breakdown_tables("quality", quality_breakdown(real, real + 1))[0])
+    first_line = console.file.getvalue().splitlines()[0].strip()
+    assert first_line == "quality: column shapes, worst first: 10 of 12, all in metrics.json (1 = as the real rows)"
