@@ -31,10 +31,12 @@ def test_report_groups_a_sweep_by_its_swept_settings(tmp_path, monkeypatch):
     against = pd.read_csv(tmp_path / "sweep" / "against_scratch.csv")
     assert list(against.columns) == ["data.shots", "transfer", "fd", "scratch_fd", "vs_scratch", "scratch_needs"]
     assert sorted(zip(against["transfer"], against["data.shots"])) == [("full", 20), ("full", 40)]
+    assert against["vs_scratch"].tolist() == pytest.approx((against["fd"] / against["scratch_fd"] - 1).tolist())
     assert against["fd"].tolist() == [report.set_index(["transfer", "data.shots"]).loc[("full", shots), "fd_mean"]
                                       for shots in against["data.shots"]]
     printed = (tmp_path / "sweep" / "report.log").read_text()
     assert "against scratch" in printed
+    assert len(re.findall(r"^│ (?:20|40) +│ full +│.*│ +[+−]\d+% │", printed, re.MULTILINE)) == 2, printed
     for column in ("scratch_fd", "vs_scratch", "scratch_needs"):
         assert re.search(rf"^{column}: ", printed, re.MULTILINE), column
     assert (tmp_path / "sweep" / "report.png").stat().st_size > 0

@@ -23,7 +23,7 @@ OTHER_NUMBER = "a number from each job's metrics.json"
 AGAINST_SCRATCH = {
     "fd": "the strategy's mean fd over its jobs on data.shots rows; lower is better",
     "scratch_fd": "scratch's mean fd on as many rows, the other settings equal",
-    "vs_scratch": "(fd - scratch_fd) / scratch_fd; below zero: the strategy is better than scratch",
+    "vs_scratch": "(fd − scratch_fd) / scratch_fd; below zero: the strategy is better than scratch",
     "scratch_needs": ("the fewest rows, of the sizes swept, on which scratch's mean fd is at or below the "
                       "strategy's: \"10 rows ≈ scratch on 50\"; more than N: not on any size up to the largest, "
                       "N; —: scratch does as well on as many rows or fewer"),
