@@ -134,7 +134,7 @@ def against_scratch(jobs: pd.DataFrame, keys: list[str], metric: str = "fd") -> 
     (`data.shots`) and strategy other than scratch, the strategy's mean `metric` over its jobs,
     scratch's at the same size and settings (`scratch_<metric>`), the ratio
     `vs_scratch` = (strategy − scratch) / scratch (below zero: the strategy is better), and
-    `scratch_needs`: how many rows scratch needs to do as well (rows_scratch_needs). Empty unless
+    `scratch_needs`: how many rows scratch needs to do as well (_rows_scratch_needs). Empty unless
     `transfer` was swept with scratch and `data.shots` over several sizes; a job trained on all
     rows (`data.shots=null`) has no size to compare, and is left out."""
     if not (has_scratch(jobs, keys) and "data.shots" in keys):
@@ -159,12 +159,12 @@ def _against_scratch_at_each_size(means: pd.DataFrame, metric: str) -> pd.DataFr
     rows = means[means["transfer"] != "scratch"].copy()
     rows[f"scratch_{metric}"] = rows["data.shots"].map(scratch)
     rows["vs_scratch"] = (rows[metric] - rows[f"scratch_{metric}"]) / rows[f"scratch_{metric}"]
-    rows["scratch_needs"] = [rows_scratch_needs(scratch, shots, value)
+    rows["scratch_needs"] = [_rows_scratch_needs(scratch, shots, value)
                              for shots, value in zip(rows["data.shots"], rows[metric])]
     return rows
 
 
-def rows_scratch_needs(scratch: pd.Series, shots: int, value: float) -> str:
+def _rows_scratch_needs(scratch: pd.Series, shots: int, value: float) -> str:
     """The fewest rows, of the sizes swept, on which scratch's mean (`scratch`, indexed by size)
     is at or below a strategy's `value` on `shots` rows: "10 rows ≈ scratch on 50"; "more than
     200" (the largest size) when scratch does not get there; "—" when scratch does as well on as

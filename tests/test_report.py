@@ -152,3 +152,5 @@ def test_against_scratch_pools_seeds_and_is_empty_without_scratch_or_several_siz
     assert sweep.against_scratch(no_scratch, ["transfer", "data.shots"]).empty
     one_size = few_shot_study({("scratch", 10): 9.0, ("full", 10): 5.0})
     assert sweep.against_scratch(one_size, ["transfer"]).empty
+    all_rows = few_shot_study({("scratch", 10): 9.0, ("scratch", "null"): 2.0, ("full", 10): 5.0, ("full", "null"): 1.0})
+    assert sweep.against_scratch(all_rows, ["transfer", "data.shots"]).empty  # null: all rows, no size
