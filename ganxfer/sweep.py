@@ -127,3 +127,51 @@ def _first_step(job: Path, metric: str, goal: float) -> float:
     log = pd.read_csv(job / "train_log.csv").dropna(subset=[metric])
     reached = log[log[metric] <= goal]
     return float(reached["step"].iloc[0]) if len(reached) else np.nan
+
+
+def against_scratch(jobs: pd.DataFrame, keys: list[str], metric: str = "fd") -> pd.DataFrame:
+    """A few-shot study read against scratch: per setting of the other swept keys, size
+    (`data.shots`) and strategy other than scratch, the strategy's mean `metric` over its jobs,
+    scratch's at the same size and settings (`scratch_<metric>`), the ratio
+    `vs_scratch` = (strategy − scratch) / scratch (below zero: the strategy is better), and
+    `scratch_needs`: how many rows scratch needs to do as well (_rows_scratch_needs). Empty unless
+    `transfer` was swept with scratch and `data.shots` over several sizes; a job trained on all
+    rows (`data.shots=null`) has no size to compare, and is left out."""
+    if not (has_scratch(jobs, keys) and "data.shots" in keys):
+        return pd.DataFrame()
+    sized = jobs.assign(**{"data.shots": pd.to_numeric(jobs["data.shots"], errors="coerce")})
+    sized = sized.dropna(subset=["data.shots"]).astype({"data.shots": int})
+    if sized["data.shots"].nunique() < 2:
+        return pd.DataFrame()
+    others = [key for key in keys if key not in ("transfer", "data.shots")]
+    means = sized.groupby([*others, "data.shots", "transfer"], dropna=False)[metric].mean().reset_index()
+    settings = [rows for _, rows in means.groupby(others, dropna=False)] if others else [means]
+    with_scratch = [rows for rows in settings if (rows["transfer"] == "scratch").any()]
+    if not with_scratch:
+        return pd.DataFrame()
+    table = pd.concat([_against_scratch_at_each_size(rows, metric) for rows in with_scratch], ignore_index=True)
+    return table[[*others, "data.shots", "transfer", metric, f"scratch_{metric}", "vs_scratch", "scratch_needs"]]
+
+
+def _against_scratch_at_each_size(means: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One setting of the other swept keys: each strategy's mean at each size, beside scratch's."""
+    scratch = means[means["transfer"] == "scratch"].set_index("data.shots")[metric].sort_index()
+    rows = means[means["transfer"] != "scratch"].copy()
+    rows[f"scratch_{metric}"] = rows["data.shots"].map(scratch)
+    rows["vs_scratch"] = (rows[metric] - rows[f"scratch_{metric}"]) / rows[f"scratch_{metric}"]
+    rows["scratch_needs"] = [_rows_scratch_needs(scratch, shots, value)
+                             for shots, value in zip(rows["data.shots"], rows[metric])]
+    return rows
+
+
+def _rows_scratch_needs(scratch: pd.Series, shots: int, value: float) -> str:
+    """The fewest rows, of the sizes swept, on which scratch's mean (`scratch`, indexed by size)
+    is at or below a strategy's `value` on `shots` rows: "10 rows ≈ scratch on 50"; "more than
+    200" (the largest size) when scratch does not get there; "—" when scratch does as well on as
+    few rows or fewer, so that the strategy saves none."""
+    enough = scratch.index[scratch <= value]
+    if len(enough) == 0:
+        return f"more than {scratch.index.max()}"
+    if enough.min() <= shots:
+        return "—"
+    return f"{shots} rows ≈ scratch on {enough.min()}"

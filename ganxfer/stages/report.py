@@ -1,5 +1,7 @@
 """ganxfer report SWEEP_DIR: one table over a finished sweep (mean ± sd per swept setting), with
-a legend of its columns, and report.csv and report.png in the sweep directory."""
+a legend of its columns, and report.csv and report.png in the sweep directory; for a few-shot
+study (scratch and other strategies over several data.shots), a second table of each strategy
+against scratch, and against_scratch.csv."""
 
 from pathlib import Path
 
@@ -18,6 +20,14 @@ STEPS_TO_QUALITY = ("the first logged step at which a job's fd reached the final
                     "scratch's seeds, the other settings equal); lower is better: the strategy gets there sooner; "
                     "blank for scratch itself; never: not reached within the run")
 OTHER_NUMBER = "a number from each job's metrics.json"
+AGAINST_SCRATCH = {
+    "fd": "the strategy's mean fd over its jobs on data.shots rows; lower is better",
+    "scratch_fd": "scratch's mean fd on as many rows, the other settings equal",
+    "vs_scratch": "(fd − scratch_fd) / scratch_fd; below zero: the strategy is better than scratch",
+    "scratch_needs": ("the fewest rows, of the sizes swept, on which scratch's mean fd is at or below the "
+                      "strategy's: \"10 rows ≈ scratch on 50\"; more than N: not on any size up to the largest, "
+                      "N; —: scratch does as well on as many rows or fewer"),
+}
 
 
 def run(cfg) -> None:
@@ -36,6 +46,7 @@ def run(cfg) -> None:
     summary = sweep.summarise(jobs, keys, columns)
     summary.to_csv(folder / "report.csv", index=False)
     console.print(_table(summary, keys, columns, folder))
+    _say_against_scratch(sweep.against_scratch(jobs, keys), folder)
     _say_unfinished(sweep.unfinished_jobs(folder), len(jobs))
     _plot(summary, keys, metric_names[0], folder / "report.png")
     console.print(f"wrote {folder / 'report.csv'} and {folder / 'report.png'}")
@@ -51,6 +62,33 @@ def _table(summary, keys, columns, folder) -> Table:
         cells += [_cell(name, row) for name in columns]
         table.add_row(*cells, str(row["jobs"]))
     return table
+
+
+def _say_against_scratch(table, folder: Path) -> None:
+    """A few-shot study's second table: each strategy against scratch at each size; nothing for
+    another sweep."""
+    if table.empty:
+        return
+    table.to_csv(folder / "against_scratch.csv", index=False)
+    printed = Table(title=f"{folder}: against scratch, mean fd at each size", caption_justify="left",
+                    caption="\n".join(f"{name}: {meaning}" for name, meaning in AGAINST_SCRATCH.items()))
+    keys = list(table.columns[:-len(AGAINST_SCRATCH)])  # the other swept settings, data.shots, transfer
+    for column in table.columns:
+        printed.add_column(column, justify="left" if column in keys else "right", overflow="fold")
+    for _, row in table.iterrows():
+        printed.add_row(*[str(row[key]) for key in keys], _number(row["fd"]), _number(row["scratch_fd"]),
+                        _percentage(row["vs_scratch"]), row["scratch_needs"])
+    console.print(printed)
+    console.print(f"wrote {folder / 'against_scratch.csv'}")
+
+
+def _number(value: float) -> str:
+    return "-" if value != value else f"{value:.4g}"
+
+
+def _percentage(ratio: float) -> str:
+    """A signed percentage with a true minus sign: −23%, +5%; - when scratch ran no such size."""
+    return "-" if ratio != ratio else f"{ratio:+.0%}".replace("-", "−")
 
 
 def _say_unfinished(unfinished: list, finished: int) -> None:
