@@ -120,9 +120,15 @@ def check_overrides(stage: str, overrides: list[str], groups: set[str], showing_
     # A user's own config folders (hydra.searchpath=[...]) hold options of those groups.
     choices += [arg for arg in settings if arg.startswith("hydra.searchpath=")]
     chosen = [f"stage={stage}", *choices]
+    # Hydra's own groups (hydra/launcher=joblib) are composed only when given: checking them
+    # composes Hydra's config too.
+    hydra_choices = [f"{override.key_or_group}={_first_choice(override)}" for override in parsed
+                     if override.key_or_group.startswith("hydra/")]
     try:
         with initialize_config_module("ganxfer.conf", version_base="1.3"):
             defaults = compose("config", overrides=chosen)
+            if hydra_choices:
+                compose("config", overrides=[*chosen, *hydra_choices], return_hydra_config=True)
     except MissingConfigException as err:
         raise UserError(_missing_option_message(err)) from None
     except HydraException as err:

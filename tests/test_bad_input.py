@@ -233,6 +233,8 @@ CASES = {
     "misspelt-group": Case(("pretrain", "tranfser=l2sp"), ("unknown setting 'tranfser'", "did you mean transfer?")),
     "unknown-option": Case(("finetune", "transfer=nope"), ("available options in 'transfer'",)),
     "misspelt-option": Case(("finetune", "transfer=l2pp"), ("'transfer/l2pp'", "did you mean transfer=l2sp?")),
+    "unknown-launcher": Case(("pretrain", "hydra/launcher=jobli", "-m"),
+                             ("hydra/launcher=jobli", "available options in 'hydra/launcher'", "did you mean hydra/launcher=joblib?")),
     "unparsable": Case(("finetune", "trainer.steps=[1"), ("cannot read the setting 'trainer.steps=[1'", "no viable alternative")),
     # `data.path=my data/x.csv` unquoted: the shell splits it at the space
     "unquoted-space": Case(("pretrain", "data=csv", "data.path=my", "data/x.csv"),

@@ -198,8 +198,9 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
         check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
         return source
     refit = data_cfg.get("refit", False)
-    for column in source.columns:
-        _check_fits(column, table[column.name], refit)
+    beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
+    if not refit:
+        _say_beyond_range({column: count for column, count in beyond.items() if count})
     schema = source.with_new_values(table)
     _say_new_values(schema.new_values(source))
     return schema.refit(table) if refit else schema
@@ -252,24 +253,32 @@ def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]
     return [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
 
 
-def _check_fits(column, series: pd.Series, refit: bool) -> None:
-    """Text where the source model generates numbers stops the run; values outside its range
-    (unless `refit`: the range is then fitted on the target) and gaps it does not model are
-    taken as they come, and said so."""
+def _check_fits(column, series: pd.Series) -> int:
+    """Text where the source model generates numbers stops the run; gaps it does not model are
+    taken as they come, and said so. Returns how many values lie outside the source's range."""
+    outside = 0
     if isinstance(column, NumericColumn):
         numbers = as_numbers(series.dropna(), column.name)
         if numbers is None:
             raise UserError(f"column {column.name!r} holds text in the target data; the source model "
                             "generates numbers there")
         outside = int(((numbers < column.low) | (numbers > column.high)).sum())
-        if outside and not refit:
-            log.warning("column %r has %d target value(s) outside the source model's range [%g, %g], which "
-                        "its samples keep to; data.refit=true fits the target's range", column.name, outside,
-                        column.low, column.high)
     gaps = int(series.isna().sum())
     if gaps and not column.models_gaps:
         log.warning("column %r has %d gap(s) in the target, where the source model generates none: "
                     "they are filled with %s", column.name, gaps, column.stand_in())
+    return outside
+
+
+def _say_beyond_range(outside: dict) -> None:
+    """One warning for every column whose target values reach past the source's range (kept
+    unless data.refit=true): the source model's samples keep to that range."""
+    if not outside:
+        return
+    columns = "; ".join(f"{column.name!r}: {count} value(s) outside [{column.low:g}, {column.high:g}]"
+                        for column, count in outside.items())
+    log.warning("%d column(s) hold target values outside the source model's range, which its samples keep to "
+                "(%s); data.refit=true fits the target's range", len(outside), columns)
 
 
 def _few(names: list, shown: int = 8) -> str:
