@@ -4,11 +4,13 @@ one space fitted on the real held-out rows.
 
     python benchmarks/fewshot_study.py --out DIR [--pairs digits,health] [--shots 10 50 200] [--seeds 0 1 2]
                                        [--steps N] [--source-steps 10000] [--runs outputs/fewshot] [--quick]
+                                       [--finetune KEY=VALUE ... --tag NAME]
 
 For each pair it pretrains the source once (+experiment=fewshot_sources: in RUNS/sources/<name>,
 kept and reused), then, for each size (`data.shots`) and seed:
 
-- default: `ganxfer finetune` at its defaults (transfer=l2sp, trainer.steps=auto);
+- default: `ganxfer finetune` at its defaults (transfer=l2sp, trainer.steps=auto), or with the
+  `--finetune` settings (a setting to try, kept apart under its `--tag`);
 - scratch: `ganxfer finetune transfer=scratch`: random weights, but the source's schema (number
   ranges fitted on the source, the source's encodings);
 - own run: `ganxfer pretrain` on the target rows alone, with a schema fitted on them, as a user
@@ -21,6 +23,10 @@ metrics=[fd,c2st]` scores the three against the finetune's held-out rows, every 
 space fitted on those rows (docs/metrics.md, "the comparison space"). Every run and evaluation is
 kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on where it stopped.
 
+`--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
+generated table's north -> south), on which alone a default may be chosen: the bundled pairs'
+held-out rows score the defaults.
+
 Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and
 DIR/fewshot_study.md (a table per pair: mean ± sd over seeds per size, the default's difference
 from each baseline, and how many rows the own run needs to do as well as the default on the
@@ -29,19 +35,64 @@ fewest)."""
 import argparse
 import contextlib
 import io
+import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ganxfer import checkpoint, cli
 
-PAIRS = {"digits": ("digits", "digits_target"), "health": ("health", "health_target")}
+
+@dataclass(frozen=True)
+class Pair:
+    """A source and a target: the source's folder under RUNS/sources, and each side's data settings
+    (`{runs}` stands for the RUNS folder)."""
+    source: str
+    source_data: tuple[str, ...]
+    target_data: tuple[str, ...]
+
+
+GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
+PAIRS = {
+    "digits": Pair("digits", ("data=digits",), ("data=digits_target",)),
+    "health": Pair("health", ("data=health",), ("data=health_target",)),
+}
+TUNING_PAIRS = {
+    "digits_reversed": Pair("digits59", ("data=digits", "data.classes=[5,6,7,8,9]"),
+                            ("data=digits", "data.classes=[0,1,2,3,4]")),
+    "charleston": Pair("health", ("data=health",), ("data=health_target", "data.classes=[Charleston]")),
+    "generated": Pair("generated",
+                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[north]"),
+                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[south]")),
+}
 RUNS = ("default", "own", "scratch")  # the table's order: the default, then its two baselines
 BASELINES = ("own", "scratch")
-NAMES = {"default": "default finetune (l2sp)", "own": "own run (pretrain on the target)",
-         "scratch": "scratch (the source's schema)"}
 METRICS = {"fd": "fd", "c2st": "c2st_accuracy"}  # the table's column: the key of evaluate's record
+
+
+def generated_table() -> pd.DataFrame:
+    """A made-up population in two regions, 4,000 people in the north and 1,000 in the south, who
+    are older, poorer and see doctors more: ages, a skewed income, visits counted, spending that
+    follows the visits (zero without any), and a plan that follows income."""
+    rng = np.random.default_rng(0)
+
+    def region(name: str, people: int, age: float, log_income: float, visit_rate: float) -> pd.DataFrame:
+        ages = rng.normal(age, 12, people).clip(18, 90).round(1)
+        incomes = rng.lognormal(log_income, 0.6, people).round(0)
+        visits = rng.poisson(visit_rate * (1 + ages / 50))
+        spending = (visits * rng.gamma(2.0, 60.0, people)).round(2)
+        richer = rng.random(people) < 1 / (1 + np.exp(-(np.log(incomes) - log_income) * 2))
+        plans = np.where(richer, rng.choice(["basic", "full"], people, p=[0.4, 0.6]),
+                         rng.choice(["none", "basic"], people, p=[0.5, 0.5]))
+        return pd.DataFrame({"region": name, "age": ages, "income": incomes, "doctor_visits": visits,
+                             "spending": spending, "plan": plans})
+
+    return pd.concat([region("north", 4000, 38, 10.0, 2.0), region("south", 1000, 52, 9.4, 3.5)],
+                     ignore_index=True)
 
 
 def ganxfer(*args: str) -> None:
@@ -57,38 +108,48 @@ def ganxfer(*args: str) -> None:
         raise SystemExit(f"ganxfer {' '.join(args)} failed ({status})")
 
 
-def trained(folder: Path) -> Path | None:
-    """The last checkpoint of a finished run in `folder`, or None."""
+def trained(folder: Path, steps: int | None = None) -> Path | None:
+    """The last checkpoint of a finished run in `folder` (of `steps` steps, when given), or None."""
     last = folder / "checkpoints" / "last.ckpt"
-    return last if last.exists() and (folder / "metrics.json").exists() else None
+    if not (last.exists() and (folder / "metrics.json").exists()):
+        return None
+    return last if steps is None or checkpoint.load(last)["step"] == steps else None
 
 
-def source(runs: Path, name: str, steps: int, threads: str) -> Path:
+def data_settings(settings: tuple[str, ...], runs: Path) -> list[str]:
+    return [setting.format(runs=runs.resolve()) for setting in settings]
+
+
+def source(runs: Path, pair: Pair, steps: int, threads: str) -> Path:
     """The pair's source, pretrained once at `steps` and reused (an earlier one of other steps is not)."""
-    folder = runs / "sources" / name
-    last = trained(folder)
-    if last is None or checkpoint.load(last)["step"] != steps:
-        ganxfer("pretrain", "+experiment=fewshot_sources", f"data={name}", f"trainer.steps={steps}",
-                f"trainer.threads={threads}", f"hydra.run.dir={folder}")
+    folder = runs / "sources" / pair.source
+    if trained(folder, steps) is None:
+        ganxfer("pretrain", "+experiment=fewshot_sources", *data_settings(pair.source_data, runs),
+                f"trainer.steps={steps}", f"trainer.threads={threads}", f"hydra.run.dir={folder}")
     return folder / "checkpoints" / "last.ckpt"
 
 
-def one_case(folder: Path, source_ckpt: Path, target: str, shots: int, seed: int, steps: int | None,
-             threads: str) -> pd.DataFrame:
-    """The three runs at one size and seed, and their scores in the real rows' space."""
-    common = [f"data={target}", f"data.shots={shots}", f"seed={seed}", f"trainer.threads={threads}",
+def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, seed: int, steps: int | None,
+             threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
+    """The three runs at one size and seed, and their scores in the real rows' space. The
+    finetune's folder and its evaluation carry the tag of its settings; scratch's and the own run's
+    the number of steps, which is all they share with it."""
+    common = [*target, f"data.shots={shots}", f"seed={seed}", f"trainer.threads={threads}",
               "trainer.ckpt_every=100000"]
-    if trained(folder / "default") is None:
+    default = folder / tag
+    scored = folder / f"evaluate-{tag}"
+    if trained(default, steps) is None:
         ganxfer("finetune", f"ckpt={source_ckpt}", *common, *([f"trainer.steps={steps}"] if steps else []),
-                f"hydra.run.dir={folder / 'default'}")
-    steps = checkpoint.load(trained(folder / "default"))["step"]  # what trainer.steps=auto came to
-    commands = {"scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"], "own": ["pretrain"]}
-    for run, command in commands.items():
-        if trained(folder / run) is None:
-            ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folder / run}")
-    scored = folder / "evaluate"
+                *finetune, f"hydra.run.dir={default}")
+        shutil.rmtree(scored, ignore_errors=True)  # an evaluation of an earlier finetune
+    steps = checkpoint.load(trained(default))["step"]  # what trainer.steps=auto came to
+    baselines = {"own": ["pretrain"], "scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"]}
+    folders = {"default": default, **{run: folder / f"{run}-{steps}" for run in baselines}}
+    for run, command in baselines.items():
+        if trained(folders[run]) is None:
+            ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folders[run]}")
     if not (scored / "metrics.json").exists():
-        paths = ",".join(f"'{folder / run / 'checkpoints' / 'last.ckpt'}'" for run in RUNS)
+        paths = ",".join(f"'{folders[run] / 'checkpoints' / 'last.ckpt'}'" for run in RUNS)
         ganxfer("evaluate", f"ckpt=[{paths}]", "metrics=[fd,c2st]", f"trainer.threads={threads}",
                 f"hydra.run.dir={scored}")
     records = pd.read_json(scored / "metrics.json")
@@ -97,21 +158,28 @@ def one_case(folder: Path, source_ckpt: Path, target: str, shots: int, seed: int
 
 
 def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], steps: int | None, source_steps: int,
-          threads: str) -> pd.DataFrame:
+          threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
     """One row per run: pair, rows, seed, run, steps, fd, c2st."""
+    runs.mkdir(parents=True, exist_ok=True)
+    if not (runs / GENERATED).exists():
+        generated_table().to_csv(runs / GENERATED, index=False)
     cases = []
-    for pair in pairs:
-        source_name, target = PAIRS[pair]
-        source_ckpt = source(runs, source_name, source_steps, threads)
+    for name in pairs:
+        pair = {**PAIRS, **TUNING_PAIRS}[name]
+        source_ckpt = source(runs, pair, source_steps, threads)
         for size in shots:
             for seed in seeds:
-                case = one_case(runs / pair / str(size) / f"seed{seed}", source_ckpt, target, size, seed, steps,
-                                threads)
-                cases.append(case.assign(pair=pair))
-                print(f"{pair}, {size} rows, seed {seed}: " +
+                case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
+                                data_settings(pair.target_data, runs), size, seed, steps, threads, finetune, tag)
+                cases.append(case.assign(pair=name))
+                print(f"{name}, {size} rows, seed {seed}: " +
                       ", ".join(f"{run} FD {fd:.3f}" for run, fd in zip(case["run"], case["fd"])), flush=True)
     table = pd.concat(cases, ignore_index=True)
     return table[["pair", "rows", "seed", "run", "steps", *METRICS]]
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
@@ -184,12 +252,15 @@ def main(argv=None) -> str:
     parser.add_argument("--out", type=Path, required=True, help="folder for fewshot_study.csv and .md")
     parser.add_argument("--runs", type=Path, default=Path("outputs/fewshot"),
                         help="folder of the sources and runs, reused where already there")
-    parser.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated: {', '.join(PAIRS)}")
+    parser.add_argument("--pairs", default=",".join(PAIRS),
+                        help=f"comma-separated: {', '.join(PAIRS)}, or the tuning pairs {', '.join(TUNING_PAIRS)}")
     parser.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200], help="target training rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="every run's steps (default: the finetune's auto)")
     parser.add_argument("--source-steps", type=int, default=10_000)
     parser.add_argument("--threads", default="1", help="trainer.threads of every run")
+    parser.add_argument("--finetune", nargs="*", default=[], help="settings of the default finetune to try instead")
+    parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune")
     parser.add_argument("--quick", action="store_true",
                         help="checks that the study runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
     args = parser.parse_args(argv)
@@ -197,14 +268,18 @@ def main(argv=None) -> str:
         args.pairs, args.shots, args.seeds, args.steps, args.source_steps = "digits", [10, 50], [0], 20, 20
         args.runs = args.out / "runs"
     pairs = args.pairs.split(",")
-    unknown = [pair for pair in pairs if pair not in PAIRS]
+    unknown = [pair for pair in pairs if pair not in {**PAIRS, **TUNING_PAIRS}]
     if unknown:
-        parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
-    results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads)
+        parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join({**PAIRS, **TUNING_PAIRS})}")
+    if args.finetune and args.tag == "default":
+        parser.error("--finetune settings need a --tag of their own, so that the default's runs stay apart")
+    load_before = load()
+    results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads,
+                    args.finetune, args.tag)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "fewshot_study.csv", index=False)
     command = "python benchmarks/fewshot_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, command)
+    text = markdown(results, command) + f"\n\nLoad average (1, 5, 15 min): {load_before} before, {load()} after."
     (args.out / "fewshot_study.md").write_text(text + "\n")
     print(text)
     return text
