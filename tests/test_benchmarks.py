@@ -87,6 +87,12 @@ def test_fewshot_rows_the_own_run_needs_to_match_the_default(own, needs):
     assert fewshot_study.rows_to_match(pd.Series(own), 5.0) == needs
 
 
+def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        fewshot_study.main(["--out", str(tmp_path), "--finetune", "transfer.lambda_g=10"])
+    assert refused.value.code == 2 and "--tag" in capsys.readouterr().err
+
+
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):
     text = results.read_text()
     assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
