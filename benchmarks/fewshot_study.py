@@ -262,7 +262,7 @@ def main(argv=None) -> str:
     parser.add_argument("--finetune", nargs="*", default=[], help="settings of the default finetune to try instead")
     parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune")
     parser.add_argument("--quick", action="store_true",
-                        help="checks that the study runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
+                        help="checks that it runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.shots, args.seeds, args.steps, args.source_steps = "digits", [10, 50], [0], 20, 20
@@ -279,7 +279,9 @@ def main(argv=None) -> str:
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "fewshot_study.csv", index=False)
     command = "python benchmarks/fewshot_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, command) + f"\n\nLoad average (1, 5, 15 min): {load_before} before, {load()} after."
+    machine_load = (f"Load average (1, 5, 15 min): {load_before} before this command, {load()} after "
+                    f"(runs it found in {args.runs} were reused, not run again).")
+    text = f"{markdown(results, command)}\n\n{machine_load}"
     (args.out / "fewshot_study.md").write_text(text + "\n")
     print(text)
     return text
