@@ -161,7 +161,7 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
           threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
     """One row per run: pair, rows, seed, run, steps, fd, c2st."""
     runs.mkdir(parents=True, exist_ok=True)
-    if not (runs / GENERATED).exists():
+    if "generated" in pairs and not (runs / GENERATED).exists():
         generated_table().to_csv(runs / GENERATED, index=False)
     cases = []
     for name in pairs:
