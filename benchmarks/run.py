@@ -6,10 +6,11 @@
 
 Parts: overhead (ganxfer's loop against a hand-written one), peers (time to the best of CTGAN's,
 TVAE's and SDV GaussianCopula's quality, the peers in a venv of their own: against_peers.py),
-transfer (fine-tuning against scratch), scale (a large CSV, via data_scale.py) and metrics (the
-evaluation suite, via metrics.py). Each part is a section of the results file with the date and
-machine load it was measured at; sections of parts not run this time are kept from the existing
-file."""
+transfer (fine-tuning against scratch), scale (a large CSV, via data_scale.py), metrics (the
+evaluation suite, via metrics.py) and fewshot (the few-shot study against the target's own run,
+via fewshot_study.py, which keeps its runs in outputs/fewshot). Each part is a section of the
+results file with the date and machine load it was measured at; sections of parts not run this
+time are kept from the existing file."""
 
 import argparse
 import contextlib
@@ -19,6 +20,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import rich
@@ -34,6 +36,7 @@ TITLES = {
     "transfer": "Transfer: steps to scratch's quality",
     "scale": "Scale: a large CSV",
     "metrics": "Evaluation suite",
+    "fewshot": "Few rows: the default finetune against the target's own run",
 }
 
 
@@ -69,6 +72,15 @@ def metrics(quick: bool) -> str:
     return _printed(bench.main, ["--rows", "300", "--threads", "1"] if quick else ["--threads", "1"])
 
 
+def fewshot(quick: bool) -> str:
+    import fewshot_study
+
+    if quick:
+        with tempfile.TemporaryDirectory() as folder:
+            return fewshot_study.main(["--quick", "--out", folder])
+    return fewshot_study.main(["--out", "outputs/fewshot/study"])
+
+
 def _printed(main, argv: list[str]) -> str:
     """A script that prints its figures: its output, verbatim, as a code block (without the
     schema tables and progress bars of the ganxfer runs it makes)."""
@@ -90,7 +102,8 @@ def _quiet(console: rich.console.Console):
         console.quiet = False
 
 
-PARTS = {"overhead": overhead, "peers": peers, "transfer": transfer, "scale": scale, "metrics": metrics}
+PARTS = {"overhead": overhead, "peers": peers, "transfer": transfer, "scale": scale, "metrics": metrics,
+         "fewshot": fewshot}
 
 
 def load() -> str:

@@ -4,12 +4,14 @@ checked here (see benchmarks/results.md for the figures)."""
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import fewshot_study  # noqa: E402
 import run as suite  # noqa: E402  (benchmarks/ is scripts, not a package)
 
-WITHOUT_PEERS = "overhead,transfer,scale,metrics"
+WITHOUT_PEERS = "overhead,transfer,scale,metrics,fewshot"
 
 
 def section(text: str, part: str) -> str:
@@ -44,6 +46,51 @@ def test_overhead_and_transfer_tables_have_a_row_per_comparison_with_a_ratio(res
         ratio = float(line.split("|")[4].split()[0])
         assert 0 < ratio < 100
     assert table_rows(section(text, "transfer")) == ["scratch", "full"]
+
+
+def test_fewshot_table_has_a_row_per_size_and_the_rows_the_own_run_needs(results):
+    text = section(results.read_text(), "fewshot")
+    assert table_rows(text) == ["10", "50"]
+    assert "10 rows with the default ≈ the own run on " in text
+
+
+def study_results(fd: dict[str, dict[int, list[float]]]) -> pd.DataFrame:
+    """Rows as the few-shot study writes them, one per run and seed, with these FDs (and a C2ST
+    accuracy of a tenth of each)."""
+    return pd.DataFrame([{"pair": "digits", "rows": size, "seed": seed, "run": run, "steps": 2000, "fd": value,
+                          "c2st": value / 10}
+                         for run, sizes in fd.items() for size, values in sizes.items()
+                         for seed, value in enumerate(values)])
+
+
+def test_fewshot_table_sets_the_default_against_each_baseline_as_a_share_of_it():
+    results = study_results({"default": {10: [4, 6], 50: [2, 2]}, "own": {10: [10, 10], 50: [1, 3]},
+                             "scratch": {10: [4, 4], 50: [4, 4]}})
+    text = fewshot_study.markdown(results, "python benchmarks/fewshot_study.py")
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| 10 ") or line.startswith("| 50 ")}
+    # FD and C2ST: default, own run, scratch, then the default against the own run and scratch
+    assert rows["10"] == ["5.000 ± 1.414", "10.000 ± 0.000", "4.000 ± 0.000", "−50%", "+25%",
+                          "0.50 ± 0.14", "1.00 ± 0.00", "0.40 ± 0.00", "−50%", "+25%"]
+    assert rows["50"][:5] == ["2.000 ± 0.000", "2.000 ± 1.414", "4.000 ± 0.000", "+0%", "−50%"]
+    assert "10 rows with the default ≈ the own run on 50 rows" in text
+
+
+@pytest.mark.parametrize("own, needs", [
+    ({10: 9.0, 50: 5.0, 200: 1.0}, "50"),  # as well as the default counts
+    ({10: 9.0, 50: 5.1, 200: 1.0}, "200"),
+    ({10: 4.0, 50: 5.0, 200: 1.0}, "10"),  # the own run does better on as few rows
+    ({10: 9.0, 50: 8.0, 200: 6.0}, "more than 200"),
+    ({200: 1.0, 10: 9.0, 50: 2.0}, "50"),  # the fewest rows, in whatever order the sizes come
+])
+def test_fewshot_rows_the_own_run_needs_to_match_the_default(own, needs):
+    assert fewshot_study.rows_to_match(pd.Series(own), 5.0) == needs
+
+
+def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        fewshot_study.main(["--out", str(tmp_path), "--finetune", "transfer.lambda_g=10"])
+    assert refused.value.code == 2 and "--tag" in capsys.readouterr().err
 
 
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):

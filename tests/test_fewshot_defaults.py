@@ -79,6 +79,20 @@ def test_auto_warms_the_average_up_only_from_random_weights(ganxfer, digits_sour
     assert not all(torch.equal(auto[key], other[key]) for key in auto)
 
 
+@pytest.mark.parametrize("source_data, target", [("digits", "digits_target"), ("health", "health_target")])
+def test_a_pretrain_on_the_target_trains_and_holds_out_the_rows_of_the_finetune(ganxfer, source_data, target):
+    """The target's own run, which the few-shot study sets beside the finetune
+    (benchmarks/fewshot_study.py), is `ganxfer pretrain` with the finetune's data settings: it
+    trains on the same rows and is scored against the same held-out rows."""
+    source = ganxfer("pretrain", f"data={source_data}", *TINY)
+    settings = [f"data={target}", "data.shots=10", *TINY]
+    finetune = load_last(ganxfer("finetune", f"ckpt={source}/checkpoints/last.ckpt", *settings))["split"]
+    own = load_last(ganxfer("pretrain", *settings))["split"]
+    assert len(own["train_rows"]) == 10
+    for rows in ("train_rows", "holdout_rows"):
+        assert torch.equal(own[rows], finetune[rows]), rows
+
+
 def test_the_study_writes_where_its_experiment_says():
     """`+experiment=fewshot` names its sweep folder, so that `ganxfer report` and the finetune's
     `ckpt` find the study's runs without a date in the command."""

@@ -1,0 +1,291 @@
+"""The few-shot study against what a user without a source would run: on each bundled pair, at each
+size and seed, the default finetune, `transfer=scratch` and the target's own run, all scored in
+one space fitted on the real held-out rows.
+
+    python benchmarks/fewshot_study.py --out DIR [--pairs digits,health] [--shots 10 50 200] [--seeds 0 1 2]
+                                       [--steps N] [--source-steps 10000] [--runs outputs/fewshot] [--quick]
+                                       [--finetune KEY=VALUE ... --tag NAME]
+
+For each pair it pretrains the source once (+experiment=fewshot_sources: in RUNS/sources/<name>,
+kept and reused), then, for each size (`data.shots`) and seed:
+
+- default: `ganxfer finetune` at its defaults (transfer=l2sp, trainer.steps=auto), or with the
+  `--finetune` settings (a setting to try, kept apart under its `--tag`);
+- scratch: `ganxfer finetune transfer=scratch`: random weights, but the source's schema (number
+  ranges fitted on the source, the source's encodings);
+- own run: `ganxfer pretrain` on the target rows alone, with a schema fitted on them, as a user
+  without a source would train; the same `data.shots`, `data.holdout` and `data.split_seed` pick
+  the same training and held-out rows as the finetune's.
+
+Scratch and the own run train as many steps as the default's `trainer.steps=auto` came to (read
+from its checkpoint), or `--steps`. Then `ganxfer evaluate ckpt=[default,scratch,own]
+metrics=[fd,c2st]` scores the three against the finetune's held-out rows, every distance in the
+space fitted on those rows (docs/metrics.md, "the comparison space"). Every run and evaluation is
+kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on where it stopped.
+
+`--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
+generated table's north -> south), on which alone a default may be chosen: the bundled pairs'
+held-out rows score the defaults.
+
+Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and
+DIR/fewshot_study.md (a table per pair: mean ± sd over seeds per size, the default's difference
+from each baseline, and how many rows the own run needs to do as well as the default on the
+fewest)."""
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganxfer import checkpoint, cli
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A source and a target: the source's folder under RUNS/sources, and each side's data settings
+    (`{runs}` stands for the RUNS folder)."""
+    source: str
+    source_data: tuple[str, ...]
+    target_data: tuple[str, ...]
+
+
+GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
+PAIRS = {
+    "digits": Pair("digits", ("data=digits",), ("data=digits_target",)),
+    "health": Pair("health", ("data=health",), ("data=health_target",)),
+}
+TUNING_PAIRS = {
+    "digits_reversed": Pair("digits59", ("data=digits", "data.classes=[5,6,7,8,9]"),
+                            ("data=digits", "data.classes=[0,1,2,3,4]")),
+    "charleston": Pair("health", ("data=health",), ("data=health_target", "data.classes=[Charleston]")),
+    "generated": Pair("generated",
+                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[north]"),
+                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[south]")),
+}
+RUNS = ("default", "own", "scratch")  # the table's order: the default, then its two baselines
+BASELINES = ("own", "scratch")
+METRICS = {"fd": "fd", "c2st": "c2st_accuracy"}  # the table's column: the key of evaluate's record
+
+
+def generated_table() -> pd.DataFrame:
+    """A made-up population in two regions, 4,000 people in the north and 1,000 in the south, who
+    are older, poorer and see doctors more: ages, a skewed income, visits counted, spending that
+    follows the visits (zero without any), and a plan that follows income."""
+    rng = np.random.default_rng(0)
+
+    def region(name: str, people: int, age: float, log_income: float, visit_rate: float) -> pd.DataFrame:
+        ages = rng.normal(age, 12, people).clip(18, 90).round(1)
+        incomes = rng.lognormal(log_income, 0.6, people).round(0)
+        visits = rng.poisson(visit_rate * (1 + ages / 50))
+        spending = (visits * rng.gamma(2.0, 60.0, people)).round(2)
+        richer = rng.random(people) < 1 / (1 + np.exp(-(np.log(incomes) - log_income) * 2))
+        plans = np.where(richer, rng.choice(["basic", "full"], people, p=[0.4, 0.6]),
+                         rng.choice(["none", "basic"], people, p=[0.5, 0.5]))
+        return pd.DataFrame({"region": name, "age": ages, "income": incomes, "doctor_visits": visits,
+                             "spending": spending, "plan": plans})
+
+    return pd.concat([region("north", 4000, 38, 10.0, 2.0), region("south", 1000, 52, 9.4, 3.5)],
+                     ignore_index=True)
+
+
+def ganxfer(*args: str) -> None:
+    """An in-process ganxfer command, without its progress bars; a failure ends the study."""
+    argv = sys.argv
+    sys.argv = ["ganxfer"]  # Hydra reads it, as the console script would have set it
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = cli.main(list(args))
+    finally:
+        sys.argv = argv
+    if status:
+        raise SystemExit(f"ganxfer {' '.join(args)} failed ({status})")
+
+
+def trained(folder: Path, steps: int | None = None) -> Path | None:
+    """The last checkpoint of a finished run in `folder` (of `steps` steps, when given), or None."""
+    last = folder / "checkpoints" / "last.ckpt"
+    if not (last.exists() and (folder / "metrics.json").exists()):
+        return None
+    return last if steps is None or checkpoint.load(last)["step"] == steps else None
+
+
+def data_settings(settings: tuple[str, ...], runs: Path) -> list[str]:
+    return [setting.format(runs=runs.resolve()) for setting in settings]
+
+
+def source(runs: Path, pair: Pair, steps: int, threads: str) -> Path:
+    """The pair's source, pretrained once at `steps` and reused (an earlier one of other steps is not)."""
+    folder = runs / "sources" / pair.source
+    if trained(folder, steps) is None:
+        ganxfer("pretrain", "+experiment=fewshot_sources", *data_settings(pair.source_data, runs),
+                f"trainer.steps={steps}", f"trainer.threads={threads}", f"hydra.run.dir={folder}")
+    return folder / "checkpoints" / "last.ckpt"
+
+
+def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, seed: int, steps: int | None,
+             threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
+    """The three runs at one size and seed, and their scores in the real rows' space. The
+    finetune's folder and its evaluation carry the tag of its settings; scratch's and the own run's
+    the number of steps, which is all they share with it."""
+    common = [*target, f"data.shots={shots}", f"seed={seed}", f"trainer.threads={threads}",
+              "trainer.ckpt_every=100000"]
+    default = folder / tag
+    scored = folder / f"evaluate-{tag}"
+    if trained(default, steps) is None:
+        ganxfer("finetune", f"ckpt={source_ckpt}", *common, *([f"trainer.steps={steps}"] if steps else []),
+                *finetune, f"hydra.run.dir={default}")
+        shutil.rmtree(scored, ignore_errors=True)  # an evaluation of an earlier finetune
+    steps = checkpoint.load(trained(default))["step"]  # what trainer.steps=auto came to
+    baselines = {"own": ["pretrain"], "scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"]}
+    folders = {"default": default, **{run: folder / f"{run}-{steps}" for run in baselines}}
+    for run, command in baselines.items():
+        if trained(folders[run]) is None:
+            ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folders[run]}")
+    if not (scored / "metrics.json").exists():
+        paths = ",".join(f"'{folders[run] / 'checkpoints' / 'last.ckpt'}'" for run in RUNS)
+        ganxfer("evaluate", f"ckpt=[{paths}]", "metrics=[fd,c2st]", f"trainer.threads={threads}",
+                f"hydra.run.dir={scored}")
+    records = pd.read_json(scored / "metrics.json")
+    return pd.DataFrame({"rows": shots, "seed": seed, "run": list(RUNS), "steps": steps,
+                         **{column: records[key] for column, key in METRICS.items()}})
+
+
+def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], steps: int | None, source_steps: int,
+          threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
+    """One row per run: pair, rows, seed, run, steps, fd, c2st."""
+    runs.mkdir(parents=True, exist_ok=True)
+    if "generated" in pairs and not (runs / GENERATED).exists():
+        generated_table().to_csv(runs / GENERATED, index=False)
+    cases = []
+    for name in pairs:
+        pair = {**PAIRS, **TUNING_PAIRS}[name]
+        source_ckpt = source(runs, pair, source_steps, threads)
+        for size in shots:
+            for seed in seeds:
+                case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
+                                data_settings(pair.target_data, runs), size, seed, steps, threads, finetune, tag)
+                cases.append(case.assign(pair=name))
+                print(f"{name}, {size} rows, seed {seed}: " +
+                      ", ".join(f"{run} FD {fd:.3f}" for run, fd in zip(case["run"], case["fd"])), flush=True)
+    table = pd.concat(cases, ignore_index=True)
+    return table[["pair", "rows", "seed", "run", "steps", *METRICS]]
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Per pair, size and run: mean and sd over seeds of each metric, and the seeds counted."""
+    grouped = results.groupby(["pair", "rows", "run"])
+    table = grouped[list(METRICS)].agg(["mean", "std"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    return table.assign(seeds=grouped.size()).reset_index()
+
+
+def difference(value: float, baseline: float) -> float:
+    """The default's difference from a baseline as a share of the baseline's (below zero: the
+    default is better, for FD and for C2ST accuracy alike)."""
+    return (value - baseline) / baseline
+
+
+def rows_to_match(own_fd: pd.Series, goal: float) -> str:
+    """The fewest rows, of the sizes run, on which the own run's mean FD (`own_fd`, indexed by
+    size) is at or below `goal` (the default's on the fewest rows); "more than N" (the largest
+    size) when it never gets there."""
+    enough = own_fd.index[own_fd <= goal]
+    return f"{enough.min()}" if len(enough) else f"more than {own_fd.index.max()}"
+
+
+def signed(share: float) -> str:
+    """+12% or −12%, with a true minus."""
+    return f"{share:+.0%}".replace("-", "−")
+
+
+def spread(mean: float, sd: float, digits: int) -> str:
+    return f"{mean:.{digits}f}" if pd.isna(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def pair_table(means: pd.DataFrame) -> list[str]:
+    """One pair's markdown table (one row per size) and the rows the own run needs."""
+    lines = ["| rows | FD: default | own run | scratch | default vs own | default vs scratch "
+             "| C2ST: default | own run | scratch | default vs own | default vs scratch |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size, at_size in means.groupby("rows"):
+        runs = at_size.set_index("run")
+        cells = [str(size)]
+        for metric, digits in (("fd", 3), ("c2st", 2)):
+            cells += [spread(runs.loc[run, f"{metric}_mean"], runs.loc[run, f"{metric}_std"], digits) for run in RUNS]
+            cells += [signed(difference(runs.loc["default", f"{metric}_mean"], runs.loc[baseline, f"{metric}_mean"]))
+                      for baseline in BASELINES]
+        lines.append("| " + " | ".join(cells) + " |")
+    own = means[means["run"] == "own"].set_index("rows")["fd_mean"].sort_index()
+    default = means[means["run"] == "default"].set_index("rows")["fd_mean"].sort_index()
+    fewest = default.index.min()
+    lines += ["", f"{fewest} rows with the default ≈ the own run on {rows_to_match(own, default[fewest])} rows (FD)."]
+    return lines
+
+
+def markdown(results: pd.DataFrame, command: str) -> str:
+    means = summary(results)
+    seeds = sorted(results["seed"].unique())
+    steps = ", ".join(f"{size} rows: {count}" for size, count in
+                      results.groupby("rows")["steps"].first().items())
+    lines = [f"`{command}`", "",
+             f"Mean ± sd over seeds {', '.join(map(str, seeds))}; steps per run ({steps}). Every FD and C2ST "
+             "accuracy by `ganxfer evaluate`, in one space fitted on the real held-out rows; lower is better "
+             "(C2ST: 0.5 is ideal). `default vs own`: (default − own) / own; below zero the default is better."]
+    for pair, rows in means.groupby("pair", sort=False):
+        lines += ["", f"**{pair}**", "", *pair_table(rows)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for fewshot_study.csv and .md")
+    parser.add_argument("--runs", type=Path, default=Path("outputs/fewshot"),
+                        help="folder of the sources and runs, reused where already there")
+    parser.add_argument("--pairs", default=",".join(PAIRS),
+                        help=f"comma-separated: {', '.join(PAIRS)}, or the tuning pairs {', '.join(TUNING_PAIRS)}")
+    parser.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200], help="target training rows")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=None, help="every run's steps (default: the finetune's auto)")
+    parser.add_argument("--source-steps", type=int, default=10_000)
+    parser.add_argument("--threads", default="1", help="trainer.threads of every run")
+    parser.add_argument("--finetune", nargs="*", default=[], help="settings of the default finetune to try instead")
+    parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune")
+    parser.add_argument("--quick", action="store_true",
+                        help="checks that it runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.pairs, args.shots, args.seeds, args.steps, args.source_steps = "digits", [10, 50], [0], 20, 20
+        args.runs = args.out / "runs"
+    pairs = args.pairs.split(",")
+    unknown = [pair for pair in pairs if pair not in {**PAIRS, **TUNING_PAIRS}]
+    if unknown:
+        parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join({**PAIRS, **TUNING_PAIRS})}")
+    if args.finetune and args.tag == "default":
+        parser.error("--finetune settings need a --tag of their own, so that the default's runs stay apart")
+    load_before = load()
+    results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads,
+                    args.finetune, args.tag)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(args.out / "fewshot_study.csv", index=False)
+    command = "python benchmarks/fewshot_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    machine_load = (f"Load average (1, 5, 15 min): {load_before} before this command, {load()} after "
+                    f"(runs it found in {args.runs} were reused, not run again).")
+    text = f"{markdown(results, command)}\n\n{machine_load}"
+    (args.out / "fewshot_study.md").write_text(text + "\n")
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
