@@ -17,12 +17,15 @@ included). The peers run with one thread (OMP_NUM_THREADS=1), as ganxfer's train
 runs these small models. Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
 training split of the table, 80%) and are scored on them, with as many synthetic rows.
 
+Beside the peers, ganxfer at its defaults: one whole process at the default trainer.steps
+(--default: `auto`, or a number), timed and scored, with the steps it ran; and one at the fixed
+length --steps (10,000), unless that is the default run itself.
+
 How ganxfer's time to the best peer's score is found: one pretrain run is continued span by
 span (--check-every steps; a resumed run continues exactly as one run would) and its samples
-scored after each span; at the first span whose score reaches the best peer's, that step count
-is run again as one fresh whole process, timed and scored. TVAE (the fastest torch-based peer)
-and that run take turns --repeats times and their medians are compared. The same run is then
-continued to ganxfer's default trainer.steps, whose score is given too."""
+scored after each span, up to --steps; at the first span whose score reaches the best peer's,
+that step count is run again as one fresh whole process, timed and scored. TVAE (the fastest
+torch-based peer) and that run take turns --repeats times and their medians are compared."""
 
 import argparse
 import contextlib
@@ -232,7 +235,7 @@ class Result:
     columns: int
     peers: dict[str, tuple[float, float]]  # peer -> (score, seconds)
     tvae_seconds: float  # median over the repeats
-    goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within its default steps)
+    goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within --steps)
     goal_seconds: float | None
     goal_score: float | None  # of the timed run
     default: Whole  # ganxfer at its default trainer.steps, one whole process
