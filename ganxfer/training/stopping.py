@@ -4,9 +4,9 @@ by the score it is judged on.
 
 The signal is the Fréchet distance, in the run's own encoding, between a fixed seeded subset of
 the training rows and as many rows of the sampling generator (the same z at every check). Every
-CHECK_EVERY steps the rule notes it; the run stops at the first check from FLOOR steps on after
-PATIENCE checks in a row without a gain of MARGIN (relative) on the best value so far, and at
-CEILING steps whatever the signal does. The numbers were chosen on tables the peer benchmark
+CHECK_EVERY steps the rule notes it; the run stops at the first check, from FLOOR steps on, that
+makes PATIENCE checks in a row without a gain of MARGIN (relative) on the best value so far, and
+at CEILING steps whatever the signal does. The numbers were chosen on tables the peer benchmark
 does not score (docs/training.md, `benchmarks/auto_steps.py`)."""
 
 import math
