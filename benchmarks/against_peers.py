@@ -17,12 +17,15 @@ included). The peers run with one thread (OMP_NUM_THREADS=1), as ganxfer's train
 runs these small models. Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
 training split of the table, 80%) and are scored on them, with as many synthetic rows.
 
+Beside the peers, ganxfer at its defaults: one whole process at the default trainer.steps
+(--default: `auto`, or a number), timed and scored, with the steps it ran; and one at the fixed
+length --steps (10,000), unless that is the default run itself.
+
 How ganxfer's time to the best peer's score is found: one pretrain run is continued span by
 span (--check-every steps; a resumed run continues exactly as one run would) and its samples
-scored after each span; at the first span whose score reaches the best peer's, that step count
-is run again as one fresh whole process, timed and scored. TVAE (the fastest torch-based peer)
-and that run take turns --repeats times and their medians are compared. The same run is then
-continued to ganxfer's default trainer.steps, whose score is given too."""
+scored after each span, up to --steps; at the first span whose score reaches the best peer's,
+that step count is run again as one fresh whole process, timed and scored. TVAE (the fastest
+torch-based peer) and that run take turns --repeats times and their medians are compared."""
 
 import argparse
 import contextlib
@@ -197,13 +200,30 @@ def continue_pretrain(csv: Path, steps: int, run: Path, check_every: int) -> Pat
     return last
 
 
-def timed_pretrain(csv: Path, steps: int, run: Path) -> float:
+def timed_pretrain(csv: Path, steps, run: Path) -> float:
     """Seconds of one new `python -m ganxfer pretrain` process, start to exit."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ganxfer", "pretrain", "data=csv", f"data.path={csv}",
                     "trainer.device=cpu", f"trainer.steps={steps}", f"hydra.run.dir={run}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+@dataclass
+class Whole:
+    """One whole `ganxfer pretrain` process: its trainer.steps, the steps it ran, its seconds and score."""
+    setting: str
+    steps: int
+    seconds: float
+    score: float
+
+
+def whole_pretrain(csv: Path, setting, run: Path, rows: int, scorer: "Scorer") -> Whole:
+    seconds = timed_pretrain(csv, setting, run)
+    steps = json.loads((run / "metrics.json").read_text())["step"]
+    score = scorer(ganxfer_samples(run / "checkpoints" / "last.ckpt", rows, run / "fake.csv"))
+    print(f"  ganxfer, trainer.steps={setting}: {steps} steps, {seconds:.1f} s, score {score:.3f}", flush=True)
+    return Whole(str(setting), steps, seconds, score)
 
 
 # --- one table ---
@@ -215,11 +235,11 @@ class Result:
     columns: int
     peers: dict[str, tuple[float, float]]  # peer -> (score, seconds)
     tvae_seconds: float  # median over the repeats
-    goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within its default steps)
+    goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within --steps)
     goal_seconds: float | None
     goal_score: float | None  # of the timed run
-    default_steps: int
-    default_score: float
+    default: Whole  # ganxfer at its default trainer.steps, one whole process
+    fixed: Whole  # ganxfer at --steps (10,000): the default itself when that is the default
 
     @property
     def best_peer(self) -> float:
@@ -237,7 +257,8 @@ def steps_to(goal: float, csv: Path, run: Path, folder: Path, rows: int, scorer:
     return None
 
 
-def compare(name: str, python: Path, epochs: int, check_every: int, default_steps: int, repeats: int) -> Result:
+def compare(name: str, python: Path, epochs: int, check_every: int, most_steps: int, default_setting: str,
+            repeats: int) -> Result:
     make_table, discrete = TABLES[name]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -257,7 +278,10 @@ def compare(name: str, python: Path, epochs: int, check_every: int, default_step
                 print(f"  {PEERS[peer]}: {seconds:.1f} s, score {peers[peer][0]:.3f}", flush=True)
             goal = max(score for score, _ in peers.values())
             run = folder / "continued"
-            goal_steps = steps_to(goal, csv, run, folder, len(train), scorer, check_every, default_steps)
+            default = whole_pretrain(csv, default_setting, folder / "default", len(train), scorer)
+            fixed = default if default_setting == str(most_steps) else whole_pretrain(
+                csv, most_steps, folder / "fixed", len(train), scorer)
+            goal_steps = steps_to(goal, csv, run, folder, len(train), scorer, check_every, most_steps)
             tvae_times, goal_times, goal_score = [peers["tvae"][1]], [], None
             if goal_steps is not None:
                 for turn in range(repeats):
@@ -269,28 +293,28 @@ def compare(name: str, python: Path, epochs: int, check_every: int, default_step
                                                     folder / "timed.csv"))
                 print(f"  ganxfer: one process of {goal_steps} steps, {statistics.median(goal_times):.1f} s "
                       f"(median of {repeats}), score {goal_score:.3f}", flush=True)
-            default_score = scorer(ganxfer_samples(continue_pretrain(csv, default_steps, run, check_every),
-                                                   len(train), folder / "fake.csv"))
-            print(f"  ganxfer: {default_steps} steps, score {default_score:.3f}", flush=True)
         finally:
             scorer.close()
     return Result(name, len(train), train.shape[1], peers, statistics.median(tvae_times), goal_steps,
-                  statistics.median(goal_times) if goal_times else None, goal_score, default_steps, default_score)
+                  statistics.median(goal_times) if goal_times else None, goal_score, default, fixed)
 
 
 def markdown(results: list[Result], epochs: int, repeats: int) -> str:
-    lines = [f"| table | CTGAN score (s) | TVAE score (s) | GaussianCopula score (s) | ganxfer steps to the best "
-             f"peer's score | ganxfer s (score) | ganxfer s / TVAE s (goal <= 0.75) | ganxfer score at its "
-             f"default steps (goal > best peer) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| table | CTGAN score (s) | TVAE score (s) | GaussianCopula score (s) | ganxfer at its default "
+             f"trainer.steps: score (s), steps | its s / TVAE s | ganxfer steps to the best peer's score | "
+             f"ganxfer s (score) | ganxfer s / TVAE s (goal <= 0.75) | ganxfer at a fixed length: score (s) "
+             f"(goal > best peer) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         peers = " | ".join(f"{r.peers[peer][0]:.3f} ({r.peers[peer][1]:.1f})" for peer in PEERS)
+        default = (f"{r.default.score:.3f} ({r.default.seconds:.1f}), {r.default.steps} (trainer.steps="
+                   f"{r.default.setting}) | {r.default.seconds / r.tvae_seconds:.2f}")
         if r.goal_steps is None:
-            ours = f"not reached in {r.default_steps} | - | -"
+            ours = f"not reached in {r.fixed.steps} | - | -"
         else:
             ours = (f"{r.goal_steps} | {r.goal_seconds:.1f} ({r.goal_score:.3f}) | "
                     f"{r.goal_seconds / r.tvae_seconds:.2f} (TVAE {r.tvae_seconds:.1f} s)")
-        lines.append(f"| {r.table} ({r.rows} x {r.columns}) | {peers} | {ours} | {r.default_score:.3f} "
-                     f"({r.default_steps} steps) |")
+        lines.append(f"| {r.table} ({r.rows} x {r.columns}) | {peers} | {default} | {ours} | {r.fixed.score:.3f} "
+                     f"({r.fixed.seconds:.1f}) ({r.fixed.steps} steps) |")
     return "\n".join(lines)
 
 
@@ -298,7 +322,10 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300, help="CTGAN's and TVAE's epochs (their default: 300)")
     parser.add_argument("--check-every", type=int, default=250, help="ganxfer steps between quality checks")
-    parser.add_argument("--steps", type=int, default=None, help="ganxfer's default steps (default: trainer.steps)")
+    parser.add_argument("--steps", type=int, default=10_000,
+                        help="ganxfer's fixed length, and the most steps searched for the best peer's score")
+    parser.add_argument("--default", default=None,
+                        help="trainer.steps of ganxfer's default run (default: the config's, e.g. auto)")
     parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and ganxfer's timed run")
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated: {', '.join(TABLES)}")
     parser.add_argument("--install-only", action="store_true", help="make the peers' venv and stop")
@@ -310,14 +337,15 @@ def main(argv=None) -> str:
     python = peer_python()
     if args.install_only:
         return str(python)
-    steps = args.steps or composed([]).trainer.steps
-    results = [compare(name, python, args.epochs, args.check_every, steps, args.repeats)
+    default = str(args.default or composed([]).trainer.steps)
+    load_before = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    results = [compare(name, python, args.epochs, args.check_every, args.steps, default, args.repeats)
                for name in args.tables.split(",")]
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     table = (f"Peers at their defaults but for {args.epochs} epochs (CTGAN, TVAE); seconds from a process's start "
              f"to its trained model on disk; ganxfer's seconds are the median of {args.repeats} processes taking "
-             f"turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load average {load} "
-             f"(1, 5, 15 min) at the end.\n\n" + markdown(results, args.epochs, args.repeats))
+             f"turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load average {load_before} "
+             f"(1, 5, 15 min) at the start, {load} at the end.\n\n" + markdown(results, args.epochs, args.repeats))
     print(table)
     return table
 

@@ -49,7 +49,7 @@ def overhead(quick: bool) -> str:
 def peers(quick: bool) -> str:
     import against_peers
 
-    return against_peers.main(["--epochs", "1", "--check-every", "20", "--steps", "40", "--repeats", "1",
+    return against_peers.main(["--epochs", "1", "--check-every", "20", "--steps", "40", "--default", "30", "--repeats", "1",
                                "--tables", "wine_mixed"] if quick else [])
 
 

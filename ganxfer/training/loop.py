@@ -115,17 +115,24 @@ def _nothing(*args) -> None:
     pass
 
 
+def _never(step: int) -> bool:
+    return False
+
+
 @dataclass
 class Callbacks:
     """What the loop calls besides training. `before_step(step)` runs first in each step: a
     transfer strategy changing course mid-run, ranks other than 0 restarting their batch stream.
     `save(step)` writes a checkpoint; `log(row)` takes each log row; `evaluate()`, called every
-    schedule.eval_every steps and at the end, returns metrics to add to that step's row."""
+    schedule.eval_every steps and at the end, returns metrics to add to that step's row.
+    `stop_after(step)`, asked after each step on every rank, may end the run at that step before
+    schedule.steps (trainer.steps=auto): that step is then the last, evaluated and saved."""
 
     save: Callable[[int], None] = _nothing
     log: Callable[[dict], None] = _nothing
     before_step: Callable[[int], None] = _nothing
     evaluate: Callable[[], dict] | None = None
+    stop_after: Callable[[int], bool] = _never
 
 
 class MixedPrecision:
@@ -172,7 +179,7 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
             d_loss, g_loss, skipped = run_step(gan, generator, discriminator, rows_at(step), objective, rng,
                                                schedule, step, precision, labels)
             watch.record(step, d_loss, g_loss, skipped)
-            last = step == schedule.steps
+            last = callbacks.stop_after(step) or step == schedule.steps  # asked at every step, the last too
             # Every rank takes the same decisions at the same steps: each may be a collective.
             evaluating = last or bool(schedule.eval_every and step % schedule.eval_every == 0)
             log_row = step % schedule.log_every == 0 or evaluating
@@ -200,6 +207,8 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
                 number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
                 raise Interrupted(f"stopped by {signal.Signals(number).name} after step {step} of "
                                   f"{schedule.steps}; its checkpoint is saved", number)
+            if last:
+                break  # stop_after ended the run before schedule.steps
 
 
 def networks_to_call(gan: GAN, compile: bool) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -5,7 +5,9 @@ data; build the networks, strategy and objective (build.py); restore a resumed r
 loop, loop.py) with a writer that saves and logs (writer.py); finish with pictures and metrics.
 The user's config is read, never edited."""
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,7 @@ from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
-from ganxfer.training import meta, threads
+from ganxfer.training import meta, stopping, threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, fit
 from ganxfer.training.plan import Start, check_continues, plan_run, total_steps
@@ -41,6 +43,9 @@ def train(cfg, stage: str) -> float | None:
         # a refused resume included.
         with prepare_data(cfg, start) as prepared:
             steps = total_steps(cfg.trainer.steps, len(prepared.rows))
+            rule = stopping.auto_rule(cfg.trainer.steps, stage, prepared.rows, start.resumed)
+            if rule is not None:
+                steps = rule.ceiling  # the rule may end the run sooner
             check_continues(start, steps)
             run = build_run(cfg, start, prepared, device, steps)
             first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
@@ -51,13 +56,18 @@ def train(cfg, stage: str) -> float | None:
                 where += f" with {count} thread{'s' if count > 1 else ''}"
             streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
             auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
+            if rule is not None:
+                auto = (f" at most (trainer.steps=auto: until the fd on training rows, checked every {rule.every} "
+                        f"steps, stops improving)")
             average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
             console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
                           f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
-            writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed)
+            writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed, stopping=rule)
             evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
+            stop_after = None if rule is None else _stop_after(rule, stopping.training_fd(
+                run.gan, prepared.schema, prepared.rows, run.labels, cfg.seed))
             _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
-                 _evaluator(run, prepared.schema, evaluation_rows, cfg.seed))
+                 _evaluator(run, prepared.schema, evaluation_rows, cfg.seed), stop_after)
             if not distributed.is_main():
                 return None
             return finish(cfg, run, writer, prepared.schema, evaluation_rows)
@@ -110,12 +120,14 @@ def prepare_data(cfg, start: Start) -> data.TrainingData:
     return prepared
 
 
-def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, evaluate) -> None:
+def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, evaluate, stop_after=None) -> None:
     def before_step(step: int) -> None:
         distributed.restart_stream(run.rng, cfg.seed, step)  # other ranks draw other batches
         run.strategy.before_step(step)
 
     callbacks = writer.callbacks(before_step, evaluate)
+    if stop_after is not None:
+        callbacks = replace(callbacks, stop_after=stop_after)  # asked on every rank
     try:
         rows = run.rows if isinstance(run.rows, torch.Tensor) else run.rows.rows_at
         fit(run.gan, rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels, run.meta_learner)
@@ -125,6 +137,20 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
     finally:
         if not isinstance(run.rows, torch.Tensor):
             run.rows.close()  # training is done: no window past the last step is read during the final metrics
+
+
+def _stop_after(rule: stopping.Plateau, signal: Callable[[], float]) -> Callable[[int], bool]:
+    """trainer.steps=auto's decision after each step: rank 0 reads the signal at check steps, and
+    every rank takes its decision at the same step. The run's log says where and why it ended."""
+    def stop_after(step: int) -> bool:
+        stop = rule.is_check(step) and distributed.any_rank(distributed.is_main() and rule.check(step, signal()))
+        if stop or step == rule.ceiling:
+            outcome = rule.outcome(step)
+            console.print(f"trainer.steps=auto: stopped after step {step}, training fd {outcome['fd']:.4g} "
+                          f"(best {outcome['best_fd']:.4g} at step {outcome['best_step']}): {outcome['why']}")
+        return stop
+
+    return stop_after
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:

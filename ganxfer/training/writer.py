@@ -17,12 +17,15 @@ from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
 from ganxfer.training.loop import Callbacks
 from ganxfer.training.plan import RunPlan
+from ganxfer.training.stopping import Plateau
 from ganxfer.training_log import LOG_COLUMNS
 
 
 class RunWriter:
-    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run, resumed: dict | None = None):
+    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run, resumed: dict | None = None,
+                 stopping: Plateau | None = None):
         self.out, self.plan, self.run = out, plan, run
+        self.stopping = stopping  # trainer.steps=auto's rule, recorded in checkpoints and metrics.json
         self.last_path, self.best_path = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best.ckpt"
         self.monitor = cfg.trainer.monitor
         self.config = OmegaConf.to_container(cfg, resolve=True)  # as the user composed it
@@ -62,6 +65,7 @@ class RunWriter:
             "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
             "best": self._best_so_far(),
+            "stopping": None if self.stopping is None else self.stopping.state_dict(),
             **({} if isinstance(run.rows, torch.Tensor) else {"reader": run.rows.position(step)}),
         })
 
@@ -89,6 +93,8 @@ class RunWriter:
         last = {**self.last, **final_metrics}
         record = {"stage": self.plan.stage, **last, "best_step": self.best["step"],
                   f"best_{self.monitor}": self.best[self.monitor]}
+        if self.stopping is not None:
+            record["stopping"] = self.stopping.outcome(self.last["step"])
         (self.out / "metrics.json").write_text(json.dumps(record, indent=2))
         # The run's own distances are in the scaling it trains with (docs/metrics.md): say so, so
         # that two runs' numbers are not read as comparable.
