@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 from conftest import TINY, load_last, run_console_script, whole_and_resumed
 from ganxfer import checkpoint, models
 from ganxfer.objective import Objective
-from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
+from ganxfer.data.rows import DeviceRows
+from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 # Every way a tensor's value reaches Python, each of which waits for a GPU to catch up.
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
@@ -32,7 +33,7 @@ def train(steps: int, device: str = "cpu", precision: str = "32") -> None:
     rng = torch.Generator(device=device).manual_seed(0)
     schedule = Schedule(steps, batch_size=8, log_every=steps, ckpt_every=steps, d_steps=2, grad_clip=1.0,
                         precision=precision)
-    fit(gan, data, Objective(LOSS, data, steps, rng), rng, schedule, Callbacks())
+    fit(StepContext(gan, Objective(LOSS, data, steps, rng), rng, schedule), DeviceRows(data), Callbacks())
 
 
 def host_reads(steps: int) -> int:

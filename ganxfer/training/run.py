@@ -7,7 +7,6 @@ The user's config is read, never edited."""
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -18,7 +17,7 @@ from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
 from ganxfer.training import meta, threads
 from ganxfer.training.build import Run, build_run, restore
-from ganxfer.training.loop import Schedule, fit
+from ganxfer.training.loop import Schedule, StepContext, fit
 from ganxfer.training.plan import Start, check_continues, plan_run, total_steps
 from ganxfer.training.writer import RunWriter
 
@@ -49,10 +48,9 @@ def train(cfg, stage: str) -> float | None:
                 count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
                 threads.apply(count)
                 where += f" with {count} thread{'s' if count > 1 else ''}"
-            streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
             auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
             average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
-            console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
+            console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
                           f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
             writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed)
             evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
@@ -116,15 +114,14 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
         run.strategy.before_step(step)
 
     callbacks = writer.callbacks(before_step, evaluate)
+    context = StepContext(run.gan, run.objective, run.rng, schedule, run.labels, run.meta_learner)
     try:
-        rows = run.rows if isinstance(run.rows, torch.Tensor) else run.rows.rows_at
-        fit(run.gan, rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels, run.meta_learner)
+        fit(context, run.rows, callbacks, first_step)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None
     finally:
-        if not isinstance(run.rows, torch.Tensor):
-            run.rows.close()  # training is done: no window past the last step is read during the final metrics
+        run.rows.close()  # training is done: streamed, no window past the last step is read during the final metrics
 
 
 def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:

@@ -55,6 +55,7 @@ class RunWriter:
                 pass  # a filesystem without hard links: written as usual
         run = self.run
         augment = run.objective.augment
+        reader = run.rows.position(step)  # streamed rows: where their reader stands
         checkpoint.save(path or self.last_path, {
             "stage": self.plan.stage, "step": step, "networks": run.gan.state_dict(),
             "transfer": run.strategy.state_dict(), "augment": augment.state_dict() if augment else {},
@@ -62,7 +63,7 @@ class RunWriter:
             "rng": {"batches": run.rng.get_state(), "torch": torch.get_rng_state()},
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
             "best": self._best_so_far(),
-            **({} if isinstance(run.rows, torch.Tensor) else {"reader": run.rows.position(step)}),
+            **({} if reader is None else {"reader": reader}),
         })
 
     def _best_so_far(self) -> dict | None:
