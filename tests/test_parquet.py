@@ -14,7 +14,7 @@ from ganxfer.data import Schema, StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
 from ganxfer.data.stream import check_same_position, row_groups
-from ganxfer.data.tables import multi_domain_table
+from ganxfer.data.tables import keep_chosen, multi_domain_table
 from ganxfer.errors import UserError
 
 GROUP_ROWS = 50
@@ -274,11 +274,34 @@ def test_bad_parquet_data_are_named(shards, ganxfer_outcome, stream, spoil, phra
     assert_user_error(result, *phrases)
 
 
-def test_streaming_refuses_what_needs_the_whole_table(shards, ganxfer_outcome):
+@pytest.mark.parametrize("setting, phrase", [("data.shots=10", "data.shots"), ("meta=reptile", "meta=reptile")])
+def test_streaming_refuses_what_needs_the_whole_table(shards, ganxfer_outcome, setting, phrase):
     folder, _ = shards
     result = ganxfer_outcome(folder.parent, "pretrain", "data=csv", f"data.path={folder}", "data.stream=true",
-                             "data.shots=10", *TINY)
-    assert_user_error(result, "data.shots", "data.stream=false")
+                             setting, *TINY)
+    assert_user_error(result, phrase, "data.stream=false")
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_data_with_nothing_to_learn_are_refused_alike_in_memory_and_streamed(tmp_path, ganxfer_outcome, stream):
+    write_shards(tmp_path / "shards", pd.DataFrame({"size": [3.0] * 200, "shop": ["web"] * 200}))
+    result = ganxfer_outcome(tmp_path, "pretrain", "data=csv", f"data.path={tmp_path / 'shards'}",
+                             f"data.stream={stream}", *TINY)
+    assert_user_error(result, "every column of the data holds a single value (size, shop)", "columns vary")
+
+
+def test_a_window_may_hold_only_gaps_of_a_column_that_has_values_elsewhere(tmp_path):
+    table = mixed_table(0, rows=400)
+    table.loc[:GROUP_ROWS - 1, "price"] = np.nan  # the first row group has no price at all
+    write_shards(tmp_path / "shards", table)
+    with prepare(data_config(tmp_path / "shards", stream=True, buffer_rows=GROUP_ROWS)) as prepared:
+        rows = prepared.rows
+        windows = [rows.for_step(window * rows.steps_per_window + 1) for window in range(rows.windows_per_epoch)]
+    assert sum(len(window) for window in windows) == len(rows)
+    # The whole table (in memory), or the sample a streamed schema is fitted on, may not.
+    table["price"] = np.nan
+    with pytest.raises(UserError, match="no values at all"):
+        keep_chosen(table, data_config(tmp_path / "shards"))
 
 
 def test_parquet_files_are_sources_of_several_domains_too(tmp_path):

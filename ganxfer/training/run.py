@@ -101,7 +101,7 @@ def prepare_data(cfg, start: Start) -> data.TrainingData:
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
                             domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data),
-                            streaming=streaming)
+                            streaming=streaming, meta=cfg.meta.name)
     console.print(data.describe(prepared.schema))
     if start.source is not None:
         console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
