@@ -66,8 +66,8 @@ def load_phase(csv: Path) -> dict:
     with initialize_config_module("ganxfer.conf", version_base="1.3"):
         cfg = compose("config", overrides=data_args(csv))
     prepared, seconds = timed(lambda: data.prepare(cfg.data))
-    return {"seconds": seconds, "rows": prepared.rows.shape[0], "outputs": prepared.rows.shape[1],
-            "array_mib": prepared.rows.nbytes / 2**20}
+    return {"seconds": seconds, "rows": prepared.rows.tensor.shape[0], "outputs": prepared.rows.tensor.shape[1],
+            "array_mib": prepared.rows.tensor.nbytes / 2**20}
 
 
 def train_phase(csv: Path, run: Path, steps: int) -> dict:

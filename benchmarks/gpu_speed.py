@@ -18,7 +18,8 @@ import time
 import torch
 
 from ganxfer.objective import Objective
-from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
+from ganxfer.data.rows import DeviceRows
+from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 from overhead import DCGAN, LOSS, MLP, networks
 
 SWITCHES = {"32": ("32", False), "bf16": ("bf16", False), "fp16": ("fp16", False), "compile": ("32", True),
@@ -36,7 +37,7 @@ def steps_per_second(model: dict, data: torch.Tensor, batch: int, precision: str
         schedule = Schedule(steps=end, batch_size=batch, log_every=end, ckpt_every=end, precision=precision,
                             compile=compiled)
         with contextlib.redirect_stdout(io.StringIO()):  # the progress bar
-            fit(gan, data, objective, rng, schedule, Callbacks(), start)
+            fit(StepContext(gan, objective, rng, schedule), DeviceRows(data), Callbacks(), start)
 
     train(0, warmup)
     _synchronise(data.device)

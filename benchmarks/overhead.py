@@ -22,7 +22,8 @@ from torch.nn.functional import softplus
 
 from ganxfer import models
 from ganxfer.objective import Objective
-from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
+from ganxfer.data.rows import DeviceRows
+from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 MLP = {"name": "mlp", "z_dim": 100, "g_hidden": 256, "g_layers": 1, "d_hidden": 256, "d_layers": 1}
 DCGAN = {"name": "dcgan", "z_dim": 100, "g_channels": 64, "d_channels": 64}
@@ -77,7 +78,7 @@ def ganxfer_loop(model: dict, data: torch.Tensor, steps: int, batch: int, ema: b
     schedule = Schedule(steps=steps, batch_size=batch, log_every=steps, ckpt_every=steps)
     clock = Clock()
     with contextlib.redirect_stdout(io.StringIO()):  # the progress bar
-        fit(gan, data, Objective(LOSS, data, steps, rng), rng, schedule, Callbacks())
+        fit(StepContext(gan, Objective(LOSS, data, steps, rng), rng, schedule), DeviceRows(data), Callbacks())
     return clock.rates(steps)
 
 

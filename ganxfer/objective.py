@@ -14,13 +14,13 @@ Penalty = Callable[[], torch.Tensor]
 
 
 class Objective:
-    def __init__(self, loss_cfg, real_rows: torch.Tensor, total_steps: int, rng: torch.Generator):
+    def __init__(self, loss_cfg, real_rows: torch.Tensor | None, total_steps: int, rng: torch.Generator):
         # Plain values: an OmegaConf lookup costs microseconds, and the loop makes several per step.
         self.cfg = SimpleNamespace(**loss_cfg)
         self.loss = losses.get(loss_cfg.name)
         self.total_steps, self.rng = total_steps, rng
         self.moments = None
-        if loss_cfg.moment_matching > 0:
+        if loss_cfg.moment_matching > 0:  # the only use of the real rows (None without it)
             self.moments = losses.Moments(real_rows, loss_cfg.moment_distance)
         self.augment: Augment | None = None
         # Regularisers from a transfer strategy (L2-SP, EWC): each returns a weighted scalar.

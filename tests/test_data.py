@@ -124,7 +124,7 @@ def test_prepared_data_keep_the_training_rows_positions_and_the_held_out_rows(tm
     prepared, split = prepare(cfg), split_table(load_table(cfg), cfg)
     assert np.array_equal(prepared.positions, split.train.index.to_numpy())
     pd.testing.assert_frame_equal(prepared.holdout, split.holdout)
-    np.testing.assert_array_equal(prepared.rows, prepared.schema.transform(split.train))
+    np.testing.assert_array_equal(prepared.rows.tensor.numpy(), prepared.schema.transform(split.train))
 
 
 def test_digits_domains_are_disjoint_classes():
@@ -143,7 +143,7 @@ def test_drop_and_missing_policies_choose_rows_and_columns(tmp_path):
     assert len(kept) == mixed_types().drop(columns="country").dropna().shape[0]
     imputed = prepare(data_cfg(path=str(path), missing="impute"))
     assert imputed.schema.width == prepare(data_cfg(path=str(path), missing="drop")).schema.width
-    assert not imputed.schema.inverse(imputed.rows).isna().any().any()
+    assert not imputed.schema.inverse(imputed.rows.tensor.numpy()).isna().any().any()
 
 
 def gappy_csv(path: Path) -> pd.DataFrame:

@@ -7,10 +7,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, run_console_script, whole_and_resumed
+from conftest import TINY, load_last, mixed_table, run_console_script, whole_and_resumed
 from ganxfer import checkpoint, models
+from ganxfer.data import prepare
 from ganxfer.objective import Objective
-from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
+from ganxfer.data.rows import DeviceRows
+from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 # Every way a tensor's value reaches Python, each of which waits for a GPU to catch up.
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
@@ -32,7 +34,7 @@ def train(steps: int, device: str = "cpu", precision: str = "32") -> None:
     rng = torch.Generator(device=device).manual_seed(0)
     schedule = Schedule(steps, batch_size=8, log_every=steps, ckpt_every=steps, d_steps=2, grad_clip=1.0,
                         precision=precision)
-    fit(gan, data, Objective(LOSS, data, steps, rng), rng, schedule, Callbacks())
+    fit(StepContext(gan, Objective(LOSS, data, steps, rng), rng, schedule), DeviceRows(data), Callbacks())
 
 
 def host_reads(steps: int) -> int:
@@ -57,6 +59,21 @@ def test_the_steps_between_log_and_checkpoint_steps_read_nothing_on_the_host():
     reads = host_reads(10)
     assert reads > 0  # the log row's losses and the checks of the checkpoint step: the count sees them
     assert host_reads(40) == reads
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_rows_in_memory_move_to_the_device_once_and_every_step_draws_from_them_there(tmp_path, device):
+    mixed_table(0).to_csv(tmp_path / "rows.csv", index=False)
+    csv = OmegaConf.load("conf/data/csv.yaml")  # as data=csv composes it
+    del csv["defaults"]
+    data_cfg = OmegaConf.merge(OmegaConf.load("conf/data/_table.yaml"), csv, {"path": str(tmp_path / "rows.csv")})
+    prepared = prepare(data_cfg)
+    assert prepared.rows.device.type == "cpu"  # prepared on the host...
+    rows = prepared.rows.to(device)  # ...and moved once, by the run
+    first = rows.for_step(1)
+    assert first.device.type == device and len(first) == len(rows) == len(prepared.positions)
+    assert all(rows.for_step(step) is first for step in (2, 1000))  # no copy at any step
+    assert rows.position(7) is None and rows.describe() == f"{len(rows)} training rows"
 
 
 def sync_warnings(steps: int) -> int:

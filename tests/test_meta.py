@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_leaves
 
 from conftest import TINY, assert_user_error, load_last, whole_and_resumed
 from ganxfer.training import meta
-from ganxfer.training.loop import GAN
+from ganxfer.training.loop import GAN, StepContext
 from ganxfer.training.meta import Reptile, TaskAverage, Tasks
 
 REPTILE = ["meta=reptile", "meta.inner_steps=3", "meta.task_rows=8", "meta.epsilon=0.3"]
@@ -27,14 +27,15 @@ def outer_steps(monkeypatch):
     recorded = []
     adapt, call = Reptile.adapt, Reptile.__call__
 
-    def spied_adapt(self, gan, *args):
-        result = adapt(self, gan, *args)
-        recorded[-1]["phi"] = snapshot(gan)
+    def spied_adapt(self, context, *args):
+        result = adapt(self, context, *args)
+        recorded[-1]["phi"] = snapshot(context.gan)
         return result
 
-    def spied_call(self, gan, generator, discriminator, data, objective, rng, schedule, step, *args):
+    def spied_call(self, context, data, step):
+        gan = context.gan
         recorded.append({"step": step, "eps": self.step_size(step), "theta": snapshot(gan)})
-        result = call(self, gan, generator, discriminator, data, objective, rng, schedule, step, *args)
+        result = call(self, context, data, step)
         recorded[-1]["after"] = snapshot(gan)
         recorded[-1]["networks"] = len(list(gan.generator.parameters())) + len(list(gan.discriminator.parameters()))
         return result
@@ -88,16 +89,17 @@ def test_a_reptile_outer_step_allocates_nothing_beyond_the_copy_of_the_weights_i
     discriminator = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
     gan = GAN.create(generator, discriminator, 1e-3, 1e-3, (0.5, 0.999), None)
 
-    def inner_steps(self, gan, *args):  # theta -> phi = theta + 1, in place
+    def inner_steps(self, context, *args):  # theta -> phi = theta + 1, in place
         with torch.no_grad():
-            torch._foreach_add_(meta._state(gan), 1.0)
+            torch._foreach_add_(meta._state(context.gan), 1.0)
         return 0.0, 0.0, 0
 
     monkeypatch.setattr(Reptile, "adapt", inner_steps)
     reptile = Reptile(Settings, Tasks([torch.arange(4), torch.arange(4, 8)], seed=0), total_steps=10)
     theta = snapshot(gan)
+    context = StepContext(gan, objective=None, rng=None, schedule=None)
     with NewTensors() as new:
-        reptile(gan, generator, discriminator, None, None, None, None, 1, None)
+        reptile(context, None, 1)
     assert new.count == len(theta)  # theta's copy, one tensor each: the move toward phi allocates none
     for before, after in zip(theta, meta._state(gan)):
         assert torch.equal(after, torch.lerp(before, before + 1, 0.3))
@@ -171,9 +173,9 @@ def test_task_average_holds_the_mean_of_the_task_models_and_each_trains_on_its_t
     batches = []
     train_step = meta.train_step
 
-    def spied(gan, generator, discriminator, data, *args):
+    def spied(context, data, step):
         batches.append(data)
-        return train_step(gan, generator, discriminator, data, *args)
+        return train_step(context, data, step)
 
     monkeypatch.setattr(meta, "train_step", spied)
     state = load_last(ganxfer("pretrain", *TINY, "meta=task_average", "data=multi"))

@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 from ganxfer import models
 from ganxfer.errors import TrainingDiverged, UserError
 from ganxfer.objective import Objective
-from ganxfer.training.loop import GAN, Callbacks, Schedule, fit
+from ganxfer.data.rows import DeviceRows
+from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 STEPS = 6
 LOSS = OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
@@ -68,7 +69,7 @@ def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS, 
         def save(step: int) -> None:
             saved[step] = copy.deepcopy(gan.state_dict())
 
-        fit(gan, data, objective, rng, schedule, Callbacks(save=save, log=log.append))
+        fit(StepContext(gan, objective, rng, schedule), DeviceRows(data), Callbacks(save=save, log=log.append))
     except UserError as error:
         error.saved = saved
         raise

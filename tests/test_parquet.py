@@ -13,10 +13,9 @@ from conftest import TINY, assert_user_error, load_last, mixed_table, whole_and_
 from ganxfer.data import Schema, StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
-from ganxfer.data.stream import row_groups
-from ganxfer.data.tables import multi_domain_table
+from ganxfer.data.stream import check_same_position, row_groups
+from ganxfer.data.tables import keep_chosen, multi_domain_table
 from ganxfer.errors import UserError
-from ganxfer.training.build import _check_same_position
 
 GROUP_ROWS = 50
 
@@ -131,7 +130,7 @@ def test_each_footer_is_read_once_from_the_choice_to_stream_to_the_last_window(s
     monkeypatch.setattr(pq, "ParquetFile", opened)
     with prepare(data_config(folder, stream="auto", buffer_rows=100, scaling="minmax")) as prepared:
         for window in range(prepared.rows.windows_per_epoch):
-            prepared.rows.rows_at(window * prepared.rows.steps_per_window + 1)
+            prepared.rows.for_step(window * prepared.rows.steps_per_window + 1)
     assert sorted(footers_read) == sorted(str(shard) for shard in folder.iterdir())
 
 
@@ -162,14 +161,14 @@ def test_the_saved_reader_position_tells_a_resume_in_another_number_of_processes
     assert (written["processes"], resumed["processes"]) == (1, 2)
     assert {**written, "processes": 2} == resumed  # the same window: the number alone tells them apart
     capsys.readouterr()
-    _check_same_position(written, resumed)  # allowed (docs/data.md), and said
+    check_same_position(written, resumed)  # allowed (docs/data.md), and said
     assert "written by 1 process(es) and 2 resume it" in " ".join(capsys.readouterr().out.split())
-    _check_same_position(written, alone.position(7))
+    check_same_position(written, alone.position(7))
     older = {key: value for key, value in written.items() if key != "processes"}  # saved before the number was
-    _check_same_position(older, resumed)
+    check_same_position(older, resumed)
     assert capsys.readouterr().out == ""
     with pytest.raises(UserError, match="data.buffer_rows and trainer.batch_size"):
-        _check_same_position({**written, "steps_per_window": written["steps_per_window"] + 1}, resumed)
+        check_same_position({**written, "steps_per_window": written["steps_per_window"] + 1}, resumed)
 
 
 def test_each_window_is_read_ahead_and_walks_every_group_once_per_pass(shards):
@@ -178,9 +177,9 @@ def test_each_window_is_read_ahead_and_walks_every_group_once_per_pass(shards):
     assert rows.window_groups == 2 and rows.steps_per_window == 10
     windows = range(rows.windows_per_epoch)
     assert sorted(group for window in windows for group in rows.groups_of(window)) == sorted(rows.share)
-    first = rows.rows_at(1)
-    assert rows.rows_at(10) is first and rows._next[0] == 1  # the next window is being read meanwhile
-    assert rows.rows_at(11).shape == (100, first.shape[1])
+    first = rows.for_step(1)
+    assert rows.for_step(10) is first and rows._next[0] == 1  # the next window is being read meanwhile
+    assert rows.for_step(11).shape == (100, first.shape[1])
     rows.close()
 
 
@@ -275,11 +274,34 @@ def test_bad_parquet_data_are_named(shards, ganxfer_outcome, stream, spoil, phra
     assert_user_error(result, *phrases)
 
 
-def test_streaming_refuses_what_needs_the_whole_table(shards, ganxfer_outcome):
+@pytest.mark.parametrize("setting, phrase", [("data.shots=10", "data.shots"), ("meta=reptile", "meta=reptile")])
+def test_streaming_refuses_what_needs_the_whole_table(shards, ganxfer_outcome, setting, phrase):
     folder, _ = shards
     result = ganxfer_outcome(folder.parent, "pretrain", "data=csv", f"data.path={folder}", "data.stream=true",
-                             "data.shots=10", *TINY)
-    assert_user_error(result, "data.shots", "data.stream=false")
+                             setting, *TINY)
+    assert_user_error(result, phrase, "data.stream=false")
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_data_with_nothing_to_learn_are_refused_alike_in_memory_and_streamed(tmp_path, ganxfer_outcome, stream):
+    write_shards(tmp_path / "shards", pd.DataFrame({"size": [3.0] * 200, "shop": ["web"] * 200}))
+    result = ganxfer_outcome(tmp_path, "pretrain", "data=csv", f"data.path={tmp_path / 'shards'}",
+                             f"data.stream={stream}", *TINY)
+    assert_user_error(result, "every column of the data holds a single value (size, shop)", "columns vary")
+
+
+def test_a_window_may_hold_only_gaps_of_a_column_that_has_values_elsewhere(tmp_path):
+    table = mixed_table(0, rows=400)
+    table.loc[:GROUP_ROWS - 1, "price"] = np.nan  # the first row group has no price at all
+    write_shards(tmp_path / "shards", table)
+    with prepare(data_config(tmp_path / "shards", stream=True, buffer_rows=GROUP_ROWS)) as prepared:
+        rows = prepared.rows
+        windows = [rows.for_step(window * rows.steps_per_window + 1) for window in range(rows.windows_per_epoch)]
+    assert sum(len(window) for window in windows) == len(rows)
+    # The whole table (in memory), or the sample a streamed schema is fitted on, may not.
+    table["price"] = np.nan
+    with pytest.raises(UserError, match="no values at all"):
+        keep_chosen(table, data_config(tmp_path / "shards"))
 
 
 def test_parquet_files_are_sources_of_several_domains_too(tmp_path):

@@ -6,6 +6,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ganxfer.data import stream
 from ganxfer.data.columns import NumericColumn
@@ -13,12 +14,12 @@ from ganxfer.data.conditions import Condition
 from ganxfer.data.frames import at_most, compact, return_freed_memory
 from ganxfer.data.images import check_pixel_range
 from ganxfer.data.inference import FitOptions, as_numbers
-from ganxfer.data.missing import drop_incomplete_rows
 from ganxfer.data.parquet import RowGroup
+from ganxfer.data.rows import DeviceRows, Rows
 from ganxfer.data.schema import Schema
 from ganxfer.data.stream import StreamedRows
 from ganxfer.data.split import split_table
-from ganxfer.data.tables import drop_columns, float32_in_files, load_table
+from ganxfer.data.tables import float32_in_files, keep_chosen, load_table
 from ganxfer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,9 @@ class TrainingData:
     table would otherwise be held beside its array for the whole run."""
 
     schema: Schema
-    # The training rows encoded by schema (float32), ready to become one device tensor; streamed
-    # data (data.stream): the reader of this process's share of them.
-    rows: np.ndarray | StreamedRows
+    # The training rows encoded by schema (float32): in memory, a tensor on the host that the run
+    # moves to its device; streamed data (data.stream), the reader of this process's share of them.
+    rows: Rows
     # Each training row's position in the file, recorded in checkpoints (streamed data: those of
     # RECORDED_TRAINING_ROWS rows of the schema's sample, all training rows)
     positions: np.ndarray
@@ -45,13 +46,9 @@ class TrainingData:
         return self
 
     def __exit__(self, *raised) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Streamed rows may be reading a window ahead in a thread of their own, which must end
-        with the run however it ends; rows in memory hold nothing to let go."""
-        if isinstance(self.rows, StreamedRows):
-            self.rows.close()
+        # Streamed rows may be reading a window ahead in a thread of their own, which must end
+        # with the run however it ends.
+        self.rows.close()
 
 
 def _alone(part):
@@ -69,9 +66,33 @@ class StreamOptions:
     combine: Callable[[pd.DataFrame | None], list] = _alone
 
 
+@dataclass(frozen=True)
+class SchemaChoice:
+    """What decides the schema a run encodes its rows with, for data in memory and streamed alike."""
+    source: Schema | None = None  # a finetune's source model's schema
+    resumed: Schema | None = None  # a resumed run's checkpoint's schema, kept as it is
+    remap: bool = False  # transfer.remap=true: target columns unlike the source's get a schema of their own
+
+    def schema(self, train: pd.DataFrame, data_cfg, fit: Callable[[], Schema]) -> Schema:
+        """A resumed run's schema; else one fitted by `fit` (a pretrain, or a remapped target);
+        else the source's, checked against the target rows `train`. A schema with no output at
+        all (every column a single value) leaves nothing to learn."""
+        if self.resumed is not None:
+            schema = self.resumed
+        elif fits_own_schema(self.source, self.remap, train, data_cfg):
+            schema = fit()
+        else:
+            schema = schema_for_target(self.source, train, data_cfg)
+        if schema.width == 0:
+            raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
+                            "there is nothing for a generator to learn; give a file whose columns vary")
+        return schema
+
+
 def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
             conditional: bool = False, remap: bool = False, domain: str | None = None,
-            task_column: str | None = None, streaming: StreamOptions = StreamOptions()) -> TrainingData:
+            task_column: str | None = None, streaming: StreamOptions = StreamOptions(),
+            meta: str = "none") -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
     were trained, with the target's new categories appended; with data.refit=true the numeric
@@ -81,22 +102,16 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `conditional`: the schema also holds the label (data.label, or a conditional source's).
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
     `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
+    `meta`: meta.name, which needs every training row in memory.
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
+    choice = SchemaChoice(source, resumed, remap)
     groups = stream.streamed_row_groups(data_cfg)
     if groups is not None:
-        return prepare_streamed(data_cfg, groups, source, resumed, conditional or domain is not None, streaming,
-                                remap)
+        _check_streamable(data_cfg, conditional or domain is not None, meta)
+        return prepare_streamed(data_cfg, groups, choice, streaming)
     table = load_table(data_cfg, domain)
     split = split_table(table, data_cfg)
-    if resumed is not None:
-        schema = resumed
-    elif fits_own_schema(source, remap, split.train, data_cfg):
-        schema = fit_schema(split.train, table, data_cfg)
-    else:
-        schema = schema_for_target(source, split.train, data_cfg)
-    if schema.width == 0:
-        raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
-                        "there is nothing for a generator to learn; give a file whose columns vary")
+    schema = choice.schema(split.train, data_cfg, lambda: fit_schema(split.train, table, data_cfg))
     if conditional and resumed is None:
         schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
@@ -106,7 +121,7 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     rows, positions, holdout = schema.transform(split.train), split.train.index.to_numpy(), split.holdout
     del split
     return_freed_memory()
-    return TrainingData(schema, rows, positions, holdout, labels, tasks)
+    return TrainingData(schema, DeviceRows(torch.from_numpy(rows)), positions, holdout, labels, tasks)
 
 
 def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
@@ -119,32 +134,26 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
-def prepare_streamed(data_cfg, groups: list[RowGroup], source: Schema | None, resumed: Schema | None,
-                     conditional: bool, streaming: StreamOptions, remap: bool = False) -> TrainingData:
+def prepare_streamed(data_cfg, groups: list[RowGroup], choice: SchemaChoice, streaming: StreamOptions) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
-    seeded sample of training row groups (or the source's, chosen as `prepare` chooses it), and a
-    reader of this process's share of the others. `groups`: every row group, with the footers
-    data.stream's choice read them from."""
-    _check_streamable(data_cfg, conditional)
+    seeded sample of training row groups (or chosen from the source's as data in memory choose
+    it), and a reader of this process's share of the others. `groups`: every row group, with the
+    footers data.stream's choice read them from."""
     split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
-    sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
-    holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
-    if resumed is not None:
-        schema = resumed
-    elif fits_own_schema(source, remap, sample, data_cfg):
-        schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
-    else:
-        schema = schema_for_target(source, sample, data_cfg)
-    if schema.width == 0:
-        raise UserError("every column of the data sample holds a single value: there is nothing to learn")
+    sample = keep_chosen(compact(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming)),
+                         data_cfg)
+    holdout = keep_chosen(compact(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming)),
+                          data_cfg, part=True)
+    schema = choice.schema(sample, data_cfg, lambda: fit_schema(sample, sample, data_cfg).with_ranges(
+        stream.footer_ranges(groups, split.train)))
     positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
     share = stream.rank_share(split.train, streaming.rank, streaming.processes)
 
     def encode(table: pd.DataFrame) -> np.ndarray:  # each window, as it is read
-        return schema.transform(_chosen(table, data_cfg))
+        return schema.transform(keep_chosen(compact(table), data_cfg, part=True))
 
-    rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
-                                    streaming.seed, streaming.processes)
+    rows = StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
+                             streaming.seed, streaming.processes)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 
@@ -155,8 +164,9 @@ def _read_seeded(groups, among: list[int], rows: int, data_cfg, streaming: Strea
     return stream.read_spread(groups, chosen, among, streaming.rank, streaming.processes, streaming.combine)
 
 
-def _check_streamable(data_cfg, conditional: bool) -> None:
-    """Selecting rows by label, or keeping a few of them, needs the whole table: not streamed."""
+def _check_streamable(data_cfg, conditional: bool, meta: str) -> None:
+    """Selecting rows by label, keeping a few of them, or drawing meta-learning's tasks from them
+    needs the whole table: not streamed."""
     for key in ("label", "classes", "shots"):
         if data_cfg.get(key) is not None:
             raise UserError(f"data.{key} needs the whole table in memory, and {data_cfg.path} is streamed "
@@ -164,12 +174,9 @@ def _check_streamable(data_cfg, conditional: bool) -> None:
     if conditional:
         raise UserError(f"a conditional model needs its labels in memory, and {data_cfg.path} is streamed "
                         "(data.stream): set data.stream=false to read it into memory")
-
-
-def _chosen(table: pd.DataFrame, data_cfg) -> pd.DataFrame:
-    """The rows and columns the run uses, as load_table chooses them for data in memory."""
-    table = drop_columns(compact(table), data_cfg.get("drop") or [])
-    return drop_incomplete_rows(table, None) if data_cfg.get("missing") == "drop" else table
+    if meta != "none":
+        raise UserError(f"meta={meta} draws its tasks from rows in memory, and {data_cfg.path} is streamed "
+                        "(data.stream): set data.stream=false to read it into memory")
 
 
 def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):

@@ -30,6 +30,7 @@ import torch
 
 from ganxfer.data.parquet import RowGroup, check_like, plain, reading, shards
 from ganxfer.errors import UserError
+from ganxfer.runtime import console
 
 # data.stream=auto streams a table whose rows x columns x 8 bytes exceed this: about 13M rows of
 # 10 columns; below it the in-memory path (exact rows, no windows) costs little.
@@ -176,9 +177,9 @@ def rank_share(numbers: list[int], rank: int, world: int) -> list[int]:
 
 @dataclass
 class StreamedRows:
-    """A process's training rows, read one window of row groups at a time; `rows_at(step)` is the
-    window step `step` trains on, as a tensor on `device`. `encode` turns a table into the
-    generator's float32 rows (the schema's transform, after the run's column choices)."""
+    """A process's training rows (data/rows.py's `Rows`), read one window of row groups at a time;
+    `for_step(step)` is the window step `step` trains on, as a tensor on `device`. `encode` turns a
+    table into the generator's float32 rows (the schema's transform, after the run's column choices)."""
 
     groups: list[RowGroup]
     share: list[int]  # this process's training row groups
@@ -229,6 +230,15 @@ class StreamedRows:
                 "steps_per_window": self.steps_per_window, "window_groups": self.window_groups,
                 "processes": self.processes}
 
+    def resume(self, saved: dict | None, step: int) -> None:
+        check_same_position(saved, self.position(step))
+
+    def held(self) -> None:
+        return None  # one window at a time
+
+    def describe(self) -> str:
+        return f"{len(self)} training rows (streamed)"
+
     def groups_of(self, window: int) -> list[int]:
         """The row groups of a window: the share in a seeded order per pass (epoch), cut in windows."""
         epoch, place = divmod(window, self.windows_per_epoch)
@@ -236,7 +246,7 @@ class StreamedRows:
         order = np.random.default_rng(np.random.SeedSequence(entropy)).permutation(self.share)
         return order[place * self.window_groups:(place + 1) * self.window_groups].tolist()
 
-    def rows_at(self, step: int) -> torch.Tensor:
+    def for_step(self, step: int) -> torch.Tensor:
         window = self.window_of(step)
         if self._window is None or self._window[0] != window:
             self._window = (window, self._take(window))
@@ -262,3 +272,26 @@ class StreamedRows:
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
         self._reader, self._next = None, None
+
+
+def check_same_position(saved: dict | None, computed: dict) -> None:
+    """A streamed run continues from the saved reader position: the window and the steps into it,
+    which the same row groups, data.buffer_rows and trainer.batch_size place at the same step.
+    The number of processes does not move the window, so it is compared on its own: resuming in
+    another number is allowed (docs/data.md) and goes on from the same window over new shares,
+    which is said, as those are not the batches of a run never stopped. (A checkpoint written
+    before the number was saved is taken as written by as many processes as resume it.)"""
+    if saved is None or _place(saved) != _place(computed):
+        raise UserError(f"the checkpoint's data reader stood at {saved}, and these data and settings put it at "
+                        f"{computed}: resume with the data, data.buffer_rows and trainer.batch_size it was "
+                        "written with")
+    written, now = saved.get("processes", computed["processes"]), computed["processes"]
+    if written != now:
+        console.print(f"[yellow]the checkpoint was written by {written} process(es) and {now} resume it: each "
+                      f"streams its new share of the row groups from window {computed['window']} on, so the "
+                      "batches differ from those of a run never stopped[/]")
+
+
+def _place(position: dict) -> dict:
+    """The reader's place in the windows, without the number of processes, which does not move it."""
+    return {key: value for key, value in position.items() if key != "processes"}

@@ -9,7 +9,7 @@ import torch
 from ganxfer import distributed, models, transfer
 from ganxfer.augment import Augment
 from ganxfer.data import Schema, TrainingData
-from ganxfer.data.stream import StreamedRows
+from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.runtime import console
@@ -26,7 +26,7 @@ class Run:
     strategy: transfer.Strategy
     objective: Objective
     rng: torch.Generator  # draws every batch, z and random number of the objective
-    rows: torch.Tensor | StreamedRows  # the training rows, encoded, on the device (or streamed to it)
+    rows: Rows  # the training rows, encoded, on the device (or streamed to it)
     labels: torch.Tensor | None  # each training row's label index, for a conditional model
     meta_learner: meta.Reptile | meta.TaskAverage | None = None  # meta=reptile|task_average: takes each step
 
@@ -38,19 +38,16 @@ def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
     if start.source is not None:
         conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
     gan = _build_gan(cfg, start, data.schema, strategy, device, len(data.rows))
-    streamed = isinstance(data.rows, StreamedRows)
-    if streamed and cfg.meta.name != "none":
-        raise UserError(f"meta={cfg.meta.name} draws its tasks from rows in memory, and {cfg.data.path} is streamed "
-                        "(data.stream): set data.stream=false to read it into memory")
-    rows = data.rows.to(device) if streamed else torch.from_numpy(data.rows).to(device)  # the whole training set
+    rows = data.rows.to(device)
     labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
     rng = torch.Generator(device=device).manual_seed(cfg.seed)
-    # Moment matching's real moments: streamed, those of the first window (read only when needed).
-    real = rows.rows_at(1) if streamed and cfg.loss.moment_matching > 0 else rows
+    # Moment matching's real moments: those of the rows the first step draws from (streamed: its
+    # window, read only when needed).
+    real = rows.for_step(1) if cfg.loss.moment_matching > 0 else None
     objective = Objective(cfg.loss, real, steps, rng)
     if cfg.augment.name != "none":
         objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
-    learner = meta.build(cfg.meta, gan, data.rows, data.tasks, cfg.seed, steps)
+    learner = meta.build(cfg.meta, gan, rows, data.tasks, cfg.seed, steps)
     return Run(gan, strategy, objective, rng, rows, labels, learner)
 
 
@@ -70,8 +67,7 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
             run.objective.augment.load_state_dict(resumed["augment"])
         run.rng.set_state(resumed["rng"]["batches"].cpu())
         step = resumed["step"]
-        if isinstance(run.rows, StreamedRows):
-            _check_same_position(resumed.get("reader"), run.rows.position(step))
+        run.rows.resume(resumed.get("reader"), step)
     elif start.source is not None and run.strategy.cfg.load_optimizer:
         _load_source_optimizers(run.gan, start.source, run.strategy.cfg.name)
     run.strategy.regularise(run.objective, run.gan.generator, run.gan.discriminator, batch_size)
@@ -144,29 +140,6 @@ def _load_source_optimizers(gan: GAN, source: dict, strategy: str) -> None:
     except ValueError:
         raise UserError(f"transfer.load_optimizer=true needs every weight trainable, as in the source; "
                         f"transfer={strategy} freezes or adds some") from None
-
-
-def _check_same_position(saved: dict | None, computed: dict) -> None:
-    """A streamed run continues from the saved reader position: the window and the steps into it,
-    which the same row groups, data.buffer_rows and trainer.batch_size place at the same step.
-    The number of processes does not move the window, so it is compared on its own: resuming in
-    another number is allowed (docs/data.md) and goes on from the same window over new shares,
-    which is said, as those are not the batches of a run never stopped. (A checkpoint written
-    before the number was saved is taken as written by as many processes as resume it.)"""
-    if saved is None or _place(saved) != _place(computed):
-        raise UserError(f"the checkpoint's data reader stood at {saved}, and these data and settings put it at "
-                        f"{computed}: resume with the data, data.buffer_rows and trainer.batch_size it was "
-                        "written with")
-    written, now = saved.get("processes", computed["processes"]), computed["processes"]
-    if written != now:
-        console.print(f"[yellow]the checkpoint was written by {written} process(es) and {now} resume it: each "
-                      f"streams its new share of the row groups from window {computed['window']} on, so the "
-                      "batches differ from those of a run never stopped[/]")
-
-
-def _place(position: dict) -> dict:
-    """The reader's place in the windows, without the number of processes, which does not move it."""
-    return {key: value for key, value in position.items() if key != "processes"}
 
 
 def _check_same_rows(state: dict, positions) -> None:

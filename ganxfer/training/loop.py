@@ -1,18 +1,19 @@
 """The training loop shared by pretrain and finetune: alternate discriminator and generator steps
-on random batches of a data tensor that already lives on the device."""
+on random batches of the training rows (data/rows.py), drawn on the device."""
 
 import math
 import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ganxfer import distributed
+from ganxfer.data.rows import Rows
 from ganxfer.errors import Interrupted, TrainingDiverged, UserError
 from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
@@ -154,20 +155,40 @@ class MixedPrecision:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
 
-def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective: Objective, rng: torch.Generator,
-        schedule: Schedule, callbacks: Callbacks, start_step: int = 0, labels: torch.Tensor | None = None,
-        meta=None) -> None:
-    """Train from start_step to schedule.steps. `rng` draws every batch, every z and every random
-    number of the objective, so saving its state with the networks makes a resumed run
-    continue exactly. `data`: the training rows on the device, or, for streamed data, a function
-    of the step giving the rows it draws from. `labels`, each data row's label index, for
-    conditional G and D. `meta`, a meta-learner (training/meta.py), takes the place of
-    train_step: each step of the run is then one outer step made of meta.trainings_per_step
-    training steps."""
-    rows_at = data if callable(data) else lambda step: data
-    generator, discriminator = networks_to_call(gan, schedule.compile)
-    device = device_of(gan.generator)
-    precision = MixedPrecision(schedule.precision, device)
+@dataclass(frozen=True)
+class StepContext:
+    """What every training step works with, besides its rows and its number: train_step, and the
+    meta-learners' steps (training/meta.py) that call it on a task's networks and rows."""
+
+    gan: GAN
+    objective: Objective
+    # Draws every batch, every z and every random number of the objective, so saving its state
+    # with the networks makes a resumed run continue exactly.
+    rng: torch.Generator
+    schedule: Schedule
+    labels: torch.Tensor | None = None  # each training row's label index, for conditional G and D
+    # A meta-learner (training/meta.py) that takes the place of train_step: each step of the run
+    # is then one outer step made of meta.trainings_per_step training steps.
+    meta: Callable | None = None
+    # G and D as the steps call them (networks_to_call), and the precision of their passes: set
+    # by `ready`, which fit calls once before the first step.
+    generator: torch.nn.Module | None = None
+    discriminator: torch.nn.Module | None = None
+    precision: MixedPrecision | None = None
+
+    def ready(self) -> "StepContext":
+        generator, discriminator = networks_to_call(self.gan, self.schedule.compile)
+        precision = MixedPrecision(self.schedule.precision, device_of(self.gan.generator))
+        return replace(self, generator=generator, discriminator=discriminator, precision=precision)
+
+
+def fit(context: StepContext, rows: Rows, callbacks: Callbacks, start_step: int = 0) -> None:
+    """Train from start_step to schedule.steps, each step drawing its batches from
+    `rows.for_step(step)`."""
+    context = context.ready()
+    schedule = context.schedule
+    device = device_of(context.gan.generator)
+    meta = context.meta
     run_step, trainings = (meta, meta.trainings_per_step) if meta is not None else (train_step, 1)
     with _progress() as progress, _stop_requests() as stop_requests:
         task = progress.add_task("train", total=schedule.steps, completed=start_step,
@@ -176,8 +197,7 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
         watch = _NonfiniteWatch(device, updates_per_step=trainings * (schedule.d_steps + 1))
         for step in range(start_step + 1, schedule.steps + 1):
             callbacks.before_step(step)
-            d_loss, g_loss, skipped = run_step(gan, generator, discriminator, rows_at(step), objective, rng,
-                                               schedule, step, precision, labels)
+            d_loss, g_loss, skipped = run_step(context, rows.for_step(step), step)
             watch.record(step, d_loss, g_loss, skipped)
             last = callbacks.stop_after(step) or step == schedule.steps  # asked at every step, the last too
             # Every rank takes the same decisions at the same steps: each may be a collective.
@@ -200,8 +220,8 @@ def fit(gan: GAN, data: torch.Tensor | Callable[[int], torch.Tensor], objective:
                 tick, tick_step = time.perf_counter(), step  # evaluation and logging are not training time
                 progress.update(task, completed=step, d=row["d_loss"], g=row["g_loss"], rate=row["steps_per_s"])
             if saving:
-                _check_finite_weights(gan, step)
-                distributed.check_in_step(_shared_state(gan, objective), step)
+                _check_finite_weights(context.gan, step)
+                distributed.check_in_step(_shared_state(context.gan, context.objective), step)
                 callbacks.save(step)
             if stopping and not last:
                 number = stop_requests[0] if stop_requests else signal.SIGTERM  # another rank was signalled
@@ -299,13 +319,13 @@ def _stop_requests():
             signal.signal(number, handler)
 
 
-def train_step(gan: GAN, generator, discriminator, data, objective: Objective, rng, schedule: Schedule,
-               step: int, precision: MixedPrecision, labels=None):
-    """schedule.d_steps discriminator updates, then one generator update and the EMA. `generator`
-    and `discriminator` are gan's networks as the steps call them (see distributed.parallel). A
-    conditional G makes its fake batch for the real batch's labels, so that both follow the
-    training label distribution and D compares like with like. Returns the last losses and how
-    many updates were skipped for non-finite values."""
+def train_step(context: StepContext, data: torch.Tensor, step: int):
+    """schedule.d_steps discriminator updates on batches of `data`, then one generator update and
+    the EMA. context.generator and context.discriminator are context.gan's networks as the steps
+    call them (see distributed.parallel). A conditional G makes its fake batch for the real
+    batch's labels, so that both follow the training label distribution and D compares like with
+    like. Returns the last losses and how many updates were skipped for non-finite values."""
+    gan, schedule, precision, rng, labels = context.gan, context.schedule, context.precision, context.rng, context.labels
     batch, device = schedule.batch_size, data.device
     skip = schedule.on_nonfinite == "skip"
     skipped = 0
@@ -315,15 +335,16 @@ def train_step(gan: GAN, generator, discriminator, data, objective: Objective, r
         # Only the last fake batch is reused by the generator step: it alone keeps a graph.
         with torch.set_grad_enabled(d_step == schedule.d_steps - 1), precision.autocast():
             z = torch.randn(batch, gan.generator.z_dim, generator=rng, device=device)
-            fake = given(generator, batch_labels)(z)
+            fake = given(context.generator, batch_labels)(z)
         with precision.autocast():
-            d_loss = objective.discriminator(given(discriminator, batch_labels), real, fake.detach(), step)
+            d_loss = context.objective.discriminator(given(context.discriminator, batch_labels), real, fake.detach(),
+                                                     step)
         skipped += not _update(gan.opt_d, d_loss, schedule.grad_clip, precision.scaler_d, skip)
 
     # The generator step calls D unwrapped: D's gradients from it are discarded, so there is
     # nothing to average over ranks (and D's `features`, for feature matching, stay reachable).
     with precision.autocast():
-        g_loss = objective.generator(given(gan.discriminator, batch_labels), real, fake, step)
+        g_loss = context.objective.generator(given(gan.discriminator, batch_labels), real, fake, step)
     g_updated = _update(gan.opt_g, g_loss, schedule.grad_clip, precision.scaler_g, skip)
     skipped += not g_updated
     if gan.ema is not None and g_updated:

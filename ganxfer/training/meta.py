@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
-from ganxfer.training.loop import GAN, device_of, networks_to_call, train_step
+from ganxfer.training.loop import GAN, StepContext, device_of, networks_to_call, train_step
 
 
 def task_column(meta_cfg, data_cfg) -> str | None:
@@ -102,27 +103,27 @@ class Reptile:
     def step_size(self, step: int) -> float:
         return self.epsilon * (1 - (step - 1) / self.total_steps) if self.anneal else self.epsilon
 
-    def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
-                 labels=None):
+    def __call__(self, context: StepContext, data: torch.Tensor, step: int):
+        gan = context.gan
         start = [tensor.detach().clone() for tensor in _state(gan)]
-        losses = self.adapt(gan, generator, discriminator, data, objective, rng, schedule, step, precision, labels)
+        losses = self.adapt(context, data, step)
         with torch.no_grad():
             _move_toward(start, _state(gan), self.step_size(step))
         if gan.ema is not None:
             gan.ema.update(gan.generator)
         return losses
 
-    def adapt(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
-              labels=None):
+    def adapt(self, context: StepContext, data: torch.Tensor, step: int):
         """The inner steps on this outer step's task (theta -> phi); returns the last losses and
         the updates skipped."""
         rows = self.tasks.draw(step, self.task_rows)
-        task_data, task_labels = data[rows], None if labels is None else labels[rows]
-        inner = replace(gan, ema=None)  # the EMA averages outer weights, not a task's
+        labels = context.labels
+        # The EMA averages outer weights, not a task's.
+        inner = replace(context, gan=replace(context.gan, ema=None), labels=None if labels is None else labels[rows])
+        task_data = data[rows]
         skipped = 0
         for _ in range(self.inner_steps):
-            d_loss, g_loss, skips = train_step(inner, generator, discriminator, task_data, objective, rng, schedule,
-                                               step, precision, task_labels)
+            d_loss, g_loss, skips = train_step(inner, task_data, step)
             skipped += skips
         return d_loss, g_loss, skipped
 
@@ -146,22 +147,27 @@ class TaskAverage:
     def __init__(self, gan: GAN, tasks: Tasks):
         self.tasks = tasks
         self.models = [copy.deepcopy(replace(gan, ema=None)) for _ in tasks.members]
-        self.networks = None  # each model's G and D as its training steps call them, made at the first step
-        self.task_rows = None  # each task's rows (and labels) on the device, gathered at the first step
+        # Each model's step context (its G and D as its training steps call them, its task's labels)
+        # and its task's rows on the device, made at the first step.
+        self.contexts: list[StepContext] | None = None
+        self.task_rows: list[torch.Tensor] | None = None
 
     @property
     def trainings_per_step(self) -> int:
         return len(self.models)
 
-    def __call__(self, gan: GAN, generator, discriminator, data, objective, rng, schedule, step, precision,
-                 labels=None):
-        if self.networks is None:  # at the first step: the task models' networks and rows, made once
-            self.networks = [networks_to_call(model, schedule.compile) for model in self.models]
-            self.task_rows = [(data[rows], None if labels is None else labels[rows]) for rows in self.tasks.members]
+    def __call__(self, context: StepContext, data: torch.Tensor, step: int):
+        gan, labels = context.gan, context.labels
+        if self.contexts is None:  # at the first step: each task model's context and rows, made once
+            self.contexts, self.task_rows = [], []
+            for model, rows in zip(self.models, self.tasks.members):
+                generator, discriminator = networks_to_call(model, context.schedule.compile)
+                self.contexts.append(replace(context, gan=model, generator=generator, discriminator=discriminator,
+                                             labels=None if labels is None else labels[rows]))
+                self.task_rows.append(data[rows])
         skipped = 0
-        for model, networks, (task_data, task_labels) in zip(self.models, self.networks, self.task_rows):
-            d_loss, g_loss, skips = train_step(model, *networks, task_data, objective, rng, schedule, step,
-                                               precision, task_labels)
+        for task_context, task_data in zip(self.contexts, self.task_rows):
+            d_loss, g_loss, skips = train_step(task_context, task_data, step)
             skipped += skips
         with torch.no_grad():
             for average, *tensors in zip(_state(gan), *map(_state, self.models)):
@@ -179,13 +185,14 @@ class TaskAverage:
             model.load_optimizers(state[f"task{index}"])
 
 
-def build(meta_cfg, gan: GAN, rows: np.ndarray, task_numbers: np.ndarray | None, seed: int,
+def build(meta_cfg, gan: GAN, rows: Rows, task_numbers: np.ndarray | None, seed: int,
           total_steps: int):
     """The meta-learner of meta=NAME (None for meta=none), over the training rows' tasks."""
     if meta_cfg.name == "none":
         return None
     if task_numbers is None:
-        task_numbers = cluster_numbers(rows, meta_cfg.clusters, seed)
+        # Meta-learning's rows are in memory (data/prepare.py refuses streamed ones): every step draws from them all.
+        task_numbers = cluster_numbers(rows.for_step(1).cpu().numpy(), meta_cfg.clusters, seed)
     tasks = Tasks.of_rows(task_numbers, device_of(gan.generator), seed)
     if meta_cfg.name == "reptile":
         return Reptile(meta_cfg, tasks, total_steps)

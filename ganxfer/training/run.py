@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -20,7 +19,7 @@ from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
 from ganxfer.training import meta, stopping, threads
 from ganxfer.training.build import Run, build_run, restore
-from ganxfer.training.loop import Schedule, fit
+from ganxfer.training.loop import Schedule, StepContext, fit
 from ganxfer.training.plan import Start, check_continues, plan_run, total_steps
 from ganxfer.training.writer import RunWriter
 
@@ -54,13 +53,12 @@ def train(cfg, stage: str) -> float | None:
                 count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
                 threads.apply(count)
                 where += f" with {count} thread{'s' if count > 1 else ''}"
-            streamed = "" if isinstance(prepared.rows, np.ndarray) else " (streamed)"
             auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
             if rule is not None:
                 auto = (f" at most (trainer.steps=auto: until the fd on training rows, checked every {rule.every} "
                         f"steps, stops improving)")
             average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
-            console.print(f"{stage}: {len(prepared.rows)} training rows{streamed} x {prepared.schema.width} columns, "
+            console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
                           f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
             writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed, stopping=rule)
             evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
@@ -113,7 +111,7 @@ def prepare_data(cfg, start: Start) -> data.TrainingData:
     prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
                             conditional=start.plan.conditional, remap=cfg.transfer.remap,
                             domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data),
-                            streaming=streaming)
+                            streaming=streaming, meta=cfg.meta.name)
     console.print(data.describe(prepared.schema))
     if start.source is not None:
         console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
@@ -128,15 +126,14 @@ def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, 
     callbacks = writer.callbacks(before_step, evaluate)
     if stop_after is not None:
         callbacks = replace(callbacks, stop_after=stop_after)  # asked on every rank
+    context = StepContext(run.gan, run.objective, run.rng, schedule, run.labels, run.meta_learner)
     try:
-        rows = run.rows if isinstance(run.rows, torch.Tensor) else run.rows.rows_at
-        fit(run.gan, rows, run.objective, run.rng, schedule, callbacks, first_step, run.labels, run.meta_learner)
+        fit(context, run.rows, callbacks, first_step)
     except Interrupted as stop:
         raise Interrupted(f"{stop}: continue with `ganxfer {writer.plan.stage} resume={writer.last_path}` and "
                           "the same settings", stop.exit_code - 128) from None
     finally:
-        if not isinstance(run.rows, torch.Tensor):
-            run.rows.close()  # training is done: no window past the last step is read during the final metrics
+        run.rows.close()  # training is done: streamed, no window past the last step is read during the final metrics
 
 
 def _stop_after(rule: stopping.Plateau, signal: Callable[[], float]) -> Callable[[int], bool]:

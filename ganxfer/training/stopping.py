@@ -18,6 +18,7 @@ import torch
 
 from ganxfer import metrics, models
 from ganxfer.data import Schema
+from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
 from ganxfer.training.loop import GAN, device_of
 from ganxfer.training.plan import MOST_STEPS
@@ -78,11 +79,11 @@ class Plateau:
         return asdict(self)
 
 
-def auto_rule(setting, stage: str, rows, resumed: dict | None) -> Plateau | None:
+def auto_rule(setting, stage: str, rows: Rows, resumed: dict | None) -> Plateau | None:
     """The rule of a pretrain with trainer.steps=auto on rows in memory (a resumed run's, as its
     checkpoint left it); None for any other run, whose length is trainer.steps resolved by
     plan.total_steps (streamed rows included: they keep no fixed subset to compare with)."""
-    if setting != "auto" or stage != "pretrain" or not isinstance(rows, np.ndarray):
+    if setting != "auto" or stage != "pretrain" or rows.held() is None:
         return None
     saved = (resumed or {}).get("stopping")
     if saved is None:
@@ -95,13 +96,13 @@ def auto_rule(setting, stage: str, rows, resumed: dict | None) -> Plateau | None
     return rule
 
 
-def training_fd(gan: GAN, schema: Schema, rows: np.ndarray, labels: torch.Tensor | None,
+def training_fd(gan: GAN, schema: Schema, rows: Rows, labels: torch.Tensor | None,
                 seed: int) -> Callable[[], float]:
     """The signal: FD between SIGNAL_ROWS training rows drawn by `seed` (with their labels, for a
     conditional model) and as many rows of the sampling generator, on the same z each time,
     decoded and encoded again by the schema as the run's evaluation sees its rows."""
     picked = np.sort(np.random.default_rng(seed).permutation(len(rows))[:SIGNAL_ROWS])
-    real = rows[picked]
+    real = rows.held()[torch.from_numpy(picked)].cpu().numpy()
     picked_labels = None if labels is None else labels[torch.from_numpy(picked).to(labels.device)]
 
     def fd() -> float:

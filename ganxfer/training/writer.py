@@ -58,6 +58,7 @@ class RunWriter:
                 pass  # a filesystem without hard links: written as usual
         run = self.run
         augment = run.objective.augment
+        reader = run.rows.position(step)  # streamed rows: where their reader stands
         checkpoint.save(path or self.last_path, {
             "stage": self.plan.stage, "step": step, "networks": run.gan.state_dict(),
             "transfer": run.strategy.state_dict(), "augment": augment.state_dict() if augment else {},
@@ -66,7 +67,7 @@ class RunWriter:
             "config": self.config, "plan": self.plan.to_dict(), "schema": self.schema, "split": self.split,
             "best": self._best_so_far(),
             "stopping": None if self.stopping is None else self.stopping.state_dict(),
-            **({} if isinstance(run.rows, torch.Tensor) else {"reader": run.rows.position(step)}),
+            **({} if reader is None else {"reader": reader}),
         })
 
     def _best_so_far(self) -> dict | None:
