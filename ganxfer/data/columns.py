@@ -158,7 +158,9 @@ class CategoricalColumn(Column):
         return f"the most frequent category {self.categories[0]!r}"
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        value_codes = pd.Categorical(series, categories=self.values).codes.astype(np.int64)
+        # Values never seen in training are left out before coding (pandas will refuse them): code -1, all zeros.
+        known = series.where(series.isin(self.values))
+        value_codes = pd.Categorical(known, categories=self.values).codes.astype(np.int64)
         # A value's output is its place among all categories, the missing one included.
         places = np.array([place for place, category in enumerate(self.categories) if category is not None])
         codes = np.where(value_codes >= 0, places[np.maximum(value_codes, 0)], -1)
