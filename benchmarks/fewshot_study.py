@@ -197,11 +197,18 @@ def difference(value: float, baseline: float) -> float:
 
 
 def rows_to_match(own_fd: pd.Series, goal: float) -> str:
-    """The fewest rows, of the sizes run, on which the own run's mean FD (`own_fd`, indexed by
-    size) is at or below `goal` (the default's on the fewest rows); "more than N" (the largest
-    size) when it never gets there."""
+    """How many rows the own run needs to do as well as `goal` (the default's mean FD on the
+    fewest rows), bracketed by the sizes run (`own_fd`: the own run's mean FD, indexed by size):
+    "at most 10", "more than 10, at most 50", or "more than 200" when it never gets there. Only
+    the sizes run are known: the own run on 50 rows doing better says that 10 rows with the
+    default are worth fewer than 50 of its own, not 50."""
+    own_fd = own_fd.sort_index()
     enough = own_fd.index[own_fd <= goal]
-    return f"{enough.min()}" if len(enough) else f"more than {own_fd.index.max()}"
+    if not len(enough):
+        return f"more than {own_fd.index.max()}"
+    fewest_enough = enough.min()
+    fewer = own_fd.index[own_fd.index < fewest_enough]
+    return f"at most {fewest_enough}" if not len(fewer) else f"more than {fewer.max()}, at most {fewest_enough}"
 
 
 def signed(share: float) -> str:
@@ -214,7 +221,8 @@ def spread(mean: float, sd: float, digits: int) -> str:
 
 
 def pair_table(means: pd.DataFrame) -> list[str]:
-    """One pair's markdown table (one row per size) and the rows the own run needs."""
+    """One pair's markdown table (one row per size) and the rows the own run needs to match the
+    default on the fewest."""
     lines = ["| rows | FD: default | own run | scratch | default vs own | default vs scratch "
              "| C2ST: default | own run | scratch | default vs own | default vs scratch |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -229,7 +237,8 @@ def pair_table(means: pd.DataFrame) -> list[str]:
     own = means[means["run"] == "own"].set_index("rows")["fd_mean"].sort_index()
     default = means[means["run"] == "default"].set_index("rows")["fd_mean"].sort_index()
     fewest = default.index.min()
-    lines += ["", f"{fewest} rows with the default ≈ the own run on {rows_to_match(own, default[fewest])} rows (FD)."]
+    lines += ["", f"The own run needs {rows_to_match(own, default[fewest])} rows to reach the FD of the default on "
+                  f"{fewest} ({default[fewest]:.3f}), of the sizes run."]
     return lines
 
 

@@ -51,7 +51,7 @@ def test_overhead_and_transfer_tables_have_a_row_per_comparison_with_a_ratio(res
 def test_fewshot_table_has_a_row_per_size_and_the_rows_the_own_run_needs(results):
     text = section(results.read_text(), "fewshot")
     assert table_rows(text) == ["10", "50"]
-    assert "10 rows with the default ≈ the own run on " in text
+    assert "The own run needs " in text and "rows to reach the FD of the default on 10 (" in text
 
 
 def study_results(fd: dict[str, dict[int, list[float]]]) -> pd.DataFrame:
@@ -73,15 +73,15 @@ def test_fewshot_table_sets_the_default_against_each_baseline_as_a_share_of_it()
     assert rows["10"] == ["5.000 ± 1.414", "10.000 ± 0.000", "4.000 ± 0.000", "−50%", "+25%",
                           "0.50 ± 0.14", "1.00 ± 0.00", "0.40 ± 0.00", "−50%", "+25%"]
     assert rows["50"][:5] == ["2.000 ± 0.000", "2.000 ± 1.414", "4.000 ± 0.000", "+0%", "−50%"]
-    assert "10 rows with the default ≈ the own run on 50 rows" in text
+    assert "The own run needs more than 10, at most 50 rows to reach the FD of the default on 10 (5.000)" in text
 
 
 @pytest.mark.parametrize("own, needs", [
-    ({10: 9.0, 50: 5.0, 200: 1.0}, "50"),  # as well as the default counts
-    ({10: 9.0, 50: 5.1, 200: 1.0}, "200"),
-    ({10: 4.0, 50: 5.0, 200: 1.0}, "10"),  # the own run does better on as few rows
+    ({10: 9.0, 50: 5.0, 200: 1.0}, "more than 10, at most 50"),  # as well as the default counts
+    ({10: 9.0, 50: 5.1, 200: 1.0}, "more than 50, at most 200"),
+    ({10: 4.0, 50: 5.0, 200: 1.0}, "at most 10"),  # the own run does better on as few rows
     ({10: 9.0, 50: 8.0, 200: 6.0}, "more than 200"),
-    ({200: 1.0, 10: 9.0, 50: 2.0}, "50"),  # the fewest rows, in whatever order the sizes come
+    ({200: 1.0, 10: 9.0, 50: 2.0}, "more than 10, at most 50"),  # in whatever order the sizes come
 ])
 def test_fewshot_rows_the_own_run_needs_to_match_the_default(own, needs):
     assert fewshot_study.rows_to_match(pd.Series(own), 5.0) == needs
