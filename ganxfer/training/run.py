@@ -1,6 +1,6 @@
 """pretrain and finetune: the same run, started from random weights or from a source checkpoint.
 
-Its seams, in order: check the settings; plan what the run starts from (plan.py); prepare the
+Its seams, in order: read and check the settings (settings.py); plan what the run starts from (plan.py); prepare the
 data; build the networks, strategy and objective (build.py); restore a resumed run; fit (the
 loop, loop.py) with a writer that saves and logs (writer.py); finish with pictures and metrics.
 The user's config is read, never edited."""
@@ -16,6 +16,7 @@ from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.settings import Settings
 from ganxfer.training import meta, threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, fit
@@ -31,7 +32,7 @@ EVALUATION_ROWS = 10_000
 def train(cfg, stage: str) -> float | None:
     """Returns the monitored metric's last value (None on ranks other than 0, which write nothing)."""
     with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
-        check_settings(cfg, stage)
+        Settings.from_config(cfg)  # checked here, inside the tracker's run, which records the failure
         out = run_dir()
         console.quiet = not distributed.is_main()
         check_writable(out / "checkpoints")
@@ -67,18 +68,6 @@ def _parameters(run: Run) -> int:
     """The weights of G and D: with the batch size, what trainer.threads=auto judges a step's work by."""
     return sum(parameter.numel() for network in (run.gan.generator, run.gan.discriminator)
                for parameter in network.parameters())
-
-
-def check_settings(cfg, stage: str) -> None:
-    if stage != "pretrain" and cfg.meta.name != "none":
-        raise UserError(f"meta={cfg.meta.name} is a way to pretrain: fine-tune its checkpoint with meta=none "
-                        "(the default)")
-    if cfg.trainer.monitor not in metrics.QUICK:
-        raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
-    unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
-    if unknown:
-        raise UserError(f"trainer.final_metrics names unknown metric(s) {', '.join(unknown)}; choose from: "
-                        f"{', '.join(metrics.METRICS)}")
 
 
 def check_writable(folder: Path) -> None:
