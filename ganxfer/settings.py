@@ -219,9 +219,8 @@ class Settings:
     @classmethod
     def from_dict(cls, config: dict) -> "Settings":
         """The settings of a plain, fully resolved config (Hydra's own `hydra` key left out)."""
-        groups = {group: _group(kind, config[group], group) for group, kind in GROUPS.items()}
-        top = {key: value for key, value in config.items() if key not in GROUPS and key != "hydra"}
-        return _group(cls, {**top, **groups}, "")
+        groups = {group: _group(kind, config[group]) for group, kind in GROUPS.items()}
+        return _group(cls, {**config, **groups})
 
     @classmethod
     def from_saved(cls, config: dict) -> "Settings":
@@ -252,14 +251,18 @@ def check_threads(setting) -> None:
         raise UserError(f"trainer.threads={setting!r} must be auto or an integer >= 1")
 
 
-def _group(kind, values: dict, group: str):
-    """One dataclass from its keys, refusing a key it has no field for (a `+group.key=` addition)."""
+def _group(kind, values: dict):
+    """One dataclass from its keys. Keys it has no field for are no setting of ganxfer's: a value
+    an experiment defines for its own interpolations (+experiment=digits_meta's `source`), or one
+    added with `+group.key=`, which nothing reads."""
     known = {field.name for field in fields(kind)}
-    unknown = [key for key in values if key not in known]
-    if unknown:
-        where = f"{group}." if group else ""
-        raise UserError(f"unknown setting(s) {', '.join(where + key for key in unknown)}: ganxfer does not use them")
-    return kind(**values)
+    return kind(**{key: value for key, value in values.items() if key in known})
+
+
+def group_from_saved(group: str, values: dict):
+    """One group's settings as an older checkpoint saved them (a plan's `model`), filled from
+    today's defaults of the same option."""
+    return GROUPS[group](**_with_todays_defaults({group: values})[group])
 
 
 def _with_todays_defaults(config: dict) -> dict:

@@ -20,6 +20,7 @@ from ganxfer.data.stream import StreamedRows
 from ganxfer.data.split import split_table
 from ganxfer.data.tables import drop_columns, float32_in_files, load_table
 from ganxfer.errors import UserError
+from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class StreamOptions:
     combine: Callable[[pd.DataFrame | None], list] = _alone
 
 
-def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
+def prepare(data: Data, source: Schema | None = None, resumed: Schema | None = None,
             conditional: bool = False, remap: bool = False, domain: str | None = None,
             task_column: str | None = None, streaming: StreamOptions = StreamOptions()) -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
@@ -82,23 +83,23 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `domain`: the rows' domain name, fine-tuning a model conditioned on the domain.
     `task_column`: the column whose values are meta-learning's tasks (data.label, or the domain).
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
-    groups = stream.streamed_row_groups(data_cfg)
+    groups = stream.streamed_row_groups(data)
     if groups is not None:
-        return prepare_streamed(data_cfg, groups, source, resumed, conditional or domain is not None, streaming,
+        return prepare_streamed(data, groups, source, resumed, conditional or domain is not None, streaming,
                                 remap)
-    table = load_table(data_cfg, domain)
-    split = split_table(table, data_cfg)
+    table = load_table(data, domain)
+    split = split_table(table, data)
     if resumed is not None:
         schema = resumed
-    elif fits_own_schema(source, remap, split.train, data_cfg):
-        schema = fit_schema(split.train, table, data_cfg)
+    elif fits_own_schema(source, remap, split.train, data):
+        schema = fit_schema(split.train, table, data)
     else:
-        schema = schema_for_target(source, split.train, data_cfg)
+        schema = schema_for_target(source, split.train, data)
     if schema.width == 0:
         raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
                         "there is nothing for a generator to learn; give a file whose columns vary")
     if conditional and resumed is None:
-        schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
+        schema = schema.with_condition(_condition(table, split.train, data, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
     tasks = None if task_column is None else _task_numbers(split.train, task_column)
     del table  # a large file is held once less while the rows are encoded
@@ -119,85 +120,85 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
-def prepare_streamed(data_cfg, groups: list[RowGroup], source: Schema | None, resumed: Schema | None,
+def prepare_streamed(data: Data, groups: list[RowGroup], source: Schema | None, resumed: Schema | None,
                      conditional: bool, streaming: StreamOptions, remap: bool = False) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
     seeded sample of training row groups (or the source's, chosen as `prepare` chooses it), and a
     reader of this process's share of the others. `groups`: every row group, with the footers
     data.stream's choice read them from."""
-    _check_streamable(data_cfg, conditional)
-    split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
-    sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming), data_cfg)
-    holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming), data_cfg)
+    _check_streamable(data, conditional)
+    split = stream.split_groups(groups, data.holdout, data.split_seed)
+    sample = _chosen(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data, streaming), data)
+    holdout = _chosen(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data, streaming), data)
     if resumed is not None:
         schema = resumed
-    elif fits_own_schema(source, remap, sample, data_cfg):
-        schema = fit_schema(sample, sample, data_cfg).with_ranges(stream.footer_ranges(groups, split.train))
+    elif fits_own_schema(source, remap, sample, data):
+        schema = fit_schema(sample, sample, data).with_ranges(stream.footer_ranges(groups, split.train))
     else:
-        schema = schema_for_target(source, sample, data_cfg)
+        schema = schema_for_target(source, sample, data)
     if schema.width == 0:
         raise UserError("every column of the data sample holds a single value: there is nothing to learn")
-    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
+    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data.split_seed).index.to_numpy()
     share = stream.rank_share(split.train, streaming.rank, streaming.processes)
 
     def encode(table: pd.DataFrame) -> np.ndarray:  # each window, as it is read
-        return schema.transform(_chosen(table, data_cfg))
+        return schema.transform(_chosen(table, data))
 
-    rows = stream.StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
+    rows = stream.StreamedRows.plan(groups, split.train, share, encode, data.buffer_rows, streaming.batch_size,
                                     streaming.seed, streaming.processes)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 
-def _read_seeded(groups, among: list[int], rows: int, data_cfg, streaming: StreamOptions) -> pd.DataFrame:
+def _read_seeded(groups, among: list[int], rows: int, data: Data, streaming: StreamOptions) -> pd.DataFrame:
     """At least `rows` rows of whole row groups among `among`, drawn by data.split_seed, each read
     by one process (the one that trains on it) and passed to the others."""
-    chosen = stream.seeded_choice(groups, among, rows, data_cfg.split_seed)
+    chosen = stream.seeded_choice(groups, among, rows, data.split_seed)
     return stream.read_spread(groups, chosen, among, streaming.rank, streaming.processes, streaming.combine)
 
 
-def _check_streamable(data_cfg, conditional: bool) -> None:
+def _check_streamable(data: Data, conditional: bool) -> None:
     """Selecting rows by label, or keeping a few of them, needs the whole table: not streamed."""
     for key in ("label", "classes", "shots"):
-        if data_cfg.get(key) is not None:
-            raise UserError(f"data.{key} needs the whole table in memory, and {data_cfg.path} is streamed "
+        if getattr(data, key) is not None:
+            raise UserError(f"data.{key} needs the whole table in memory, and {data.path} is streamed "
                             "(data.stream): set data.stream=false to read it into memory")
     if conditional:
-        raise UserError(f"a conditional model needs its labels in memory, and {data_cfg.path} is streamed "
+        raise UserError(f"a conditional model needs its labels in memory, and {data.path} is streamed "
                         "(data.stream): set data.stream=false to read it into memory")
 
 
-def _chosen(table: pd.DataFrame, data_cfg) -> pd.DataFrame:
+def _chosen(table: pd.DataFrame, data: Data) -> pd.DataFrame:
     """The rows and columns the run uses, as load_table chooses them for data in memory."""
-    table = drop_columns(compact(table), data_cfg.get("drop") or [])
-    return drop_incomplete_rows(table, None) if data_cfg.get("missing") == "drop" else table
+    table = drop_columns(compact(table), data.drop or [])
+    return drop_incomplete_rows(table, None) if data.missing == "drop" else table
 
 
-def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):
+def _condition(table: pd.DataFrame, train: pd.DataFrame, data: Data, schema: Schema, source: Schema | None):
     """A source's labels keep their places (and embedding rows); the target's new ones follow."""
     if source is not None and source.condition is not None:
         return source.condition.extended(table, train, schema.names)
-    if not data_cfg.label:
+    if not data.label:
         raise UserError("model.conditional=true needs a label to condition on: set data.label=COLUMN")
-    return Condition.fit(table, train, data_cfg.label, schema.names)
+    return Condition.fit(table, train, data.label, schema.names)
 
 
-def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
+def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data: Data) -> Schema:
     """Kinds and pixel ranges are read from every row (`table`), statistics from `train` only."""
-    exclude = [data_cfg.label] if data_cfg.label else []
-    if data_cfg.shape is not None:
-        return Schema.fit_image(table, data_cfg.shape, data_cfg.get("pixel_range"), exclude)
-    options = replace(FitOptions.from_config(data_cfg), float32_in_files=float32_in_files(data_cfg))
+    exclude = [data.label] if data.label else []
+    if data.shape is not None:
+        return Schema.fit_image(table, data.shape, data.pixel_range, exclude)
+    options = replace(FitOptions.from_settings(data), float32_in_files=float32_in_files(data))
     return Schema.fit(train, exclude, options, kinds_from=table)
 
 
-def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
+def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema:
     """The source model's schema, checked against the target rows (and refitted on request)."""
-    generated = _generated_names(table, data_cfg, source)
+    generated = _generated_names(table, data, source)
     check_same_columns(source.names, generated, images=source.image_shape is not None)
     if source.image_shape is not None:
-        check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
+        check_pixel_range(source.columns[0], table[source.names], data.pixel_range)
         return source
-    refit = data_cfg.get("refit", False)
+    refit = data.refit
     for column in source.columns:
         _check_fits(column, table[column.name], refit)
     schema = source.with_new_values(table)
@@ -214,20 +215,20 @@ def _say_new_values(new: dict[str, list]) -> None:
                  "numbers keep to their new values too", added)
 
 
-def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data_cfg) -> bool:
+def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data: Data) -> bool:
     """Whether a run fits a schema of its own on its training rows (as a pretrain does) rather
     than keep the source's: with no source, or with transfer.remap=true and columns that differ
     from the source's. Data in memory and streamed data decide alike."""
-    return source is None or (remap and differs_from_source(source, train, data_cfg))
+    return source is None or (remap and differs_from_source(source, train, data))
 
 
-def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:
+def differs_from_source(source: Schema, table: pd.DataFrame, data: Data) -> bool:
     """True when a table's columns are not the source's: what transfer.remap=true carries the
     networks over. (New categories alone need no remap: the source's schema grows to hold them.)
     Images keep their shape, so never differ here."""
     if source.image_shape is not None:
         return False
-    return sorted(source.names) != sorted(_generated_names(table, data_cfg, source))
+    return sorted(source.names) != sorted(_generated_names(table, data, source))
 
 
 def check_same_columns(source: list[str], target: list[str], images: bool = False) -> None:
@@ -246,10 +247,10 @@ def check_same_columns(source: list[str], target: list[str], images: bool = Fals
             f"new in the target: {_few(new)}. {remedy}")
 
 
-def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]:
+def _generated_names(table: pd.DataFrame, data: Data, source: Schema) -> list[str]:
     """Neither the data's label nor a conditional source's label (or domain) column is generated."""
     condition = source.condition.column if source.condition else None
-    return [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
+    return [str(name) for name in table.columns if name not in (data.label, condition)]
 
 
 def _check_fits(column, series: pd.Series, refit: bool) -> None:
