@@ -7,7 +7,9 @@ of its own but None, which marks a key that only some options of a group have (d
 data=csv, transfer.lambda_g for transfer=l2sp). A field's name is its key's name.
 tests/test_settings.py checks that every key of every YAML file has a field and every field a key."""
 
+import copy
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any
 
 from hydra import compose, initialize_config_module
@@ -271,8 +273,7 @@ def _with_todays_defaults(config: dict) -> dict:
     choices = [f"stage={config.get('stage', {}).get('name', 'pretrain')}"]
     choices += [f"{group}={config[group]['name']}" for group in GROUPS
                 if group not in ("trainer", "stage") and isinstance(config.get(group), dict) and "name" in config[group]]
-    today = OmegaConf.to_container(_composed(choices), resolve=False)
-    today.pop("hydra", None)
+    today = copy.deepcopy(_todays_defaults(tuple(choices)))
     filled = {key: value for key, value in config.items() if key in today}
     for key, default in today.items():
         if key not in filled:
@@ -282,19 +283,25 @@ def _with_todays_defaults(config: dict) -> dict:
     return OmegaConf.to_container(OmegaConf.create(filled), resolve=True)
 
 
-def _composed(choices: list[str]):
-    """Today's config for these group choices, composed by Hydra (inside a running ganxfer command,
-    with its own search path; elsewhere, from the package's conf/). An option that no longer
+@lru_cache
+def _todays_defaults(choices: tuple[str, ...]) -> dict:
+    """Today's config for these group choices, unresolved and without Hydra's own key, composed by
+    Hydra (inside a running ganxfer command, with its own search path; elsewhere, from the
+    package's conf/) once per process: a composition takes about 0.1 s. An option that no longer
     exists leaves its group at the default."""
     def compose_with(chosen):
         try:
-            return compose("config", overrides=chosen)
+            return compose("config", overrides=list(chosen))
         except HydraException:
             if chosen == choices[:1]:
                 raise
             return compose_with(choices[:1])
 
     if GlobalHydra.instance().is_initialized():
-        return compose_with(choices)
-    with initialize_config_module("ganxfer.conf", version_base="1.3"):
-        return compose_with(choices)
+        composed = compose_with(choices)
+    else:
+        with initialize_config_module("ganxfer.conf", version_base="1.3"):
+            composed = compose_with(choices)
+    today = OmegaConf.to_container(composed, resolve=False)
+    today.pop("hydra", None)
+    return today
