@@ -145,7 +145,6 @@ def one_rank_group(monkeypatch):
 
 
 def test_strategies_that_thaw_weights_mid_run_are_refused_with_several_ranks(one_rank_group):
-
     minegan = transfer.get(settings_of("transfer", {"name": "minegan", "miner_hidden": 8, "mine_steps": 2}))
     with pytest.raises(UserError, match="changes which weights train"):
         distributed.check_strategy(minegan)
