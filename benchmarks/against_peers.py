@@ -167,9 +167,11 @@ def composed(overrides: list[str]):
 def training_rows(csv: Path) -> pd.DataFrame:
     """The rows a ganxfer pretrain on this file trains on (its split, default settings)."""
     from ganxfer import data
+    from ganxfer.settings import Settings
 
     cfg = composed(["data=csv", f"data.path={csv}"])
-    return data.split_table(data.load_table(cfg.data), cfg.data).train.reset_index(drop=True)
+    settings = Settings.from_config(cfg).data
+    return data.split_table(data.load_table(settings), settings).train.reset_index(drop=True)
 
 
 def ganxfer_samples(ckpt: Path, rows: int, out: Path) -> Path:

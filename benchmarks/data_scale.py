@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_module
 
 from ganxfer import checkpoint, cli, data, models
 from ganxfer import checkpoint
+from ganxfer.settings import Settings
 from ganxfer.training.sampling import sampler
 
 
@@ -65,7 +66,7 @@ def data_args(csv: Path) -> list[str]:
 def load_phase(csv: Path) -> dict:
     with initialize_config_module("ganxfer.conf", version_base="1.3"):
         cfg = compose("config", overrides=data_args(csv))
-    prepared, seconds = timed(lambda: data.prepare(cfg.data))
+    prepared, seconds = timed(lambda: data.prepare(Settings.from_config(cfg).data))
     return {"seconds": seconds, "rows": prepared.rows.tensor.shape[0], "outputs": prepared.rows.tensor.shape[1],
             "array_mib": prepared.rows.tensor.nbytes / 2**20}
 

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
 from data_scale import current_rss_mib, peak_rss_mib
 from ganxfer import cli
 from ganxfer.data import image_folder
+from ganxfer.settings import Data
 
 
 def write_images(folder: Path, count: int, size: int, suffix: str) -> None:
@@ -50,7 +50,7 @@ def write_images(folder: Path, count: int, size: int, suffix: str) -> None:
 def decode_phase(folder: Path, size: int, workers: int | None) -> dict:
     if workers is not None:
         image_folder.MAX_WORKERS = workers
-    cfg = OmegaConf.create({"path": str(folder), "shape": [3, size, size], "label": "label", "skip_bad": False})
+    cfg = Data(kind="images", name="images", path=str(folder), shape=[3, size, size], label="label", skip_bad=False)
     baseline = current_rss_mib()
     tracemalloc.start()  # numpy's and Python's allocations (not Pillow's own, nor thread stacks)
     start = time.perf_counter()

@@ -17,20 +17,19 @@ import statistics
 import time
 
 import torch
-from omegaconf import OmegaConf
 from torch.nn.functional import softplus
 
 from ganxfer import models
 from ganxfer.objective import Objective
 from ganxfer.data.rows import DeviceRows
+from ganxfer.settings import Loss, group_from_saved
 from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 MLP = {"name": "mlp", "z_dim": 100, "g_hidden": 256, "g_layers": 1, "d_hidden": 256, "d_layers": 1}
 DCGAN = {"name": "dcgan", "z_dim": 100, "g_channels": 64, "d_channels": 64}
 IMAGE_SHAPE = (1, 8, 8)
-LOSS = OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
-                         "adversarial_weight": 1.0, "feature_matching": 0.0, "moment_matching": 0.0,
-                         "moment_distance": "euclidean"})
+LOSS = Loss(name="ns", r1_gamma=0.0, r1_every=1, gp_weight=0.0, instance_noise=0.0, adversarial_weight=1.0,
+            feature_matching=0.0, moment_matching=0.0, moment_distance="euclidean")
 
 
 class Clock:
@@ -47,7 +46,7 @@ class Clock:
 
 def networks(model: dict, width: int):
     torch.manual_seed(0)
-    return models.build(model, width, IMAGE_SHAPE if model["name"] == "dcgan" else None)
+    return models.build(group_from_saved("model", model), width, IMAGE_SHAPE if model["name"] == "dcgan" else None)
 
 
 def bare_loop(model: dict, data: torch.Tensor, steps: int, batch: int) -> float:

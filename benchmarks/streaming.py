@@ -67,11 +67,12 @@ def schema_phase(folder: Path) -> dict:
     from hydra import compose, initialize_config_module
 
     from ganxfer import data
+    from ganxfer.settings import Settings
 
     with initialize_config_module("ganxfer.conf", version_base="1.3"):
         cfg = compose("config", overrides=settings(folder, stream=True))
     start = time.perf_counter()
-    prepared = data.prepare(cfg.data)
+    prepared = data.prepare(Settings.from_config(cfg).data)
     return {"seconds": time.perf_counter() - start, "training_rows": len(prepared.rows),
             "holdout_groups": len(prepared.holdout_groups), "outputs": prepared.schema.width}
 

@@ -8,33 +8,34 @@ from torch.nn.functional import pad
 
 from ganxfer import distributed
 from ganxfer.errors import UserError
+from ganxfer.settings import Augment as AugmentSettings
 
 
 class Augment:
-    def __init__(self, cfg, shape, rng: torch.Generator, device):
-        if cfg.name == "image" and shape is None:
+    def __init__(self, settings: AugmentSettings, shape, rng: torch.Generator, device):
+        if settings.name == "image" and shape is None:
             raise UserError("augment=image needs image data: set data.shape=[H,W] or [C,H,W]")
-        self.cfg, self.rng = cfg, rng
+        self.settings, self.rng = settings, rng
         self.shape = None if shape is None else ([1, *shape] if len(shape) == 2 else list(shape))
-        self.p = torch.tensor(float(cfg.p), device=device)
+        self.p = torch.tensor(float(settings.p), device=device)
         self.sign_sum, self.observed = torch.zeros((), device=device), 0
 
     def __call__(self, rows: torch.Tensor) -> torch.Tensor:
         chosen = (self._uniform(len(rows)) < self.p).to(rows.dtype)[:, None]
-        augmented = self._images(rows) if self.cfg.name == "image" else self._table(rows)
+        augmented = self._images(rows) if self.settings.name == "image" else self._table(rows)
         return chosen * augmented + (1 - chosen) * rows
 
     def observe(self, real_logits: torch.Tensor) -> None:
         """Adjust p every `interval` D steps; all on the device, so the GPU never waits."""
-        if not self.cfg.adaptive:
+        if not self.settings.adaptive:
             return
         # With several ranks, the signal of all their real batches: every rank holds the same
         # sum and p, and so does the checkpoint that rank 0 writes.
         self.sign_sum += distributed.mean(real_logits.detach().sign().mean())
         self.observed += 1
-        if self.observed == self.cfg.interval:
+        if self.observed == self.settings.interval:
             overfitting = self.sign_sum / self.observed
-            self.p = (self.p + torch.sign(overfitting - self.cfg.r_target) * self.cfg.speed).clamp(0, 1)
+            self.p = (self.p + torch.sign(overfitting - self.settings.r_target) * self.settings.speed).clamp(0, 1)
             self.sign_sum, self.observed = torch.zeros_like(self.sign_sum), 0
 
     def state_dict(self) -> dict:
@@ -48,13 +49,13 @@ class Augment:
 
     def _table(self, rows):
         """Jitter every value; drop features to the middle of their range (0 after scaling)."""
-        noise = torch.randn(rows.shape, generator=self.rng, device=rows.device) * self.cfg.jitter
-        kept = (self._uniform(*rows.shape) >= self.cfg.dropout).to(rows.dtype)
+        noise = torch.randn(rows.shape, generator=self.rng, device=rows.device) * self.settings.jitter
+        kept = (self._uniform(*rows.shape) >= self.settings.dropout).to(rows.dtype)
         return (rows + noise) * kept
 
     def _images(self, rows):
         images = rows.reshape(len(rows), *self.shape)
-        images = images + (self._uniform(len(rows), 1, 1, 1) - 0.5) * 2 * self.cfg.brightness
+        images = images + (self._uniform(len(rows), 1, 1, 1) - 0.5) * 2 * self.settings.brightness
         images = self._translate(images)
         images = self._cutout(images)
         return images.reshape(len(rows), -1)
@@ -62,7 +63,7 @@ class Augment:
     def _translate(self, images):
         """Shift each image by up to `translation` of its size, filling with the background (-1)."""
         n, _, height, width = images.shape
-        reach_y, reach_x = int(height * self.cfg.translation + 0.5), int(width * self.cfg.translation + 0.5)
+        reach_y, reach_x = int(height * self.settings.translation + 0.5), int(width * self.settings.translation + 0.5)
         shift_y = (self._uniform(n, 1, 1) * (2 * reach_y + 1)).long() - reach_y
         shift_x = (self._uniform(n, 1, 1) * (2 * reach_x + 1)).long() - reach_x
         rows = (torch.arange(height, device=images.device)[None, :, None] + shift_y + 1).clamp(0, height + 1)
@@ -74,7 +75,7 @@ class Augment:
     def _cutout(self, images):
         """Blank a square of side `cutout` x the image size at a random place in each image."""
         n, _, height, width = images.shape
-        side_y, side_x = int(height * self.cfg.cutout + 0.5), int(width * self.cfg.cutout + 0.5)
+        side_y, side_x = int(height * self.settings.cutout + 0.5), int(width * self.settings.cutout + 0.5)
         top = (self._uniform(n, 1, 1) * (height + 1 - side_y)).long()
         left = (self._uniform(n, 1, 1) * (width + 1 - side_x)).long()
         ys = torch.arange(height, device=images.device)[None, :, None]

@@ -13,6 +13,8 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -157,12 +159,29 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
     which (training/plan.py:default_target_data)."""
     from ganxfer.training.plan import default_target_data  # imports torch: only for a finetune
 
-    target = default_target_data(overrides)
+    source = source_without_data(overrides)
+    target = None if source is None else default_target_data(source)
     if target is None:
         return overrides
     print(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
           "(data=NAME names other rows)", file=sys.stderr)
     return with_settings_first(overrides, f"data={target}")
+
+
+def source_without_data(overrides: list[str]) -> str | None:
+    """The one plain ckpt=... of a command line that gives no data=...; None otherwise (a sweep
+    over ckpt, several, none, or overrides Hydra cannot parse, which the checks that follow report)."""
+    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(settings)
+    except HydraException:
+        return None
+    if any(override.key_or_group == "data" for override in parsed):
+        return None
+    given = [override for override in parsed if override.key_or_group == "ckpt"]
+    if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
+        return None
+    return str(given[0].value())
 
 
 def report_overrides(overrides: list[str]) -> list[str]:

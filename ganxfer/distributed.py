@@ -117,7 +117,7 @@ def device(chosen: torch.device) -> torch.device:
 
 def check_strategy(strategy) -> None:
     if active() and strategy.changes_trainable_weights:
-        raise UserError(f"transfer={strategy.cfg.name} changes which weights train during the run, which "
+        raise UserError(f"transfer={strategy.settings.name} changes which weights train during the run, which "
                         "DistributedDataParallel cannot follow; run it in one process")
 
 

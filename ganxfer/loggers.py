@@ -11,12 +11,11 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import OmegaConf
+import yaml
 
 from ganxfer import distributed
 from ganxfer.errors import Interrupted, UserError
+from ganxfer.settings import Logger
 
 _open = []  # the tracker of the run in progress, if any
 
@@ -28,12 +27,13 @@ def log_row(row: dict) -> None:
 
 
 @contextmanager
-def tracking(cfg, out: Path):
-    """Track the run that writes into `out` for as long as the block lasts."""
-    if cfg.logger.name == "none" or not distributed.is_main():
+def tracking(logger: Logger, config: dict, out: Path, names: tuple[str, str]):
+    """Track the run that writes into `out` for as long as the block lasts, under `names`: its
+    experiment's and its own. `config`, the run's as composed, is the tracker's record of it."""
+    if logger.name == "none" or not distributed.is_main():
         yield
         return
-    tracker = BACKENDS[cfg.logger.name](cfg.logger, out, *_experiment_and_run(cfg, out))
+    tracker = BACKENDS[logger.name](logger, out, *names)
     _open.append(tracker)
     status = "FAILED"
     try:
@@ -44,21 +44,7 @@ def tracking(cfg, out: Path):
         raise
     finally:
         _open.remove(tracker)
-        # The config is read at the end: fine-tuning fills in the source's model and checkpoint.
-        tracker.close(OmegaConf.to_container(cfg, resolve=True), out, status)
-
-
-def _experiment_and_run(cfg, out: Path) -> tuple[str, str]:
-    """A sweep's jobs share the sweep directory as their experiment; a single run files under
-    its stage. The run is named after its run directory (a sweep job's number)."""
-    hydra = HydraConfig.get()
-    if cfg.logger.get("experiment"):
-        experiment = cfg.logger.experiment
-    elif hydra.mode == RunMode.MULTIRUN:
-        experiment = str(Path(hydra.sweep.dir).absolute())
-    else:
-        experiment = f"ganxfer {cfg.stage.name}"
-    return experiment, out.name
+        tracker.close(config, out, status)
 
 
 def _pictures(out: Path) -> list[Path]:
@@ -86,7 +72,7 @@ def _flat(config: dict, prefix: str = "") -> dict[str, str]:
 class TensorBoard:
     """Scalars, the config as text and the pictures as images, in the run directory's event file."""
 
-    def __init__(self, settings, out: Path, experiment: str, run: str):
+    def __init__(self, settings: Logger, out: Path, experiment: str, run: str):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -105,8 +91,8 @@ class TensorBoard:
         import matplotlib.image
 
         # Indented four spaces: TensorBoard shows its text as Markdown, and this as code.
-        yaml = OmegaConf.to_yaml(config)
-        self.writer.add_text("config", "\n".join("    " + line for line in yaml.splitlines()))
+        text = yaml.safe_dump(config, sort_keys=False)
+        self.writer.add_text("config", "\n".join("    " + line for line in text.splitlines()))
         self.writer.add_text("status", status)
         for picture in _pictures(out):
             image = matplotlib.image.imread(picture)[..., :3]  # RGBA -> RGB
@@ -128,7 +114,7 @@ class MLflow:
     """Parameters (the flattened config), metrics per step, and the run directory's metrics.json
     and pictures as artifacts, in an MLflow tracking store (by default a local folder)."""
 
-    def __init__(self, settings, out: Path, experiment: str, run: str):
+    def __init__(self, settings: Logger, out: Path, experiment: str, run: str):
         # MLflow 3 asks for an opt-in to its folder store: the one that needs no database or server.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         try:

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
-from ganxfer import checkpoint, cli
+from ganxfer import checkpoint, cli, models
+from ganxfer.settings import group_from_saved
 
 # Small enough that a run takes well under a second; big enough to exercise every part. On the
 # CPU, even where a GPU is at hand: the tests compare weights and numbers bit for bit, which a GPU
@@ -17,6 +19,19 @@ from ganxfer import checkpoint, cli
 # of what only a GPU does say trainer.device=cuda after these (the last value given wins).
 TINY = ["trainer.steps=6", "trainer.batch_size=16", "trainer.log_every=2", "trainer.ckpt_every=3",
         "model.z_dim=8", "model.g_hidden=32", "model.d_hidden=32", "trainer.device=cpu"]
+
+
+def settings_of(group: str, values) -> object:
+    """One config group's typed settings from these values (a dict or an OmegaConf node), what they
+    lack filled from the defaults of the option they name, as a checkpoint's saved config is read."""
+    if not isinstance(values, dict):
+        values = OmegaConf.to_container(values, resolve=True)
+    return group_from_saved(group, values)
+
+
+def build_model(model: dict, *args, **kwargs):
+    """models.build from a `model` group written as a dict."""
+    return models.build(settings_of("model", model), *args, **kwargs)
 
 
 def console_script() -> str:

@@ -6,16 +6,14 @@ this process; those marked `console` run the installed console script, as a user
 import pathlib
 import subprocess
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import assert_failed_cleanly, assert_user_error, run_console_script
+from conftest import assert_failed_cleanly, assert_user_error, run_console_script, settings_of
 from ganxfer import cli, stages
 from ganxfer.cli import STAGES
 from ganxfer.data import split_table
@@ -78,8 +76,8 @@ def source(tmp_path_factory) -> Source:
 
 def held_out_and_training_row() -> dict[str, int]:
     """Row numbers of a ROWS-row CSV that data=csv holds out and trains on (split by data.split_seed)."""
-    data_cfg = OmegaConf.create((files("ganxfer.conf") / "data" / "csv.yaml").read_text())
-    split = split_table(pd.DataFrame({"x": range(ROWS)}), data_cfg)
+    data = settings_of("data", {"name": "csv"})
+    split = split_table(pd.DataFrame({"x": range(ROWS)}), data)
     return {"holdout": int(split.holdout.index[0]), "train": int(split.train.index[0])}
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TINY, load_last
-from ganxfer import checkpoint, cli, models
+from conftest import TINY, build_model, load_last
+from ganxfer import checkpoint, cli
 from ganxfer.checkpoint import sampler_weights
 from test_training import assert_same_state
 
@@ -90,7 +90,7 @@ def test_discriminator_output_depends_on_the_label(model, conditioning):
     settings = {"name": model, "z_dim": 4, "g_hidden": 8, "g_layers": 1, "d_hidden": 8, "d_layers": 1,
                 "g_channels": 4, "d_channels": 4, "conditional": True, "conditioning": conditioning}
     torch.manual_seed(0)
-    generator, discriminator = models.build(settings, 64, (1, 8, 8), classes=3)
+    generator, discriminator = build_model(settings, 64, (1, 8, 8), classes=3)
     rows = torch.rand(5, 64) * 2 - 1
     zeros, twos = torch.zeros(5, dtype=torch.long), torch.full((5,), 2)
     assert not torch.allclose(discriminator(rows, zeros), discriminator(rows, twos))

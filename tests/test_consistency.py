@@ -4,10 +4,9 @@ and the DCGAN, and a resumed run continues exactly."""
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, run_in_process, whole_and_resumed
-from ganxfer import checkpoint, models
+from conftest import TINY, build_model, load_last, run_in_process, settings_of, whole_and_resumed
+from ganxfer import checkpoint
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.transfer import get
@@ -35,7 +34,7 @@ def pretrained(folder, *overrides):
 
 
 def loss_cfg():
-    return OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
+    return settings_of("loss", {"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
                              "adversarial_weight": 1.0, "feature_matching": 0.0, "moment_matching": 0.0,
                              "moment_distance": "euclidean"})
 
@@ -46,8 +45,8 @@ def regularised(name, model="mlp"):
     settings = {"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 2, "d_hidden": 16, "d_layers": 1}
     if model == "dcgan":
         settings = {"name": "dcgan", "z_dim": 4, "g_channels": 4, "d_channels": 4}
-    generator, discriminator = models.build(settings, 64, (1, 8, 8) if model == "dcgan" else None)
-    strategy = get(OmegaConf.create({"name": name, "weight": 1.0, "batch": 8, "layers": [], "tau": 0.07}))
+    generator, discriminator = build_model(settings, 64, (1, 8, 8) if model == "dcgan" else None)
+    strategy = get(settings_of("transfer", {"name": name, "weight": 1.0, "batch": 8, "layers": [], "tau": 0.07}))
     objective = Objective(loss_cfg(), torch.randn(32, 64), 10, torch.Generator().manual_seed(0))
     strategy.regularise(objective, generator, discriminator, 8)
     (penalty,) = objective.g_penalties
@@ -98,9 +97,9 @@ def test_the_penalty_trains_g_and_leaves_the_source_copy_as_it_was(name):
 
 
 def test_the_hidden_blocks_are_the_mlp_layers_and_the_dcgan_blocks():
-    mlp, _ = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 3, "d_hidden": 16,
+    mlp, _ = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 3, "d_hidden": 16,
                            "d_layers": 1}, 6)
-    dcgan, _ = models.build({"name": "dcgan", "z_dim": 4, "g_channels": 4, "d_channels": 4}, 64, (1, 8, 8))
+    dcgan, _ = build_model({"name": "dcgan", "z_dim": 4, "g_channels": 4, "d_channels": 4}, 64, (1, 8, 8))
     assert len(hidden_blocks(mlp)) == 3
     assert len(hidden_blocks(dcgan)) == 2  # the projection and the one upsampling block of 8x8 images
 
@@ -130,8 +129,8 @@ def test_a_resumed_finetune_continues_exactly(ganxfer, mlp_source, name):
 @pytest.mark.parametrize("settings, message", [({"layers": [5]}, "G does not have"),
                                                ({"batch": 1}, "at least 2")])
 def test_settings_that_cannot_work_are_refused_clearly(settings, message):
-    strategy = get(OmegaConf.create({"name": "cdc", "weight": 1.0, "batch": 8, "layers": [], **settings}))
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 2,
+    strategy = get(settings_of("transfer", {"name": "cdc", "weight": 1.0, "batch": 8, "layers": [], **settings}))
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 2,
                                              "d_hidden": 16, "d_layers": 1}, 6)
     objective = Objective(loss_cfg(), torch.randn(32, 6), 10, torch.Generator())
     with pytest.raises(UserError, match=message):

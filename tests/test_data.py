@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last
+from conftest import TINY, load_last, settings_of
 from ganxfer.data import Schema, load_table, prepare, split_table
 from ganxfer.data import csv_file, frames
 from ganxfer.data import split as splits
@@ -26,7 +25,7 @@ def data_cfg(**changes):
     base = dict(name="csv", path=None, label=None, classes=None, shots=None, shape=None, pixel_range=None,
                 holdout=0.2, split_seed=0, drop=[], categorical=[], continuous=[], max_categories=10,
                 scaling="minmax", missing="model", refit=False)
-    return OmegaConf.create({**base, **changes})
+    return settings_of("data", {**base, **changes})
 
 
 def mixed_types(seed: int = 0, rows: int = 200) -> pd.DataFrame:

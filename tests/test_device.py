@@ -5,10 +5,9 @@ marked `gpu` check what only a GPU does; they are skipped where there is none.""
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, mixed_table, run_console_script, whole_and_resumed
-from ganxfer import checkpoint, models
+from conftest import TINY, build_model, load_last, mixed_table, run_console_script, settings_of, whole_and_resumed
+from ganxfer import checkpoint
 from ganxfer.data import prepare
 from ganxfer.objective import Objective
 from ganxfer.data.rows import DeviceRows
@@ -17,7 +16,7 @@ from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 # Every way a tensor's value reaches Python, each of which waits for a GPU to catch up.
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
 # Lazy R1 and instance noise, so that the objective's step-dependent parts run too.
-LOSS = OmegaConf.create({"name": "ns", "r1_gamma": 0.1, "r1_every": 2, "gp_weight": 0.0, "instance_noise": 0.1,
+LOSS = settings_of("loss", {"name": "ns", "r1_gamma": 0.1, "r1_every": 2, "gp_weight": 0.0, "instance_noise": 0.1,
                          "adversarial_weight": 1.0, "feature_matching": 0.0, "moment_matching": 0.0,
                          "moment_distance": "euclidean"})
 
@@ -26,7 +25,7 @@ def train(steps: int, device: str = "cpu", precision: str = "32") -> None:
     """`steps` steps with one log row and one checkpoint, at the end: G's warmed-up average,
     gradient clipping and two discriminator updates a step included."""
     torch.manual_seed(0)
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
                                              "d_hidden": 8, "d_layers": 1}, 3)
     gan = GAN.create(generator.to(device), discriminator.to(device), 1e-3, 1e-3, (0.5, 0.999), ema_decay=0.9,
                      ema_warmup=True)
@@ -64,10 +63,7 @@ def test_the_steps_between_log_and_checkpoint_steps_read_nothing_on_the_host():
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_rows_in_memory_move_to_the_device_once_and_every_step_draws_from_them_there(tmp_path, device):
     mixed_table(0).to_csv(tmp_path / "rows.csv", index=False)
-    csv = OmegaConf.load("conf/data/csv.yaml")  # as data=csv composes it
-    del csv["defaults"]
-    data_cfg = OmegaConf.merge(OmegaConf.load("conf/data/_table.yaml"), csv, {"path": str(tmp_path / "rows.csv")})
-    prepared = prepare(data_cfg)
+    prepared = prepare(settings_of("data", {"name": "csv", "path": str(tmp_path / "rows.csv")}))  # as data=csv composes it
     assert prepared.rows.device.type == "cpu"  # prepared on the host...
     rows = prepared.rows.to(device)  # ...and moved once, by the run
     first = rows.for_step(1)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from conftest import TINY, load_last
+from conftest import TINY, load_last, settings_of
 from ganxfer import cli, distributed, transfer
 from ganxfer.errors import UserError
 
@@ -145,12 +145,10 @@ def one_rank_group(monkeypatch):
 
 
 def test_strategies_that_thaw_weights_mid_run_are_refused_with_several_ranks(one_rank_group):
-    from omegaconf import OmegaConf
-
-    minegan = transfer.get(OmegaConf.create({"name": "minegan", "miner_hidden": 8, "mine_steps": 2}))
+    minegan = transfer.get(settings_of("transfer", {"name": "minegan", "miner_hidden": 8, "mine_steps": 2}))
     with pytest.raises(UserError, match="changes which weights train"):
         distributed.check_strategy(minegan)
-    distributed.check_strategy(transfer.get(OmegaConf.create({"name": "full"})))
+    distributed.check_strategy(transfer.get(settings_of("transfer", {"name": "full"})))
 
 
 def test_other_ranks_draw_their_own_batches_from_seed_rank_and_step_alone(monkeypatch):

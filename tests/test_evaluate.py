@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
-from conftest import TINY, mixed_table
+from conftest import TINY, mixed_table, settings_of
 from ganxfer import checkpoint, cli
 from ganxfer.data import Schema, load_table
 from ganxfer.stages import evaluate as evaluate_stage
@@ -106,7 +105,7 @@ def test_distances_are_measured_in_the_real_rows_standardised_space(ganxfer, two
     assert "distances in one space for every checkpoint: real rows: 2 numbers" in capsys.readouterr().out
     state = checkpoint.load(finetuned)
     schema = Schema.from_dict(state["schema"])
-    table = load_table(OmegaConf.create(state["config"]["data"]))
+    table = load_table(settings_of("data", state["config"]["data"]))
     real = table.loc[state["split"]["holdout_rows"].numpy()]
     fake = evaluate_stage.synthetic_rows(state, schema, len(real), 0, "cpu")  # seed=0, evaluate's default
 
@@ -123,7 +122,7 @@ def test_distances_are_measured_in_the_real_rows_standardised_space(ganxfer, two
 def test_images_keep_the_pixel_space_their_models_share():
     """Every model of the digits scales pixels by the data's range: the comparison space is that one."""
     pixels = pd.DataFrame(np.random.default_rng(0).integers(0, 17, (30, 64)), columns=[f"p{i}" for i in range(64)])
-    space = evaluate_stage.comparison_space(OmegaConf.create({"shape": [8, 8], "pixel_range": [0, 16]}), pixels, pixels)
+    space = evaluate_stage.comparison_space(settings_of("data", {"name": "digits"}), pixels, pixels)
     np.testing.assert_allclose(space(pixels), Schema.fit_image(pixels, [8, 8], [0, 16]).transform(pixels), atol=1e-6)
 
 

@@ -5,16 +5,15 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, mixed_table
+from conftest import TINY, load_last, mixed_table, settings_of
 from ganxfer.data import prepare
 from ganxfer.data import load_table, split_table
 
 
 def data_config(name: str, *overrides: str):
     with initialize_config_module("ganxfer.conf", version_base="1.3"):
-        return compose("config", overrides=[f"data={name}", *overrides]).data
+        return settings_of("data", compose("config", overrides=[f"data={name}", *overrides]).data)
 
 
 def test_the_health_pair_is_two_domains_of_one_real_table_with_mixed_columns():
@@ -65,7 +64,7 @@ def test_the_weights_a_finetune_ends_with_do_not_depend_on_the_held_out_rows(gan
     mixed_table(0).to_csv(tmp_path / "source.csv", index=False)
     source = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / 'source.csv'}", *TINY)
     target = mixed_table(1, rows=80)
-    split = OmegaConf.create({"label": None, "holdout": 0.25, "split_seed": 0, "shots": 10})
+    split = settings_of("data", {"name": "csv", "label": None, "holdout": 0.25, "split_seed": 0, "shots": 10})
     target.to_csv(tmp_path / "a.csv", index=False)
     _with_other_held_out_rows(target, split).to_csv(tmp_path / "b.csv", index=False)
     runs = [ganxfer("finetune", "data=csv", f"data.path={tmp_path / name}", "data.holdout=0.25", "data.shots=10",

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from conftest import console_script, load_last
+from conftest import build_model, console_script, load_last, settings_of
 from ganxfer import checkpoint, cli, models
 from ganxfer.data import load_table, split_table
 from ganxfer.data.image_folder import read_image_folder, write_image_folder
@@ -34,7 +34,7 @@ def images_cfg(path, **changes):
     """data=images as Hydra composes it (its own file over data=csv's)."""
     config = OmegaConf.merge(*(OmegaConf.create((CONF / name).read_text()) for name in ("csv.yaml", "images.yaml")))
     del config["defaults"]
-    return OmegaConf.merge(config, {"path": str(path), **changes})
+    return settings_of("data", OmegaConf.merge(config, {"path": str(path), **changes}))
 
 
 def digit_folder(root: Path, per_class: int = 12, digits=range(10), labelled: bool = True, rgb: int = 6) -> Path:
@@ -132,7 +132,7 @@ def test_classes_and_shots_select_by_folder_as_for_a_csv_label(tmp_path):
 def test_dcgan_sizes_itself_for_28_32_and_64_pixels(shape, conditional):
     config = {"name": "dcgan", "z_dim": 8, "g_channels": 4, "d_channels": 4, "conditional": conditional}
     width = int(np.prod(shape))
-    generator, discriminator = models.build(config, width, shape, classes=3 if conditional else 0)
+    generator, discriminator = build_model(config, width, shape, classes=3 if conditional else 0)
     labels = torch.tensor([0, 2]) if conditional else None
     rows = models.generate(generator, 2, seed=0, device="cpu", labels=labels)
     assert rows.shape == (2, width) and rows.abs().max() <= 1

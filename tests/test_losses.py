@@ -4,8 +4,8 @@ import pytest
 import torch
 from scipy.spatial.distance import mahalanobis
 
-from conftest import TINY, load_last
-from ganxfer import losses, models
+from conftest import TINY, build_model, load_last
+from ganxfer import losses
 
 # Logits between the least-squares targets (0 fake, 1 real), where every loss is still learning.
 REAL = torch.tensor([0.2, 0.5, 0.4])
@@ -70,7 +70,7 @@ def test_mahalanobis_moments_equal_a_numpy_reference():
 
 def test_spectral_norm_keeps_the_top_singular_value_near_one():
     torch.manual_seed(0)
-    _, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
+    _, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
                                      "d_hidden": 32, "d_layers": 2, "spectral_norm": True}, 16)
     for _ in range(30):  # each forward pass refines the power-iteration estimate
         discriminator(torch.randn(8, 16))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import build_model
 from ganxfer import models
 from ganxfer.errors import UserError
 from ganxfer.models.activations import BlockActivation
@@ -18,7 +19,7 @@ def softmax_blocks(rows: torch.Tensor) -> list[torch.Tensor]:
 
 def test_one_hot_blocks_are_exact_when_sampling():
     torch.manual_seed(0)
-    generator, _ = models.build(MLP, LAYOUT)
+    generator, _ = build_model(MLP, LAYOUT)
     rows = models.generate(generator, 256, seed=0, device="cpu")
     assert rows.shape == (256, 8)
     for block in softmax_blocks(rows):
@@ -30,7 +31,7 @@ def test_one_hot_blocks_are_exact_when_sampling():
 
 def test_one_hot_blocks_are_soft_and_differentiable_while_training():
     torch.manual_seed(0)
-    generator, _ = models.build(MLP, LAYOUT)
+    generator, _ = build_model(MLP, LAYOUT)
     generator.train()
     rows = generator(torch.randn(64, generator.z_dim))
     for block in softmax_blocks(rows):
@@ -51,7 +52,7 @@ def test_sampled_categories_follow_the_softmax_of_the_logits():
 
 
 def test_the_generator_draws_its_gumbel_noise_from_z():
-    generator, _ = models.build(MLP, LAYOUT)
+    generator, _ = build_model(MLP, LAYOUT)
     assert generator.z_dim == MLP["z_dim"] + 3 + 2  # one noise input per one-hot output
     generator.train()
     z = torch.randn(16, generator.z_dim)
@@ -62,7 +63,7 @@ def test_the_generator_draws_its_gumbel_noise_from_z():
 
 
 def test_a_plain_width_means_all_tanh():
-    generator, discriminator = models.build(MLP, 5)
+    generator, discriminator = build_model(MLP, 5)
     assert generator.z_dim == 8 and generator(torch.randn(4, 8)).shape == (4, 5)
     assert discriminator(torch.randn(4, 5)).shape == (4,)
 
@@ -71,7 +72,7 @@ def test_a_plain_width_means_all_tanh():
 def test_dcgan_sizes_itself_from_the_image_shape(shape):
     torch.manual_seed(0)
     width = shape[0] * shape[1] * shape[2]
-    generator, discriminator = models.build(DCGAN, [("tanh", width)], shape)
+    generator, discriminator = build_model(DCGAN, [("tanh", width)], shape)
     rows = generator(torch.randn(5, generator.z_dim))
     assert rows.shape == (5, width) and rows.abs().max() <= 1
     logits = discriminator(rows)
@@ -82,13 +83,13 @@ def test_dcgan_sizes_itself_from_the_image_shape(shape):
 
 def test_dcgan_halves_each_side_down_to_at_least_four_pixels():
     convolutions = {size: sum(isinstance(m, torch.nn.ConvTranspose2d) for m in
-                              models.build(DCGAN, [("tanh", size * size)], (1, size, size))[0].modules())
+                              build_model(DCGAN, [("tanh", size * size)], (1, size, size))[0].modules())
                     for size in (8, 28, 32)}
     assert convolutions == {8: 1, 28: 2, 32: 3}
 
 
 def test_dcgan_needs_images_and_unknown_models_are_named():
     with pytest.raises(UserError, match="model=dcgan generates images"):
-        models.build(DCGAN, LAYOUT)
+        build_model(DCGAN, LAYOUT)
     with pytest.raises(UserError, match="unknown model 'gpt'"):
-        models.build({**MLP, "name": "gpt"}, LAYOUT)
+        build_model({**MLP, "name": "gpt"}, LAYOUT)

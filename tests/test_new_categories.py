@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last
-from ganxfer import models
+from conftest import TINY, build_model, load_last, settings_of
 from ganxfer.data import Schema
 from ganxfer.transfer import STRATEGIES, categories
 
@@ -61,11 +59,11 @@ def test_gaps_keep_their_category_when_new_ones_follow_it():
 def test_new_outputs_start_at_the_mean_of_their_columns_source_outputs(spectral_norm):
     source, target = schemas()
     torch.manual_seed(0)
-    source_g, source_d = (n.state_dict() for n in models.build({**MLP, "spectral_norm": spectral_norm}, source.layout))
+    source_g, source_d = (n.state_dict() for n in build_model({**MLP, "spectral_norm": spectral_norm}, source.layout))
     torch.manual_seed(1)
-    generator, discriminator = models.build({**MLP, "spectral_norm": spectral_norm}, target.layout)
+    generator, discriminator = build_model({**MLP, "spectral_norm": spectral_norm}, target.layout)
     shared = categories.carry_over(generator, discriminator, source_g, source_d, source, target,
-                                   OmegaConf.create({"load_optimizer": False}))
+                                   settings_of("transfer", {"load_optimizer": False}))
     d_key = "body.0.parametrizations.weight.original" if spectral_norm else D_INPUT
     g, d = generator.state_dict(), discriminator.state_dict()
     # Source outputs: cyl 4, 6, 8 | colour (2) | weight. Target: cyl 4, 6, 8, 5 | colour (2), green | weight.

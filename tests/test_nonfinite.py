@@ -5,16 +5,15 @@ import copy
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from ganxfer import models
+from conftest import build_model, settings_of
 from ganxfer.errors import TrainingDiverged, UserError
 from ganxfer.objective import Objective
 from ganxfer.data.rows import DeviceRows
 from ganxfer.training.loop import GAN, Callbacks, Schedule, StepContext, fit
 
 STEPS = 6
-LOSS = OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
+LOSS = settings_of("loss", {"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
                          "adversarial_weight": 1.0, "feature_matching": 0.0, "moment_matching": 0.0,
                          "moment_distance": "euclidean"})
 
@@ -56,7 +55,7 @@ def train(on_nonfinite: str, bad_steps, log_every: int = 1, steps: int = STEPS, 
     """`steps` steps with a checkpoint every step. Returns the saved states by step and the log rows;
     a UserError from the loop is re-raised with them attached."""
     torch.manual_seed(0)
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1,
                                              "d_hidden": 8, "d_layers": 1}, 3)
     gan = GAN.create(generator, discriminator, 1e-3, 1e-3, (0.5, 0.999), ema_decay=0.9)
     data = torch.rand(32, 3) * 2 - 1

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TINY, assert_user_error, load_last, mixed_table, whole_and_resumed
+from conftest import TINY, assert_user_error, load_last, mixed_table, settings_of, whole_and_resumed
 from ganxfer.data import Schema, StreamOptions, load_table, prepare
 from ganxfer.data.prepare import fit_schema
 from ganxfer.data import stream
@@ -33,7 +33,7 @@ def data_config(path, **settings):
     csv = OmegaConf.load("conf/data/csv.yaml")
     csv.path = str(path)
     del csv["defaults"]
-    return OmegaConf.merge(OmegaConf.load("conf/data/_table.yaml"), csv, settings)
+    return settings_of("data", OmegaConf.merge(OmegaConf.load("conf/data/_table.yaml"), csv, settings))
 
 
 def training_rows(folder, groups: list[int]) -> np.ndarray:

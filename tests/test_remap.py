@@ -11,10 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, run_in_process
-from ganxfer import cli, models
+from conftest import TINY, build_model, load_last, run_in_process, settings_of
+from ganxfer import cli
 from ganxfer.data import Schema
 from ganxfer.data.prepare import differs_from_source, schema_for_target
 from ganxfer.errors import UserError
@@ -49,7 +48,7 @@ NEW = [1, 3]  # Rome, c
 
 def networks(schema: Schema, seed: int, spectral_norm: bool = False):
     torch.manual_seed(seed)
-    return models.build({**MLP, "spectral_norm": spectral_norm}, schema.layout)
+    return build_model({**MLP, "spectral_norm": spectral_norm}, schema.layout)
 
 
 def d_input_key(spectral_norm: bool) -> str:
@@ -86,7 +85,7 @@ def test_shared_outputs_are_carried_over_bit_for_bit_and_new_ones_start_fresh(sp
 def test_l2sp_pulls_only_the_carried_over_weights_toward_the_source():
     source, target = Schema.fit(source_table()), Schema.fit(target_table())
     generator, discriminator = networks(target, 1)
-    strategy = get(OmegaConf.create({"name": "l2sp", "lambda_g": 1.0, "lambda_d": 1.0}))
+    strategy = get(settings_of("transfer", {"name": "l2sp", "lambda_g": 1.0, "lambda_d": 1.0}))
     strategy.shared = carry_over(generator, discriminator, *(n.state_dict() for n in networks(source, 0)),
                                  source, target)
     objective = SimpleNamespace(g_penalties=[], d_penalties=[])
@@ -102,10 +101,10 @@ def test_l2sp_pulls_only_the_carried_over_weights_toward_the_source():
 
 
 def test_strategies_that_need_the_whole_source_model_are_refused():
-    ewc = OmegaConf.create({"name": "ewc", "load_optimizer": False})
+    ewc = settings_of("transfer", {"name": "ewc", "load_optimizer": False})
     with pytest.raises(UserError, match="transfer=ewc.*l2sp"):
         check_strategy(get(ewc), ewc)
-    full = OmegaConf.create({"name": "full", "load_optimizer": True})
+    full = settings_of("transfer", {"name": "full", "load_optimizer": True})
     with pytest.raises(UserError, match="load_optimizer"):
         check_strategy(get(full), full)
 

@@ -11,6 +11,7 @@ import torch
 
 from conftest import TINY, load_last, run_in_process
 from ganxfer.errors import UserError
+from ganxfer.settings import check_threads
 from ganxfer.training import threads
 
 
@@ -77,7 +78,7 @@ def test_a_given_count_and_omp_num_threads_are_kept(monkeypatch):
 @pytest.mark.parametrize("value", [0, -1, "many", True, 1.5])
 def test_values_other_than_auto_or_a_positive_integer_are_refused(value):
     with pytest.raises(UserError, match="trainer.threads"):
-        threads.choose(value, parameters=10, batch_size=1)
+        check_threads(value)
 
 
 def test_the_count_auto_picks_reaches_torch(ganxfer, monkeypatch):

@@ -4,10 +4,9 @@ moves, penalties anchor at the source, and augmentation is differentiable."""
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, load_last, run_in_process, whole_and_resumed
-from ganxfer import checkpoint, cli, models
+from conftest import TINY, build_model, load_last, run_in_process, settings_of, whole_and_resumed
+from ganxfer import checkpoint, cli
 from ganxfer.objective import Objective
 from ganxfer.transfer import SVD, get
 from ganxfer.augment import Augment
@@ -81,7 +80,7 @@ def test_minegan_trains_the_generator_after_mining(ganxfer, source):
 
 def test_svd_reconstructs_the_source_weights_before_training():
     torch.manual_seed(0)
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
                                              "d_hidden": 16, "d_layers": 1}, 6)
     weights = [m.weight.detach().clone() for m in generator.modules() if isinstance(m, torch.nn.Linear)]
     SVD(None).adapt(generator, discriminator)
@@ -103,7 +102,7 @@ def test_svd_trains_only_singular_value_multipliers_and_biases(ganxfer, source):
 
 
 def loss_cfg():
-    return OmegaConf.create({"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
+    return settings_of("loss", {"name": "ns", "r1_gamma": 0.0, "r1_every": 1, "gp_weight": 0.0, "instance_noise": 0.0,
                              "adversarial_weight": 1.0, "feature_matching": 0.0, "moment_matching": 0.0,
                              "moment_distance": "euclidean"})
 
@@ -112,10 +111,10 @@ def loss_cfg():
                                             ("ewc", {"lambda_ewc": 1.0, "fisher_batches": 3})])
 def test_penalties_are_zero_at_the_source_and_positive_after_a_step(name, settings):
     torch.manual_seed(0)
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
                                              "d_hidden": 16, "d_layers": 1}, 6)
     objective = Objective(loss_cfg(), torch.randn(32, 6), 10, torch.Generator().manual_seed(0))
-    get(OmegaConf.create({"name": name, **settings})).regularise(objective, generator, discriminator, 8)
+    get(settings_of("transfer", {"name": name, **settings})).regularise(objective, generator, discriminator, 8)
     penalties = objective.g_penalties + objective.d_penalties
     assert penalties and all(penalty().item() == 0 for penalty in penalties)
     with torch.no_grad():
@@ -126,7 +125,7 @@ def test_penalties_are_zero_at_the_source_and_positive_after_a_step(name, settin
 
 def test_fisher_information_is_non_negative_with_the_weights_shapes():
     torch.manual_seed(0)
-    generator, discriminator = models.build({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
+    generator, discriminator = build_model({"name": "mlp", "z_dim": 4, "g_hidden": 16, "g_layers": 1,
                                              "d_hidden": 16, "d_layers": 1}, 6)
     objective = Objective(loss_cfg(), torch.randn(32, 6), 10, torch.Generator().manual_seed(0))
     fisher = fisher_information(generator, discriminator, objective.loss.generator, 8, 3, objective.rng)
@@ -138,7 +137,7 @@ def test_fisher_information_is_non_negative_with_the_weights_shapes():
 def augment_cfg(name, p, **extra):
     base = {"name": name, "p": p, "adaptive": False, "r_target": 0.6, "interval": 2, "speed": 0.5,
             "brightness": 0.25, "translation": 0.125, "cutout": 0.5, "jitter": 0.05, "dropout": 0.1}
-    return OmegaConf.create({**base, **extra})
+    return settings_of("augment", {**base, **extra})
 
 
 @pytest.mark.parametrize("name, shape", [("image", [8, 8]), ("tabular", None)])

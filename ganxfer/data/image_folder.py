@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 
 from ganxfer.data.images import eight_bit, image_shape
 from ganxfer.errors import UserError
+from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,20 @@ class BadImage(Exception):
         self.too_small = too_small
 
 
-def read_image_folder(data_cfg) -> pd.DataFrame:
+def read_image_folder(data: Data) -> pd.DataFrame:
     """The images under data.path as rows of uint8 pixels; with data.label set, the name of each
     image's class folder in that column. The index is the row's position: images in path order."""
-    root = _folder(data_cfg.get("path"))
-    shape = _channels_checked(image_shape(data_cfg.shape))
+    root = _folder(data.path)
+    shape = _channels_checked(image_shape(data.shape))
     files = image_files(root)
-    labels = folder_labels(root, files, data_cfg.get("label"))
+    labels = folder_labels(root, files, data.label)
     pixels, problems = decode_all(files, shape)
     if problems:
-        skip_bad = bool(data_cfg.get("skip_bad", False))
+        skip_bad = bool(data.skip_bad)
         pixels, labels = _leave_out(problems, pixels, files, labels, root, shape, skip_bad)
     table = pd.DataFrame(pixels, columns=[f"pixel{i}" for i in range(pixels.shape[1])], copy=False)
     if labels is not None:
-        table.insert(0, data_cfg.label, labels)
+        table.insert(0, data.label, labels)
     return table
 
 

@@ -24,6 +24,7 @@ from pandas.api.types import infer_dtype, is_float_dtype, is_integer_dtype, is_n
 from ganxfer.data.columns import CategoricalColumn, ConstantColumn, NumericColumn, plain_value
 from ganxfer.data.scalers import fit_scaler
 from ganxfer.errors import UserError
+from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,12 @@ class FitOptions:
     float32_in_files: frozenset[str] | None = None
 
     @classmethod
-    def from_config(cls, data_cfg) -> "FitOptions":
-        defaults = cls()
-        options = cls(categorical=[str(name) for name in data_cfg.get("categorical") or []],
-                      continuous=[str(name) for name in data_cfg.get("continuous") or []],
-                      max_categories=data_cfg.get("max_categories", defaults.max_categories),
-                      scaling=data_cfg.get("scaling", defaults.scaling),
-                      missing=data_cfg.get("missing", defaults.missing))
+    def from_settings(cls, data: Data) -> "FitOptions":
+        options = cls(categorical=[str(name) for name in data.categorical or []],
+                      continuous=[str(name) for name in data.continuous or []],
+                      max_categories=data.max_categories,
+                      scaling=data.scaling,
+                      missing=data.missing)
         if options.missing not in MISSING_POLICIES:
             raise UserError(f"data.missing={options.missing!r}; choose one of: {', '.join(MISSING_POLICIES)}")
         return options

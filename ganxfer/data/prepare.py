@@ -21,6 +21,7 @@ from ganxfer.data.stream import StreamedRows
 from ganxfer.data.split import split_table
 from ganxfer.data.tables import float32_in_files, keep_chosen, load_table
 from ganxfer.errors import UserError
+from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +74,23 @@ class SchemaChoice:
     resumed: Schema | None = None  # a resumed run's checkpoint's schema, kept as it is
     remap: bool = False  # transfer.remap=true: target columns unlike the source's get a schema of their own
 
-    def schema(self, train: pd.DataFrame, data_cfg, fit: Callable[[], Schema]) -> Schema:
+    def schema(self, train: pd.DataFrame, data: Data, fit: Callable[[], Schema]) -> Schema:
         """A resumed run's schema; else one fitted by `fit` (a pretrain, or a remapped target);
         else the source's, checked against the target rows `train`. A schema with no output at
         all (every column a single value) leaves nothing to learn."""
         if self.resumed is not None:
             schema = self.resumed
-        elif fits_own_schema(self.source, self.remap, train, data_cfg):
+        elif fits_own_schema(self.source, self.remap, train, data):
             schema = fit()
         else:
-            schema = schema_for_target(self.source, train, data_cfg)
+            schema = schema_for_target(self.source, train, data)
         if schema.width == 0:
             raise UserError(f"every column of the data holds a single value ({', '.join(map(str, schema.names))}): "
                             "there is nothing for a generator to learn; give a file whose columns vary")
         return schema
 
 
-def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = None,
+def prepare(data: Data, source: Schema | None = None, resumed: Schema | None = None,
             conditional: bool = False, remap: bool = False, domain: str | None = None,
             task_column: str | None = None, streaming: StreamOptions = StreamOptions(),
             meta: str = "none") -> TrainingData:
@@ -105,15 +106,15 @@ def prepare(data_cfg, source: Schema | None = None, resumed: Schema | None = Non
     `meta`: meta.name, which needs every training row in memory.
     Parquet data above data.stream's threshold are streamed (prepare_streamed)."""
     choice = SchemaChoice(source, resumed, remap)
-    groups = stream.streamed_row_groups(data_cfg)
+    groups = stream.streamed_row_groups(data)
     if groups is not None:
-        _check_streamable(data_cfg, conditional or domain is not None, meta)
-        return prepare_streamed(data_cfg, groups, choice, streaming)
-    table = load_table(data_cfg, domain)
-    split = split_table(table, data_cfg)
-    schema = choice.schema(split.train, data_cfg, lambda: fit_schema(split.train, table, data_cfg))
+        _check_streamable(data, conditional or domain is not None, meta)
+        return prepare_streamed(data, groups, choice, streaming)
+    table = load_table(data, domain)
+    split = split_table(table, data)
+    schema = choice.schema(split.train, data, lambda: fit_schema(split.train, table, data))
     if conditional and resumed is None:
-        schema = schema.with_condition(_condition(table, split.train, data_cfg, schema, source))
+        schema = schema.with_condition(_condition(table, split.train, data, schema, source))
     labels = schema.condition.indices(split.train[schema.condition.column]) if schema.condition else None
     tasks = None if task_column is None else _task_numbers(split.train, task_column)
     del table  # a large file is held once less while the rows are encoded
@@ -134,77 +135,77 @@ def _task_numbers(train: pd.DataFrame, column: str) -> np.ndarray:
     return np.searchsorted(np.sort(values.unique()), values.to_numpy()).astype(np.int64)
 
 
-def prepare_streamed(data_cfg, groups: list[RowGroup], choice: SchemaChoice, streaming: StreamOptions) -> TrainingData:
+def prepare_streamed(data: Data, groups: list[RowGroup], choice: SchemaChoice, streaming: StreamOptions) -> TrainingData:
     """Streamed data (ganxfer/data/stream.py): whole row groups held out, the schema fitted on a
     seeded sample of training row groups (or chosen from the source's as data in memory choose
     it), and a reader of this process's share of the others. `groups`: every row group, with the
     footers data.stream's choice read them from."""
-    split = stream.split_groups(groups, data_cfg.holdout, data_cfg.split_seed)
-    sample = keep_chosen(compact(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data_cfg, streaming)),
-                         data_cfg)
-    holdout = keep_chosen(compact(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data_cfg, streaming)),
-                          data_cfg, part=True)
-    schema = choice.schema(sample, data_cfg, lambda: fit_schema(sample, sample, data_cfg).with_ranges(
+    split = stream.split_groups(groups, data.holdout, data.split_seed)
+    sample = keep_chosen(compact(_read_seeded(groups, split.train, stream.SCHEMA_SAMPLE_ROWS, data, streaming)),
+                         data)
+    holdout = keep_chosen(compact(_read_seeded(groups, split.holdout, stream.HOLDOUT_KEPT_ROWS, data, streaming)),
+                          data, part=True)
+    schema = choice.schema(sample, data, lambda: fit_schema(sample, sample, data).with_ranges(
         stream.footer_ranges(groups, split.train)))
-    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data_cfg.split_seed).index.to_numpy()
+    positions = at_most(sample, stream.RECORDED_TRAINING_ROWS, data.split_seed).index.to_numpy()
     share = stream.rank_share(split.train, streaming.rank, streaming.processes)
 
     def encode(table: pd.DataFrame) -> np.ndarray:  # each window, as it is read
-        return schema.transform(keep_chosen(compact(table), data_cfg, part=True))
+        return schema.transform(keep_chosen(compact(table), data, part=True))
 
-    rows = StreamedRows.plan(groups, split.train, share, encode, data_cfg.buffer_rows, streaming.batch_size,
+    rows = StreamedRows.plan(groups, split.train, share, encode, data.buffer_rows, streaming.batch_size,
                              streaming.seed, streaming.processes)
     return TrainingData(schema, rows, positions, holdout, holdout_groups=split.holdout)
 
 
-def _read_seeded(groups, among: list[int], rows: int, data_cfg, streaming: StreamOptions) -> pd.DataFrame:
+def _read_seeded(groups, among: list[int], rows: int, data: Data, streaming: StreamOptions) -> pd.DataFrame:
     """At least `rows` rows of whole row groups among `among`, drawn by data.split_seed, each read
     by one process (the one that trains on it) and passed to the others."""
-    chosen = stream.seeded_choice(groups, among, rows, data_cfg.split_seed)
+    chosen = stream.seeded_choice(groups, among, rows, data.split_seed)
     return stream.read_spread(groups, chosen, among, streaming.rank, streaming.processes, streaming.combine)
 
 
-def _check_streamable(data_cfg, conditional: bool, meta: str) -> None:
+def _check_streamable(data: Data, conditional: bool, meta: str) -> None:
     """Selecting rows by label, keeping a few of them, or drawing meta-learning's tasks from them
     needs the whole table: not streamed."""
     for key in ("label", "classes", "shots"):
-        if data_cfg.get(key) is not None:
-            raise UserError(f"data.{key} needs the whole table in memory, and {data_cfg.path} is streamed "
+        if getattr(data, key) is not None:
+            raise UserError(f"data.{key} needs the whole table in memory, and {data.path} is streamed "
                             "(data.stream): set data.stream=false to read it into memory")
     if conditional:
-        raise UserError(f"a conditional model needs its labels in memory, and {data_cfg.path} is streamed "
+        raise UserError(f"a conditional model needs its labels in memory, and {data.path} is streamed "
                         "(data.stream): set data.stream=false to read it into memory")
     if meta != "none":
-        raise UserError(f"meta={meta} draws its tasks from rows in memory, and {data_cfg.path} is streamed "
+        raise UserError(f"meta={meta} draws its tasks from rows in memory, and {data.path} is streamed "
                         "(data.stream): set data.stream=false to read it into memory")
 
 
-def _condition(table: pd.DataFrame, train: pd.DataFrame, data_cfg, schema: Schema, source: Schema | None):
+def _condition(table: pd.DataFrame, train: pd.DataFrame, data: Data, schema: Schema, source: Schema | None):
     """A source's labels keep their places (and embedding rows); the target's new ones follow."""
     if source is not None and source.condition is not None:
         return source.condition.extended(table, train, schema.names)
-    if not data_cfg.label:
+    if not data.label:
         raise UserError("model.conditional=true needs a label to condition on: set data.label=COLUMN")
-    return Condition.fit(table, train, data_cfg.label, schema.names)
+    return Condition.fit(table, train, data.label, schema.names)
 
 
-def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data_cfg) -> Schema:
+def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data: Data) -> Schema:
     """Kinds and pixel ranges are read from every row (`table`), statistics from `train` only."""
-    exclude = [data_cfg.label] if data_cfg.label else []
-    if data_cfg.shape is not None:
-        return Schema.fit_image(table, data_cfg.shape, data_cfg.get("pixel_range"), exclude)
-    options = replace(FitOptions.from_config(data_cfg), float32_in_files=float32_in_files(data_cfg))
+    exclude = [data.label] if data.label else []
+    if data.shape is not None:
+        return Schema.fit_image(table, data.shape, data.pixel_range, exclude)
+    options = replace(FitOptions.from_settings(data), float32_in_files=float32_in_files(data))
     return Schema.fit(train, exclude, options, kinds_from=table)
 
 
-def schema_for_target(source: Schema, table: pd.DataFrame, data_cfg) -> Schema:
+def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema:
     """The source model's schema, checked against the target rows (and refitted on request)."""
-    generated = _generated_names(table, data_cfg, source)
+    generated = _generated_names(table, data, source)
     check_same_columns(source.names, generated, images=source.image_shape is not None)
     if source.image_shape is not None:
-        check_pixel_range(source.columns[0], table[source.names], data_cfg.get("pixel_range"))
+        check_pixel_range(source.columns[0], table[source.names], data.pixel_range)
         return source
-    refit = data_cfg.get("refit", False)
+    refit = data.refit
     beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
     if not refit:
         _say_beyond_range({column: count for column, count in beyond.items() if count})
@@ -222,20 +223,20 @@ def _say_new_values(new: dict[str, list]) -> None:
                  "numbers keep to their new values too", added)
 
 
-def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data_cfg) -> bool:
+def fits_own_schema(source: Schema | None, remap: bool, train: pd.DataFrame, data: Data) -> bool:
     """Whether a run fits a schema of its own on its training rows (as a pretrain does) rather
     than keep the source's: with no source, or with transfer.remap=true and columns that differ
     from the source's. Data in memory and streamed data decide alike."""
-    return source is None or (remap and differs_from_source(source, train, data_cfg))
+    return source is None or (remap and differs_from_source(source, train, data))
 
 
-def differs_from_source(source: Schema, table: pd.DataFrame, data_cfg) -> bool:
+def differs_from_source(source: Schema, table: pd.DataFrame, data: Data) -> bool:
     """True when a table's columns are not the source's: what transfer.remap=true carries the
     networks over. (New categories alone need no remap: the source's schema grows to hold them.)
     Images keep their shape, so never differ here."""
     if source.image_shape is not None:
         return False
-    return sorted(source.names) != sorted(_generated_names(table, data_cfg, source))
+    return sorted(source.names) != sorted(_generated_names(table, data, source))
 
 
 def check_same_columns(source: list[str], target: list[str], images: bool = False) -> None:
@@ -254,10 +255,10 @@ def check_same_columns(source: list[str], target: list[str], images: bool = Fals
             f"new in the target: {_few(new)}. {remedy}")
 
 
-def _generated_names(table: pd.DataFrame, data_cfg, source: Schema) -> list[str]:
+def _generated_names(table: pd.DataFrame, data: Data, source: Schema) -> list[str]:
     """Neither the data's label nor a conditional source's label (or domain) column is generated."""
     condition = source.condition.column if source.condition else None
-    return [str(name) for name in table.columns if name not in (data_cfg.label, condition)]
+    return [str(name) for name in table.columns if name not in (data.label, condition)]
 
 
 def _check_fits(column, series: pd.Series) -> int:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ganxfer.errors import UserError
+from ganxfer.settings import Data
 
 
 @dataclass
@@ -15,23 +16,23 @@ class DataSplit:
     holdout: pd.DataFrame  # real rows never trained on; evaluate compares against these
 
 
-def split_table(table: pd.DataFrame, data_cfg) -> DataSplit:
+def split_table(table: pd.DataFrame, data: Data) -> DataSplit:
     """Hold out a share of rows for evaluation, then keep `shots` training rows; both seeded by
     data.split_seed and stratified by the label column when there is one. Row positions are
     split, not the table, so each row is copied once (a large table is not held three times)."""
-    label = data_cfg.label
+    label = data.label
     if len(table) < 2:
         raise UserError(f"the data have {len(table)} row(s): at least 2 are needed")
     positions = np.arange(len(table))
     labels = table[label].to_numpy() if label is not None else None
-    train, holdout = _split(positions, data_cfg.split_seed, _strata(labels), test_size=data_cfg.holdout)
-    shots = data_cfg.shots
+    train, holdout = _split(positions, data.split_seed, _strata(labels), test_size=data.holdout)
+    shots = data.shots
     if shots is not None and shots < len(train):
-        train, _ = _split(train, data_cfg.split_seed, _strata(labels[train] if labels is not None else None, shots),
+        train, _ = _split(train, data.split_seed, _strata(labels[train] if labels is not None else None, shots),
                           train_size=shots)
     elif shots is not None and shots > len(train):
         raise UserError(f"data.shots={shots} but only {len(train)} training rows are left "
-                        f"after holding out {data_cfg.holdout:.0%} for evaluation")
+                        f"after holding out {data.holdout:.0%} for evaluation")
     return DataSplit(train=table.iloc[np.sort(train)], holdout=table.iloc[np.sort(holdout)])
 
 

@@ -31,6 +31,7 @@ import torch
 from ganxfer.data.parquet import RowGroup, check_like, plain, reading, shards
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
+from ganxfer.settings import Data
 
 # data.stream=auto streams a table whose rows x columns x 8 bytes exceed this: about 13M rows of
 # 10 columns; below it the in-memory path (exact rows, no windows) costs little.
@@ -47,25 +48,25 @@ HOLDOUT_KEPT_ROWS = 100_000
 RECORDED_TRAINING_ROWS = 100_000
 
 
-def streamed_row_groups(data_cfg) -> list[RowGroup] | None:
+def streamed_row_groups(data: Data) -> list[RowGroup] | None:
     """The row groups this data config trains from as a stream (data.stream: auto | true | false),
     or None where it reads the data into memory. data.stream=auto decides from the same footers
     the stream then reads from, so each is read once."""
-    choice = str(data_cfg.get("stream", "false")).lower()
-    if choice == "false" or data_cfg.get("kind") != "csv" or data_cfg.get("shape") is not None:
+    choice = str(data.stream).lower()
+    if choice == "false" or data.kind != "csv" or data.shape is not None:
         return None
-    files = shards(data_cfg.path)
+    files = shards(data.path)
     parquet = all(file.suffix.lower() == ".parquet" for file in files)
     if choice == "true":
         if not parquet:
-            raise UserError(f"data.stream=true reads Parquet row groups; {data_cfg.path} holds CSV files: "
+            raise UserError(f"data.stream=true reads Parquet row groups; {data.path} holds CSV files: "
                             "convert them to Parquet, or set data.stream=false")
-        return row_groups(data_cfg.path)
+        return row_groups(data.path)
     if choice != "auto":
         raise UserError(f"data.stream={choice}: choose auto, true or false")
     if not parquet:
         return None
-    groups = row_groups(data_cfg.path)
+    groups = row_groups(data.path)
     width = groups[0].footer.num_columns  # every shard's, as row_groups checks
     return groups if sum(group.rows for group in groups) * width * 8 > STREAM_ABOVE_BYTES else None
 

@@ -4,11 +4,11 @@ Every distance is measured in one space fitted on those real rows (metrics.Space
 checkpoint's own scaling, and no order of checkpoints, changes a number."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
-from omegaconf import ListConfig, OmegaConf
 
 from ganxfer import checkpoint, metrics, models
 from ganxfer.data import FitOptions, Schema, load_table, split_table
@@ -20,33 +20,35 @@ from ganxfer.figures import (breakdown_tables, correlations_plot, image_grid, im
                              pca_plot)
 from ganxfer.metrics import METRICS, Comparison, Space, evaluate, ideal, quality_breakdown
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.settings import Data, Settings, group_from_saved
 from ganxfer.training.sampling import sampler
 
 
 def run(cfg) -> float:
     """Returns the (first) checkpoint's data-space Fréchet distance, the number a sweeper minimises."""
-    names = chosen_metrics(cfg.metrics)
-    device = pick_device(cfg.trainer.device)
-    paths = checkpoint_paths(cfg.ckpt)
+    settings = Settings.from_config(cfg)
+    names = chosen_metrics(settings.metrics)
+    device = pick_device(settings.trainer.device)
+    paths = checkpoint_paths(settings.ckpt)
     states = [checkpoint.load(path, device) for path in paths]
     first = Schema.from_dict(states[0]["schema"])  # every checkpoint must generate its columns
     tables = {}  # each data config's rows, read once (a folder of images is decoded once per run)
-    table, real, label, data_cfg = evaluation_rows(cfg, states[0], tables)
+    table, real, label, data = evaluation_rows(settings, states[0], tables)
     reference = table.drop(index=real.index)  # real rows outside the comparison: features are learnt on them
-    space = comparison_space(data_cfg, table, real[[name for name in real.columns if name in first.names]])
+    space = comparison_space(data, table, real[[name for name in real.columns if name in first.names]])
     out = run_dir()
     records = []
     for number, (path, state) in enumerate(zip(paths, states), start=1):
         schema = Schema.from_dict(state["schema"])
         check_same_columns(first, schema, path)
-        labels = labels_for(schema, real, cfg.seed)
+        labels = labels_for(schema, real, settings.seed)
         with_label = schema.condition is not None and schema.condition.column == label
-        fake = synthetic_rows(state, schema, len(real), cfg.seed, device, labels, with_label=with_label)
+        fake = synthetic_rows(state, schema, len(real), settings.seed, device, labels, with_label=with_label)
         train, holdout = generator_split(state, tables)
         comparison = Comparison(real, fake, space, label, reference=reference, train=train, holdout=holdout,
-                                cache_dir=out, seed=cfg.seed, categorical=space.categorical,
+                                cache_dir=out, seed=settings.seed, categorical=space.categorical,
                                 image_shape=first.image_shape)
-        records.append(evaluate_checkpoint(cfg, path, state, comparison, space, labels, names, device))
+        records.append(evaluate_checkpoint(settings, path, state, comparison, space, labels, names, device))
         write_plots(comparison, out, f"ckpt{number}_" if len(paths) > 1 else "", first.picture_shape)
     if first.image_shape is not None:
         image_grid(real[first.names].to_numpy(), first.picture_shape, out / "real_samples.png")
@@ -58,14 +60,15 @@ def run(cfg) -> float:
     return records[0].get("fd", float("nan"))  # NaN: too few rows to measure (the reason is shown)
 
 
-def evaluate_checkpoint(cfg, path, state: dict, comparison: Comparison, space: Space, labels, names: list[str],
+def evaluate_checkpoint(settings: Settings, path, state: dict, comparison: Comparison, space: Space, labels, names: list[str],
                         device) -> dict:
     """One checkpoint's record: the chosen metrics of its comparison, per label on request, the
     quality score's breakdown by column, and the space the distances were measured in.
     `labels`: those its synthetic rows were made for."""
     schema, real = Schema.from_dict(state["schema"]), comparison.real
     # Per label first: a model without labels is refused before the longer metrics run.
-    by_label = per_class(state, schema, comparison.scale, real, labels, cfg.seed, device) if cfg.get("per_class") else None
+    by_label = (per_class(state, schema, comparison.scale, real, labels, settings.seed, device)
+                if settings.per_class else None)
     results, skipped = evaluate(comparison, names)
     if by_label is not None:
         results["per_class"] = by_label
@@ -89,36 +92,37 @@ def chosen_metrics(spec) -> list[str]:
 
 
 def checkpoint_paths(spec) -> list[Path]:
-    specs = list(spec) if isinstance(spec, (list, ListConfig)) else [spec]
+    specs = list(spec) if isinstance(spec, list) else [spec]
     if not specs:
         raise UserError("ckpt=[] names no checkpoint: give ckpt=PATH or ckpt=[PATH,PATH,...]")
     return [checkpoint.resolve(one, checkpoint.LATEST_OF["evaluate"]) for one in specs]
 
 
-def evaluation_rows(cfg, state: dict, tables: dict) -> tuple[pd.DataFrame, pd.DataFrame, str | None, object]:
-    """(all rows of the data, the real rows to compare with, the label column, the data config
+def evaluation_rows(settings: Settings, state: dict, tables: dict
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, str | None, Data]:
+    """(all rows of the data, the real rows to compare with, the label column, the data settings
     that read them): the rows the checkpoint's run held out (data=from_checkpoint, the default),
     or the held-out split of the data chosen for this run."""
-    if cfg.data.kind != "checkpoint":
-        table = loaded(cfg.data, tables)
-        return table, split_table(table, cfg.data).holdout, cfg.data.label, cfg.data
-    data_cfg = OmegaConf.create(state["config"]["data"])
-    table = loaded(data_cfg, tables, checkpoint.domain(state))
+    if settings.data.kind != "checkpoint":
+        table = loaded(settings.data, tables)
+        return table, split_table(table, settings.data).holdout, settings.data.label, settings.data
+    data = group_from_saved("data", state["config"]["data"])
+    table = loaded(data, tables, checkpoint.domain(state))
     real = recorded_rows(state, table, "holdout_rows")
     if real is None:
-        raise UserError(f"the held-out rows of {data_cfg.get('path') or data_cfg.name} changed since "
+        raise UserError(f"the held-out rows of {data.path or data.name} changed since "
                         "training; pass data=... to evaluate on a new split")
-    return table, real, data_cfg.label, data_cfg
+    return table, real, data.label, data
 
 
-def comparison_space(data_cfg, table: pd.DataFrame, real: pd.DataFrame) -> Space:
+def comparison_space(data: Data, table: pd.DataFrame, real: pd.DataFrame) -> Space:
     """The space every checkpoint's samples are compared in, fitted on the `real` rows alone.
     Which columns are categories is read from all rows of the data, as training reads it
     (data.categorical and the rest); images keep the data's pixel range, as every model of them does."""
-    if data_cfg.get("shape") is not None:
-        low, high = pixel_range(float(real.min().min()), float(real.max().max()), data_cfg.get("pixel_range"))
+    if data.shape is not None:
+        low, high = pixel_range(float(real.min().min()), float(real.max().max()), data.pixel_range)
         return Space.of_pixels(real.columns, low, high)
-    options = FitOptions.from_config(data_cfg)
+    options = FitOptions.from_settings(data)
     categorical = {name for name in real.columns if infer_kind(table[name], options) in ("categorical", "constant")}
     return Space.fit(real, categorical, mark_gaps=options.missing == "model")
 
@@ -127,17 +131,17 @@ def generator_split(state: dict, tables: dict) -> tuple[pd.DataFrame | None, pd.
     """The rows the checkpoint trained on and held out, from its own data (for memorisation and
     utility); None when those data are gone or changed since."""
     try:
-        table = loaded(OmegaConf.create(state["config"]["data"]), tables, checkpoint.domain(state))
+        table = loaded(group_from_saved("data", state["config"]["data"]), tables, checkpoint.domain(state))
     except UserError:
         return None, None
     return recorded_rows(state, table, "train_rows"), recorded_rows(state, table, "holdout_rows")
 
 
-def loaded(data_cfg, tables: dict, domain: str | None = None) -> pd.DataFrame:
-    """load_table, once per distinct data config (and domain): `tables` keeps what this run has read."""
-    key = json.dumps([OmegaConf.to_container(data_cfg, resolve=True), domain], sort_keys=True, default=str)
+def loaded(data: Data, tables: dict, domain: str | None = None) -> pd.DataFrame:
+    """load_table, once per distinct data settings (and domain): `tables` keeps what this run has read."""
+    key = json.dumps([asdict(data), domain], sort_keys=True, default=str)
     if key not in tables:
-        tables[key] = load_table(data_cfg, domain)
+        tables[key] = load_table(data, domain)
     return tables[key]
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from ganxfer import metrics, sweep
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
+from ganxfer.settings import Settings
 from ganxfer.training_log import LOG_COLUMNS
 
 SKIPPED = {*LOG_COLUMNS, "best_step"}
@@ -31,9 +32,10 @@ AGAINST_SCRATCH = {
 
 
 def run(cfg) -> None:
-    if cfg.stage.dir is None:
+    settings = Settings.from_config(cfg)
+    if settings.stage.dir is None:
         raise UserError("name the sweep to report on: ganxfer report outputs/multirun/...")
-    folder = Path(cfg.stage.dir)
+    folder = Path(settings.stage.dir)
     jobs = sweep.load_jobs(folder)
     metric_names = [c for c in jobs.columns if c not in SKIPPED and jobs[c].dtype.kind == "f"
                     and c != "job" and not c.startswith("best_")]

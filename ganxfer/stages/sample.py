@@ -16,6 +16,7 @@ from ganxfer.errors import UserError
 from ganxfer.files import atomic_write
 from ganxfer.figures import image_grid
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.settings import Settings
 from ganxfer.training.sampling import sampler
 
 
@@ -25,14 +26,15 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 def run(cfg) -> None:
-    out = output_path(cfg.out)
-    device = pick_device(cfg.trainer.device)
-    state = checkpoint.load(checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["sample"]), device)
+    settings = Settings.from_config(cfg)
+    out = output_path(settings.out)
+    device = pick_device(settings.trainer.device)
+    state = checkpoint.load(checkpoint.resolve(settings.ckpt, checkpoint.LATEST_OF["sample"]), device)
     schema = Schema.from_dict(state["schema"])
     generator = sampler(state, device)
-    labels = chosen_labels(schema, cfg.n, cfg.get("label"), cfg.get("per_class"), cfg.seed)
-    n = cfg.n if labels is None else len(labels)
-    generated = models.generate(generator, n, cfg.seed, device, labels=labels).numpy()
+    labels = chosen_labels(schema, settings.n, settings.label, settings.per_class, settings.seed)
+    n = settings.n if labels is None else len(labels)
+    generated = models.generate(generator, n, settings.seed, device, labels=labels).numpy()
     rows = schema.inverse(generated, None if labels is None else labels.numpy())
     if schema.image_shape is not None and out.suffix.lower() not in TABLE_SUFFIXES:
         folders = None if labels is None else rows[schema.condition.column].to_numpy()

@@ -13,6 +13,7 @@ from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.runtime import console
+from ganxfer.settings import Settings, Trainer
 from ganxfer.training import conditioning, meta
 from ganxfer.training.loop import GAN
 from ganxfer.training.plan import Start, average_decay
@@ -31,23 +32,23 @@ class Run:
     meta_learner: meta.Reptile | meta.TaskAverage | None = None  # meta=reptile|task_average: takes each step
 
 
-def build_run(cfg, start: Start, data: TrainingData, device, steps: int) -> Run:
+def build_run(settings: Settings, start: Start, data: TrainingData, device, steps: int) -> Run:
     # pretrain starts from random weights exactly like the scratch baseline.
-    strategy = transfer.get(cfg.transfer) if start.plan.stage == "finetune" else transfer.Scratch(cfg.transfer)
+    strategy = transfer.get(settings.transfer) if start.plan.stage == "finetune" else transfer.Scratch(settings.transfer)
     distributed.check_strategy(strategy)
     if start.source is not None:
-        conditioning.check_new_labels(cfg.transfer, start.plan.model, data.schema, start.source)
-    gan = _build_gan(cfg, start, data.schema, strategy, device, len(data.rows))
+        conditioning.check_new_labels(settings.transfer, start.plan.networks, data.schema, start.source)
+    gan = _build_gan(settings, start, data.schema, strategy, device, len(data.rows))
     rows = data.rows.to(device)
     labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
-    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    rng = torch.Generator(device=device).manual_seed(settings.seed)
     # Moment matching's real moments: those of the rows the first step draws from (streamed: its
     # window, read only when needed).
-    real = rows.for_step(1) if cfg.loss.moment_matching > 0 else None
-    objective = Objective(cfg.loss, real, steps, rng)
-    if cfg.augment.name != "none":
-        objective.augment = Augment(cfg.augment, cfg.data.get("shape"), rng, device)
-    learner = meta.build(cfg.meta, gan, rows, data.tasks, cfg.seed, steps)
+    real = rows.for_step(1) if settings.loss.moment_matching > 0 else None
+    objective = Objective(settings.loss, real, steps, rng)
+    if settings.augment.name != "none":
+        objective.augment = Augment(settings.augment, settings.data.shape, rng, device)
+    learner = meta.build(settings.meta, gan, rows, data.tasks, settings.seed, steps)
     return Run(gan, strategy, objective, rng, rows, labels, learner)
 
 
@@ -68,31 +69,31 @@ def restore(run: Run, start: Start, positions, batch_size: int) -> int:
         run.rng.set_state(resumed["rng"]["batches"].cpu())
         step = resumed["step"]
         run.rows.resume(resumed.get("reader"), step)
-    elif start.source is not None and run.strategy.cfg.load_optimizer:
-        _load_source_optimizers(run.gan, start.source, run.strategy.cfg.name)
+    elif start.source is not None and run.strategy.settings.load_optimizer:
+        _load_source_optimizers(run.gan, start.source, run.strategy.settings.name)
     run.strategy.regularise(run.objective, run.gan.generator, run.gan.discriminator, batch_size)
     return step
 
 
-def _build_gan(cfg, start: Start, schema: Schema, strategy, device, training_rows: int) -> GAN:
+def _build_gan(settings: Settings, start: Start, schema: Schema, strategy, device, training_rows: int) -> GAN:
     """Networks as the strategy wants them (source weights, structure, frozen parts), with
     optimisers over what trains, and G's moving average."""
-    torch.manual_seed(cfg.seed)
-    generator, discriminator = models.build(start.plan.model, schema.layout, schema.image_shape, schema.classes)
+    torch.manual_seed(settings.seed)
+    generator, discriminator = models.build(start.plan.networks, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
         _start_from_source(generator, discriminator, start, schema, strategy)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
-    lr_g, lr_d = cfg.optimizer.lr_g, cfg.optimizer.lr_d
+    lr_g, lr_d = settings.optimizer.lr_g, settings.optimizer.lr_d
     if start.plan.stage == "finetune":
-        if cfg.transfer.reinit_head:
+        if settings.transfer.reinit_head:
             transfer.reinitialise_head(discriminator)
-        lr_g, lr_d = lr_g * cfg.transfer.lr_g_mult, lr_d * cfg.transfer.lr_d_mult
-    decay, warmup = _average(cfg.trainer, start.plan.stage == "finetune" and strategy.loads_source, training_rows)
-    return GAN.create(generator, discriminator, lr_g, lr_d, cfg.optimizer.betas, decay, warmup)
+        lr_g, lr_d = lr_g * settings.transfer.lr_g_mult, lr_d * settings.transfer.lr_d_mult
+    decay, warmup = _average(settings.trainer, start.plan.stage == "finetune" and strategy.loads_source, training_rows)
+    return GAN.create(generator, discriminator, lr_g, lr_d, settings.optimizer.betas, decay, warmup)
 
 
-def _average(trainer, from_source: bool, training_rows: int) -> tuple[float | None, bool]:
+def _average(trainer: Trainer, from_source: bool, training_rows: int) -> tuple[float | None, bool]:
     """G's moving average: its decay (None: no average) and whether it warms up."""
     if not trainer.ema:
         return None, False
@@ -124,12 +125,12 @@ def _start_from_source(generator, discriminator, start: Start, schema: Schema, s
         return
     if grown:
         strategy.shared = transfer.categories.carry_over(generator, discriminator, generator_state,
-                                                         discriminator_state, source_schema, schema, strategy.cfg)
+                                                         discriminator_state, source_schema, schema, strategy.settings)
         return
     if schema.condition is not None:
         raise UserError("transfer.remap=true works for unconditional models only: a conditional model's "
                         "label embeddings are not remapped; give the target the source's columns")
-    transfer.remap.check_strategy(strategy, strategy.cfg)
+    transfer.remap.check_strategy(strategy, strategy.settings)
     strategy.shared = transfer.remap.carry_over(generator, discriminator, generator_state, discriminator_state,
                                                 source_schema, schema)
 

@@ -6,6 +6,7 @@ from ganxfer.checkpoint import sampler_weights
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
 from ganxfer.models.conditional import with_new_classes
+from ganxfer.settings import Model, Transfer
 
 # Strategies that would go wrong with a conditional model, and why; the others work as they are
 # (the class embeddings are ordinary weights: trained, frozen with their network's blocks only
@@ -40,19 +41,19 @@ def source_weights(source: dict, generator, discriminator, schema: Schema) -> tu
     return with_new_classes(generator, g_state, known), with_new_classes(discriminator, d_state, known)
 
 
-def check_new_labels(transfer_cfg, model: dict, schema: Schema, source: dict) -> None:
+def check_new_labels(transfer: Transfer, model: Model, schema: Schema, source: dict) -> None:
     """Refuse what cannot work when the target has labels the source did not know."""
     new = schema.classes - Schema.from_dict(source["schema"]).classes
     if new <= 0:
         return
-    if transfer_cfg.load_optimizer:
+    if transfer.load_optimizer:
         raise UserError("transfer.load_optimizer=true cannot carry the source's optimiser states over: the "
                         f"target has {new} label(s) the source did not know, so the embeddings grew")
     # With concat, D tells labels apart by the one-hot's weights in its first layer; the new
     # labels' weights start equal (the mean), and stay equal if that layer cannot change them.
-    strategy = transfer_cfg.name
-    freezes_them = (strategy == "freeze_d" and transfer_cfg.freeze_layers > 0) or strategy == "svd"
-    if model.get("conditioning") == "concat" and freezes_them:
+    strategy = transfer.name
+    freezes_them = (strategy == "freeze_d" and transfer.freeze_layers > 0) or strategy == "svd"
+    if model.conditioning == "concat" and freezes_them:
         raise UserError(f"transfer={strategy} keeps D's first layer from telling the target's {new} new "
                         "label(s) apart (with model.conditioning=concat they are one-hot weights there, all "
                         "starting at the mean); use a projection model or another strategy")

@@ -17,6 +17,7 @@ from ganxfer.data.rows import Rows
 from ganxfer.errors import Interrupted, TrainingDiverged, UserError
 from ganxfer.models.conditional import given
 from ganxfer.objective import Objective
+from ganxfer.settings import Trainer
 from ganxfer.training.average import EMA
 
 
@@ -103,7 +104,7 @@ class Schedule:
     compile: bool = False  # torch.compile the forward passes of G and D
 
     @classmethod
-    def from_config(cls, trainer, steps: int) -> "Schedule":
+    def from_settings(cls, trainer: Trainer, steps: int) -> "Schedule":
         """The loop's settings from the `trainer` group (which also holds settings of the stage);
         `steps`, the run's total, is trainer.steps resolved (`auto`: from the training rows)."""
         return cls(steps=steps, batch_size=trainer.batch_size, log_every=trainer.log_every,

@@ -16,17 +16,18 @@ import torch
 
 from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
+from ganxfer.settings import Data, Meta
 from ganxfer.training.loop import GAN, StepContext, device_of, networks_to_call, train_step
 
 
-def task_column(meta_cfg, data_cfg) -> str | None:
+def task_column(meta: Meta, data: Data) -> str | None:
     """The column whose values are the tasks (data=multi's data.label is its `domain` column);
     None when there are no meta-learning tasks or they are clusters of the rows."""
-    if meta_cfg.name == "none" or meta_cfg.tasks_from == "clusters":
+    if meta.name == "none" or meta.tasks_from == "clusters":
         return None
-    if data_cfg.label:
-        return data_cfg.label
-    if meta_cfg.tasks_from == "label":
+    if data.label:
+        return data.label
+    if meta.tasks_from == "label":
         raise UserError("meta.tasks_from=label needs a label column: set data.label=COLUMN, or "
                         "meta.tasks_from=clusters to draw tasks from k-means clusters of the rows")
     return None  # auto without a label: clusters
@@ -85,9 +86,9 @@ class Reptile:
     T being trainer.steps. Adam's moments run on across outer steps, as in Nichol et al.'s code.
     The EMA follows the outer weights theta only, once per outer step."""
 
-    def __init__(self, cfg, tasks: Tasks, total_steps: int):
-        self.inner_steps, self.task_rows = cfg.inner_steps, cfg.task_rows
-        self.epsilon, self.anneal, self.total_steps = cfg.epsilon, cfg.anneal, total_steps
+    def __init__(self, meta: Meta, tasks: Tasks, total_steps: int):
+        self.inner_steps, self.task_rows = meta.inner_steps, meta.task_rows
+        self.epsilon, self.anneal, self.total_steps = meta.epsilon, meta.anneal, total_steps
         self.tasks = tasks
 
     @property
@@ -185,17 +186,17 @@ class TaskAverage:
             model.load_optimizers(state[f"task{index}"])
 
 
-def build(meta_cfg, gan: GAN, rows: Rows, task_numbers: np.ndarray | None, seed: int,
+def build(meta: Meta, gan: GAN, rows: Rows, task_numbers: np.ndarray | None, seed: int,
           total_steps: int):
     """The meta-learner of meta=NAME (None for meta=none), over the training rows' tasks."""
-    if meta_cfg.name == "none":
+    if meta.name == "none":
         return None
     if task_numbers is None:
         # Meta-learning's rows are in memory (data/prepare.py refuses streamed ones): every step draws from them all.
-        task_numbers = cluster_numbers(rows.for_step(1).cpu().numpy(), meta_cfg.clusters, seed)
+        task_numbers = cluster_numbers(rows.for_step(1).cpu().numpy(), meta.clusters, seed)
     tasks = Tasks.of_rows(task_numbers, device_of(gan.generator), seed)
-    if meta_cfg.name == "reptile":
-        return Reptile(meta_cfg, tasks, total_steps)
-    if meta_cfg.name == "task_average":
+    if meta.name == "reptile":
+        return Reptile(meta, tasks, total_steps)
+    if meta.name == "task_average":
         return TaskAverage(gan, tasks)
-    raise UserError(f"unknown meta={meta_cfg.name!r}; choose none, reptile or task_average")
+    raise UserError(f"unknown meta={meta.name!r}; choose none, reptile or task_average")

@@ -4,18 +4,17 @@ run decides for itself (the source, the networks' settings, the conditioning, th
 domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, transfer
 from ganxfer.data import Schema
 from ganxfer.data.tables import DOMAIN
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
+from ganxfer.settings import Data, Model, Settings, group_from_saved
 from ganxfer.training.conditioning import check_strategy_takes_labels
 
 
@@ -27,9 +26,14 @@ class RunPlan:
     resume_path: str | None = None  # the checkpoint this run continues
     domain: str | None = None  # the target rows' domain, when fine-tuning a domain-conditioned model
 
+    @cached_property
+    def networks(self) -> Model:
+        """`model` as settings: what an older checkpoint's lacks filled from today's defaults."""
+        return group_from_saved("model", self.model)
+
     @property
     def conditional(self) -> bool:
-        return bool(self.model.get("conditional", False))
+        return self.networks.conditional
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,17 +56,18 @@ class Start:
         return None if self.resumed is None else Schema.from_dict(self.resumed["schema"])
 
 
-def plan_run(cfg, stage: str, device) -> Start:
-    """Resolve what the run starts from: a resumed checkpoint, a finetune's source, or nothing."""
-    if cfg.resume is not None:
-        resumed = _resumable(cfg, stage, device)
-        return Start(_plan(cfg, stage, resumed, resume_path=str(cfg.resume)), resumed=resumed)
+def plan_run(settings: Settings, config: dict, stage: str, device) -> Start:
+    """Resolve what the run starts from: a resumed checkpoint, a finetune's source, or nothing.
+    `config`: the run's config as composed, which a checkpoint saves and a resume compares."""
+    if settings.resume is not None:
+        resumed = _resumable(settings, config, stage, device)
+        return Start(_plan(settings, config, stage, resumed, resume_path=str(settings.resume)), resumed=resumed)
     if stage == "pretrain":
-        return Start(_plan(cfg, stage, None))
-    source_path = checkpoint.resolve(cfg.ckpt, checkpoint.LATEST_OF["finetune"])
+        return Start(_plan(settings, config, stage, None))
+    source_path = checkpoint.resolve(settings.ckpt, checkpoint.LATEST_OF["finetune"])
     source = checkpoint.load(source_path, device)
     _check_transferable(source, source_path)
-    return Start(_plan(cfg, stage, source, source_path=str(source_path)), source=source)
+    return Start(_plan(settings, config, stage, source, source_path=str(source_path)), source=source)
 
 
 # A finetune's data by default: the bundled target that matches its source's bundled data. It is
@@ -74,30 +79,20 @@ TARGET_SUFFIX = "_target"
 DATA_CONFIGS = files("ganxfer.conf") / "data"
 
 
-def default_target_data(overrides: list[str]) -> str | None:
+def default_target_data(ckpt: str) -> str | None:
     """For `ganxfer finetune ckpt=PATH|latest` without data=..., the data=NAME to add: the
-    bundled target of the source's bundled data. None when data= is given, the checkpoint is not
-    one plain ckpt=..., or it cannot be read (the run then says why). A source trained on the
-    user's own files has no such target: the user must name the target's rows."""
-    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
+    bundled target of the source's bundled data. None when the checkpoint cannot be read (the run
+    then says why). A source trained on the user's own files has no such target: the user must
+    name the target's rows. (cli.py reads `ckpt` off the command line.)"""
     try:
-        parsed = OverridesParser.create().parse_overrides(settings)
-    except HydraException:  # reported by the checks of the overrides that follow
-        return None
-    if any(override.key_or_group == "data" for override in parsed):
-        return None
-    given = [override for override in parsed if override.key_or_group == "ckpt"]
-    if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
-        return None
-    try:
-        source = checkpoint.load(checkpoint.resolve(given[0].value(), checkpoint.LATEST_OF["finetune"]))
+        source = checkpoint.load(checkpoint.resolve(ckpt, checkpoint.LATEST_OF["finetune"]))
     except UserError:
         return None
     data = source["config"]["data"]
     target = _bundled_target(data)
     if target is None:
         files_read = data.get("path") or data.get("sources")
-        raise UserError(f"ckpt={given[0].value()} was trained on data={data['name']}"
+        raise UserError(f"ckpt={ckpt} was trained on data={data['name']}"
                         + (f" ({files_read})" if files_read else "") + ", your own data, for which a "
                         "finetune has no default target: name the target's rows with data=csv "
                         "data.path=TARGET.csv (data=images data.path=DIR for a folder of images)")
@@ -115,32 +110,32 @@ def _bundled_target(data: dict) -> str | None:
     return target if (DATA_CONFIGS / f"{target}.yaml").is_file() else None
 
 
-def _plan(cfg, stage: str, state: dict | None, source_path=None, resume_path=None) -> RunPlan:
+def _plan(settings: Settings, config: dict, stage: str, state: dict | None, source_path=None,
+          resume_path=None) -> RunPlan:
     """`state`: the checkpoint the networks come from (source or resumed), whose settings they keep."""
     if state is None:
-        model = OmegaConf.to_container(cfg.model, resolve=True)
         # data=multi pretrains one model conditioned on the domain.
-        model["conditional"] = model.get("conditional", False) or cfg.data.kind == "multi"
+        model = {**config["model"], "conditional": settings.model.conditional or settings.data.kind == "multi"}
         return RunPlan(stage, model)
     if resume_path is not None:
         return RunPlan(stage, checkpoint.model_settings(state), source_path=checkpoint.source_path(state),
                        resume_path=resume_path, domain=checkpoint.domain(state))
     condition = Schema.from_dict(state["schema"]).condition
     if condition is not None:
-        check_strategy_takes_labels(cfg.transfer.name)
+        check_strategy_takes_labels(settings.transfer.name)
     # From a model conditioned on the domain onto data that are not data=multi, every target
     # row is one domain: a new one, unless a source domain has that name.
     conditioned_on_domain = condition is not None and condition.column == DOMAIN
-    domain = _domain_name(cfg.data) if conditioned_on_domain and cfg.data.kind != "multi" else None
+    domain = _domain_name(settings.data) if conditioned_on_domain and settings.data.kind != "multi" else None
     return RunPlan(stage, checkpoint.model_settings(state), source_path=source_path, domain=domain)
 
 
-def _domain_name(data_cfg) -> str:
+def _domain_name(data: Data) -> str:
     """The file's name without its extension; for bundled data, its name and classes (digits56789),
     as data=multi names the bundled digits' domains."""
-    if data_cfg.get("path"):
-        return Path(data_cfg.path).stem
-    return data_cfg.name + "".join(map(str, data_cfg.classes or []))
+    if data.path:
+        return Path(data.path).stem
+    return data.name + "".join(map(str, data.classes or []))
 
 
 def _check_transferable(source: dict, path) -> None:
@@ -197,12 +192,12 @@ def check_continues(start: Start, steps: int) -> None:
                         f"{steps} is the run's total: ask for more steps to continue it")
 
 
-def _resumable(cfg, stage: str, device) -> dict:
-    state = checkpoint.load(cfg.resume, device)
+def _resumable(settings: Settings, config: dict, stage: str, device) -> dict:
+    state = checkpoint.load(settings.resume, device)
     if state["stage"] != stage:
-        raise UserError(f"resume={cfg.resume} is a {state['stage']} checkpoint; resume it with "
+        raise UserError(f"resume={settings.resume} is a {state['stage']} checkpoint; resume it with "
                         f"`ganxfer {state['stage']} resume=...`")
-    _check_resumable_settings(cfg, state["config"], cfg.resume, stage)
+    _check_resumable_settings(config, state["config"], settings.resume, stage)
     return state
 
 
@@ -213,10 +208,10 @@ FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augme
                    "finetune": ("transfer", "data", "optimizer", "augment")}
 
 
-def _check_resumable_settings(cfg, saved: dict, path, stage: str) -> None:
+def _check_resumable_settings(config: dict, saved: dict, path, stage: str) -> None:
     """Refuse a resume whose settings would change what was trained; report the other changes."""
     before = _flatten(saved)
-    after = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    after = _flatten(config)
     # A key the checkpoint lacks is a setting added since it was written (data.stream, meta.*):
     # its run went as that setting's default goes, so it is no change.
     changed = {key: (before.get(key, "unset"), after.get(key, "unset"))

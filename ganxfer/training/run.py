@@ -1,7 +1,7 @@
 """pretrain and finetune: the same run, started from random weights or from a source checkpoint.
 
-Its seams, in order: check the settings; plan what the run starts from (plan.py); prepare the
-data; build the networks, strategy and objective (build.py); restore a resumed run; fit (the
+Its seams, in order: read and check the settings (settings.py); plan what the run starts from
+(plan.py); prepare the data; build the networks, strategy and objective (build.py); restore a resumed run; fit (the
 loop, loop.py) with a writer that saves and logs (writer.py); finish with pictures and metrics.
 The user's config is read, never edited."""
 
@@ -11,12 +11,16 @@ from typing import Callable
 
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from ganxfer import data, distributed, loggers, metrics, models
 from ganxfer.data import Schema
 from ganxfer.errors import Interrupted, UserError
 from ganxfer.figures import image_grid, training_curves
 from ganxfer.runtime import console, pick_device, run_dir
+from ganxfer.settings import Logger, Settings
 from ganxfer.training import meta, stopping, threads
 from ganxfer.training.build import Run, build_run, restore
 from ganxfer.training.loop import Schedule, StepContext, fit
@@ -30,63 +34,74 @@ EVALUATION_ROWS = 10_000
 
 
 def train(cfg, stage: str) -> float | None:
-    """Returns the monitored metric's last value (None on ranks other than 0, which write nothing)."""
-    with loggers.tracking(cfg, run_dir()):  # logger=tensorboard|mlflow, beside the run's own files
-        check_settings(cfg, stage)
-        out = run_dir()
-        console.quiet = not distributed.is_main()
-        check_writable(out / "checkpoints")
-        device = distributed.device(pick_device(cfg.trainer.device))
-        start = plan_run(cfg, stage, device)
-        # Streamed rows may read ahead in a thread from build_run on: it ends however the run ends,
-        # a refused resume included.
-        with prepare_data(cfg, start) as prepared:
-            steps = total_steps(cfg.trainer.steps, len(prepared.rows))
-            rule = stopping.auto_rule(cfg.trainer.steps, stage, prepared.rows, start.resumed)
-            if rule is not None:
-                steps = rule.ceiling  # the rule may end the run sooner
-            check_continues(start, steps)
-            run = build_run(cfg, start, prepared, device, steps)
-            first_step = restore(run, start, prepared.positions, cfg.trainer.batch_size)
-            where = distributed.describe(device)
-            if device.type == "cpu":
-                count = threads.choose(cfg.trainer.threads, _parameters(run), cfg.trainer.batch_size)
-                threads.apply(count)
-                where += f" with {count} thread{'s' if count > 1 else ''}"
-            auto = " (trainer.steps=auto)" if cfg.trainer.steps == "auto" else ""
-            if rule is not None:
-                auto = (f" at most (trainer.steps=auto: until the fd on training rows, checked every {rule.every} "
-                        f"steps, stops improving)")
-            average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
-            console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
-                          f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
-            writer = RunWriter(out, cfg, start.plan, prepared, run, start.resumed, stopping=rule)
-            evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, cfg.data.split_seed)
-            stop_after = None if rule is None else _stop_after(rule, stopping.training_fd(
-                run.gan, prepared.schema, prepared.rows, run.labels, cfg.seed))
-            _fit(cfg, run, writer, Schedule.from_config(cfg.trainer, steps), first_step,
-                 _evaluator(run, prepared.schema, evaluation_rows, cfg.seed), stop_after)
-            if not distributed.is_main():
-                return None
-            return finish(cfg, run, writer, prepared.schema, evaluation_rows)
+    """Returns the monitored metric's last value (None on ranks other than 0, which write nothing).
+    The config is read here, once, into typed settings: below this function nothing sees it."""
+    config = OmegaConf.to_container(cfg, resolve=True)  # as the user composed it: saved in every checkpoint
+    settings = Settings.from_dict(config)
+    # logger=tensorboard|mlflow, beside the run's own files
+    with loggers.tracking(settings.logger, config, run_dir(), tracked_as(settings.logger, settings.stage.name)):
+        settings.check()  # inside the tracker's run, which records the failure
+        return _train(settings, config, stage)
+
+
+def tracked_as(logger: Logger, stage: str) -> tuple[str, str]:
+    """The tracker's experiment and run names: a sweep's jobs share the sweep directory as their
+    experiment; a single run files under its stage. The run is named after its run directory (a
+    sweep job's number)."""
+    hydra = HydraConfig.get()
+    if logger.experiment:
+        experiment = logger.experiment
+    elif hydra.mode == RunMode.MULTIRUN:
+        experiment = str(Path(hydra.sweep.dir).absolute())
+    else:
+        experiment = f"ganxfer {stage}"
+    return experiment, run_dir().name
+
+
+def _train(settings: Settings, config: dict, stage: str) -> float | None:
+    out = run_dir()
+    console.quiet = not distributed.is_main()
+    check_writable(out / "checkpoints")
+    device = distributed.device(pick_device(settings.trainer.device))
+    start = plan_run(settings, config, stage, device)
+    # Streamed rows may read ahead in a thread from build_run on: it ends however the run ends,
+    # a refused resume included.
+    with prepare_data(settings, start) as prepared:
+        steps = total_steps(settings.trainer.steps, len(prepared.rows))
+        rule = stopping.auto_rule(settings.trainer.steps, stage, prepared.rows, start.resumed)
+        if rule is not None:
+            steps = rule.ceiling  # the rule may end the run sooner
+        check_continues(start, steps)
+        run = build_run(settings, start, prepared, device, steps)
+        first_step = restore(run, start, prepared.positions, settings.trainer.batch_size)
+        where = distributed.describe(device)
+        if device.type == "cpu":
+            count = threads.choose(settings.trainer.threads, _parameters(run), settings.trainer.batch_size)
+            threads.apply(count)
+            where += f" with {count} thread{'s' if count > 1 else ''}"
+        auto = " (trainer.steps=auto)" if settings.trainer.steps == "auto" else ""
+        if rule is not None:
+            auto = (f" at most (trainer.steps=auto: until the fd on training rows, checked every {rule.every} "
+                    f"steps, stops improving)")
+        average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
+        console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
+                      f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
+        writer = RunWriter(out, settings.trainer.monitor, config, start.plan, prepared, run, start.resumed,
+                           stopping=rule)
+        evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, settings.data.split_seed)
+        stop_after = None if rule is None else _stop_after(rule, stopping.training_fd(
+            run.gan, prepared.schema, prepared.rows, run.labels, settings.seed))
+        _fit(settings, run, writer, Schedule.from_settings(settings.trainer, steps), first_step,
+             _evaluator(run, prepared.schema, evaluation_rows, settings.seed), stop_after)
+        if not distributed.is_main():
+            return None
+        return finish(settings, run, writer, prepared.schema, evaluation_rows)
 
 
 def _parameters(run: Run) -> int:
     """The weights of G and D: with the batch size, what trainer.threads=auto judges a step's work by."""
     return sum(parameter.numel() for network in (run.gan.generator, run.gan.discriminator)
                for parameter in network.parameters())
-
-
-def check_settings(cfg, stage: str) -> None:
-    if stage != "pretrain" and cfg.meta.name != "none":
-        raise UserError(f"meta={cfg.meta.name} is a way to pretrain: fine-tune its checkpoint with meta=none "
-                        "(the default)")
-    if cfg.trainer.monitor not in metrics.QUICK:
-        raise UserError(f"trainer.monitor={cfg.trainer.monitor!r}; choose one of {', '.join(metrics.QUICK)}")
-    unknown = [str(name) for name in cfg.trainer.final_metrics if name not in metrics.METRICS]
-    if unknown:
-        raise UserError(f"trainer.final_metrics names unknown metric(s) {', '.join(unknown)}; choose from: "
-                        f"{', '.join(metrics.METRICS)}")
 
 
 def check_writable(folder: Path) -> None:
@@ -104,23 +119,24 @@ def check_writable(folder: Path) -> None:
         raise UserError(problem or f"rank 0 cannot write checkpoints to {folder}")
 
 
-def prepare_data(cfg, start: Start) -> data.TrainingData:
+def prepare_data(settings: Settings, start: Start) -> data.TrainingData:
     """The training rows, encoded by the schema the run trains with, and the held-out rows."""
-    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), cfg.trainer.batch_size, cfg.seed,
+    streaming = data.StreamOptions(distributed.rank(), distributed.processes(), settings.trainer.batch_size, settings.seed,
                                    combine=distributed.gathered)
-    prepared = data.prepare(cfg.data, source=start.source_schema, resumed=start.resumed_schema,
-                            conditional=start.plan.conditional, remap=cfg.transfer.remap,
-                            domain=start.plan.domain, task_column=meta.task_column(cfg.meta, cfg.data),
-                            streaming=streaming, meta=cfg.meta.name)
+    prepared = data.prepare(settings.data, source=start.source_schema, resumed=start.resumed_schema,
+                            conditional=start.plan.conditional, remap=settings.transfer.remap,
+                            domain=start.plan.domain, task_column=meta.task_column(settings.meta, settings.data),
+                            streaming=streaming, meta=settings.meta.name)
     console.print(data.describe(prepared.schema))
     if start.source is not None:
-        console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={cfg.transfer.name}")
+        console.print(f"finetune from [bold]{start.plan.source_path}[/] with transfer={settings.transfer.name}")
     return prepared
 
 
-def _fit(cfg, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, evaluate, stop_after=None) -> None:
+def _fit(settings: Settings, run: Run, writer: RunWriter, schedule: Schedule, first_step: int, evaluate,
+         stop_after=None) -> None:
     def before_step(step: int) -> None:
-        distributed.restart_stream(run.rng, cfg.seed, step)  # other ranks draw other batches
+        distributed.restart_stream(run.rng, settings.seed, step)  # other ranks draw other batches
         run.strategy.before_step(step)
 
     callbacks = writer.callbacks(before_step, evaluate)
@@ -150,20 +166,20 @@ def _stop_after(rule: stopping.Plateau, signal: Callable[[], float]) -> Callable
     return stop_after
 
 
-def finish(cfg, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
+def finish(settings: Settings, run: Run, writer: RunWriter, schema: Schema, evaluation_rows: pd.DataFrame) -> float:
     """Sample grid (image data), training curves (from two logged steps on) and the final metrics,
     into the run directory."""
     out = writer.out
     console.print(f"checkpoint: {writer.last_path}")
     if schema.image_shape is not None:
-        labels = schema.condition.draw(64, cfg.seed) if schema.condition else None
+        labels = schema.condition.draw(64, settings.seed) if schema.condition else None
         device = run.rows.device
-        samples = models.generate(run.gan.sampler, 64, cfg.seed, device, labels=labels).numpy()
+        samples = models.generate(run.gan.sampler, 64, settings.seed, device, labels=labels).numpy()
         image_grid(schema.inverse(samples).to_numpy(), schema.picture_shape, out / "samples.png")
     log = pd.read_csv(out / "train_log.csv")
     if len(log) >= 2:  # one logged step is a point, not a curve: train_log.csv holds it, and matplotlib is not loaded
         training_curves(log, out / "curves.png")
-    final = _final_metrics(run, schema, evaluation_rows, list(cfg.trainer.final_metrics), cfg.seed)
+    final = _final_metrics(run, schema, evaluation_rows, list(settings.trainer.final_metrics), settings.seed)
     return writer.finish(final)
 
 

@@ -13,7 +13,6 @@ import os
 
 import torch
 
-from ganxfer.errors import UserError
 
 # Multiply-adds of one step's forward passes (weights x batch rows), from which a second thread
 # pays for itself; the measurements that chose it are in docs/training.md.
@@ -34,9 +33,7 @@ def choose(setting, parameters: int, batch_size: int) -> int:
     for fewer than WORK_PER_THREAD weights x batch rows, else one thread per WORK_PER_THREAD, at
     most the available cores and MAX_AUTO_THREADS. An OMP_NUM_THREADS set in the environment is
     the user's choice too, and auto keeps to it."""
-    if setting != "auto":
-        if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
-            raise UserError(f"trainer.threads={setting!r} must be auto or an integer >= 1")
+    if setting != "auto":  # checked with the other settings (settings.py:check_threads)
         return setting
     from_environment = os.environ.get("OMP_NUM_THREADS", "")
     if from_environment.isdigit() and int(from_environment) >= 1:

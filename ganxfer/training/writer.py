@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from ganxfer import checkpoint, distributed, loggers, metrics
 from ganxfer.data import TrainingData
@@ -22,13 +21,14 @@ from ganxfer.training_log import LOG_COLUMNS
 
 
 class RunWriter:
-    def __init__(self, out: Path, cfg, plan: RunPlan, data: TrainingData, run: Run, resumed: dict | None = None,
-                 stopping: Plateau | None = None):
+    def __init__(self, out: Path, monitor: str, config: dict, plan: RunPlan, data: TrainingData, run: Run,
+                 resumed: dict | None = None, stopping: Plateau | None = None):
+        """`monitor`: trainer.monitor; `config`: the run's config as the user composed it, saved in
+        every checkpoint; `stopping`: trainer.steps=auto's rule, recorded in checkpoints and metrics.json."""
         self.out, self.plan, self.run = out, plan, run
-        self.stopping = stopping  # trainer.steps=auto's rule, recorded in checkpoints and metrics.json
+        self.stopping = stopping
         self.last_path, self.best_path = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best.ckpt"
-        self.monitor = cfg.trainer.monitor
-        self.config = OmegaConf.to_container(cfg, resolve=True)  # as the user composed it
+        self.monitor, self.config = monitor, config
         self.schema = data.schema.to_dict()
         self.split = {"train_rows": torch.tensor(data.positions),
                       "holdout_rows": torch.tensor(data.holdout.index.to_numpy())}

@@ -5,6 +5,7 @@ before_step); `transfer=NAME` picks one. Augmentation (ganxfer/augment.py) combi
 """
 
 from ganxfer.errors import UserError
+from ganxfer.settings import Transfer
 from ganxfer.transfer import categories, remap
 from ganxfer.transfer.base import Full, Scratch, Strategy
 from ganxfer.transfer.consistency import CDC, DCL
@@ -20,10 +21,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def get(cfg) -> Strategy:
-    if cfg.name not in STRATEGIES:
-        raise UserError(f"unknown transfer strategy {cfg.name!r}; available: {', '.join(STRATEGIES)}")
-    return STRATEGIES[cfg.name](cfg)
+def get(settings: Transfer) -> Strategy:
+    if settings.name not in STRATEGIES:
+        raise UserError(f"unknown transfer strategy {settings.name!r}; available: {', '.join(STRATEGIES)}")
+    return STRATEGIES[settings.name](settings)
 
 
 def changes_structure(name: str) -> bool:

@@ -4,6 +4,8 @@ its defaults: full fine-tuning and the scratch baseline."""
 import torch
 from torch import nn
 
+from ganxfer.settings import Transfer
+
 
 class Strategy:
     """How a finetune run starts from the source checkpoint and what it trains. Each hook's
@@ -13,8 +15,8 @@ class Strategy:
     needs_whole_source = False  # True: every weight must have a source counterpart (no transfer.remap)
     changes_trainable_weights = False  # True: before_step freezes or thaws weights mid-run
 
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, settings: Transfer):
+        self.settings = settings
         # With transfer.remap=true, masks of the remapped layers' weights: 1 where the weight was
         # carried over from the source, 0 where it is new (keys "g."/"d." + parameter name).
         self.shared: dict[str, torch.Tensor] = {}

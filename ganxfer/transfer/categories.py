@@ -14,6 +14,7 @@ from torch import nn
 
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
+from ganxfer.settings import Transfer
 from ganxfer.transfer.layers import blocks
 
 
@@ -36,11 +37,11 @@ def starting_points(source: Schema, target: Schema) -> list[list[int]]:
 
 
 def carry_over(generator: nn.Module, discriminator: nn.Module, generator_state: dict, discriminator_state: dict,
-               source: Schema, target: Schema, transfer_cfg) -> dict[str, torch.Tensor]:
+               source: Schema, target: Schema, transfer: Transfer) -> dict[str, torch.Tensor]:
     """Load the source's weights into networks built for `target`, new categories started at
     their column's mean. Returns masks of the grown weights, 1 where a weight is the source's
     own and 0 where it is new (keys as named_parameters, prefixed "g." or "d.")."""
-    if transfer_cfg.get("load_optimizer", False):
+    if transfer.load_optimizer:
         raise UserError("transfer.load_optimizer=true needs networks shaped as the source's, and the "
                         "target's new categories add generator outputs and discriminator inputs: leave "
                         "load_optimizer off")

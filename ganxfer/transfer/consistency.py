@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganxfer.errors import UserError
+from ganxfer.settings import Transfer
 from ganxfer.transfer.base import Strategy
 
 
@@ -26,19 +27,19 @@ class FeatureConsistency(Strategy):
     """What CDC and DCL share: the frozen source copy, the z batch and the hidden features. A
     subclass says how two lists of per-layer features are compared (`distance`)."""
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def __init__(self, settings: Transfer):
+        super().__init__(settings)
         self.source: nn.Module | None = None
         self.source_state: dict[str, torch.Tensor] = {}  # a resumed run's source copy, until it is built
 
     def regularise(self, objective, generator, discriminator, batch_size):
-        _check_batch(self.cfg.name, self.cfg.batch)
+        _check_batch(self.settings.name, self.settings.batch)
         self.source = frozen_copy(generator, self.source_state or None)
-        target_blocks = chosen(hidden_blocks(generator), self.cfg.layers, self.cfg.name)
-        source_blocks = chosen(hidden_blocks(self.source), self.cfg.layers, self.cfg.name)
+        target_blocks = chosen(hidden_blocks(generator), self.settings.layers, self.settings.name)
+        source_blocks = chosen(hidden_blocks(self.source), self.settings.layers, self.settings.name)
         device = next(generator.parameters()).device
         # Plain values: the penalty runs every step, and an OmegaConf lookup costs microseconds.
-        weight, batch = float(self.cfg.weight), int(self.cfg.batch)
+        weight, batch = float(self.settings.weight), int(self.settings.batch)
 
         def penalty() -> torch.Tensor:
             # Drawn from the run's own stream, which a checkpoint saves: a resumed run draws the same z.
@@ -91,7 +92,7 @@ class DCL(FeatureConsistency):
     batch still take a share of the softmax. (The paper's discriminator-side term is not included.)"""
 
     def regularise(self, objective, generator, discriminator, batch_size):
-        self.tau = float(self.cfg.tau)
+        self.tau = float(self.settings.tau)
         super().regularise(objective, generator, discriminator, batch_size)
 
     def distance(self, source, target):

@@ -11,7 +11,7 @@ class FreezeD(Strategy):
     hold generic low-level features; train the rest of D and all of G."""
 
     def freeze(self, generator, discriminator):
-        freeze_first_blocks(discriminator, self.cfg.freeze_layers)
+        freeze_first_blocks(discriminator, self.settings.freeze_layers)
 
 
 class FreezeG(Strategy):
@@ -19,7 +19,7 @@ class FreezeG(Strategy):
     train the rest of G and all of D."""
 
     def freeze(self, generator, discriminator):
-        freeze_first_blocks(generator, self.cfg.freeze_layers)
+        freeze_first_blocks(generator, self.settings.freeze_layers)
 
 
 class ScaleShift(Strategy):
@@ -33,7 +33,7 @@ class ScaleShift(Strategy):
         for module in generator.modules():
             if isinstance(module, NORM_LAYERS):
                 module.requires_grad_(True)
-        if self.cfg.train_output:
+        if self.settings.train_output:
             blocks(generator)[-1][0].requires_grad_(True)
 
 

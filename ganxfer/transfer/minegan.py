@@ -39,10 +39,10 @@ class MineGAN(Strategy):
     changes_trainable_weights = True
 
     def adapt(self, generator, discriminator):
-        return MinedGenerator(Miner(generator.z_dim, self.cfg.miner_hidden), generator), discriminator
+        return MinedGenerator(Miner(generator.z_dim, self.settings.miner_hidden), generator), discriminator
 
     def freeze(self, generator, discriminator):
         self.source_generator = generator.generator  # before_step freezes and thaws it
 
     def before_step(self, step: int) -> None:
-        self.source_generator.requires_grad_(step > self.cfg.mine_steps)
+        self.source_generator.requires_grad_(step > self.settings.mine_steps)

@@ -2,6 +2,7 @@
 
 import torch
 
+from ganxfer.settings import Transfer
 from ganxfer.transfer.base import Strategy
 
 
@@ -34,8 +35,8 @@ class L2SP(Strategy):
     With transfer.remap=true the weights of new columns have no source value to return to:
     they are left free, and each mean runs over the carried-over weights only."""
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def __init__(self, settings: Transfer):
+        super().__init__(settings)
         self.anchors: dict[str, torch.Tensor] = {}
 
     def regularise(self, objective, generator, discriminator, batch_size):
@@ -45,12 +46,12 @@ class L2SP(Strategy):
         device = next(generator.parameters()).device
         self.shared = {name: mask.to(device) for name, mask in self.shared.items()}
         g_shared, d_shared = _unprefixed("g.", self.shared), _unprefixed("d.", self.shared)
-        if self.cfg.lambda_g > 0:
+        if self.settings.lambda_g > 0:
             objective.g_penalties.append(
-                lambda: self.cfg.lambda_g * _mean_squared_distance(generator, g_anchors, g_shared))
-        if self.cfg.lambda_d > 0:
+                lambda: self.settings.lambda_g * _mean_squared_distance(generator, g_anchors, g_shared))
+        if self.settings.lambda_d > 0:
             objective.d_penalties.append(
-                lambda: self.cfg.lambda_d * _mean_squared_distance(discriminator, d_anchors, d_shared))
+                lambda: self.settings.lambda_d * _mean_squared_distance(discriminator, d_anchors, d_shared))
 
     def state_dict(self):
         return {**self.anchors, **_prefixed("shared.", self.shared)}
@@ -73,8 +74,8 @@ class EWC(Strategy):
 
     needs_whole_source = True  # the Fisher information is the source model's own
 
-    def __init__(self, cfg):
-        super().__init__(cfg)
+    def __init__(self, settings: Transfer):
+        super().__init__(settings)
         self.anchors: dict[str, torch.Tensor] = {}
         self.fisher: dict[str, torch.Tensor] = {}
 
@@ -82,9 +83,9 @@ class EWC(Strategy):
         if not self.anchors:
             self.anchors = _snapshot(generator)
             fisher = fisher_information(generator, discriminator, objective.loss.generator,
-                                        batch_size, self.cfg.fisher_batches, objective.rng)
+                                        batch_size, self.settings.fisher_batches, objective.rng)
             self.fisher = _only_source_weights(fisher, _unprefixed("g.", self.shared))
-        objective.g_penalties.append(lambda: self.cfg.lambda_ewc * sum(
+        objective.g_penalties.append(lambda: self.settings.lambda_ewc * sum(
             (self.fisher[name] * gap).sum() for name, gap in _squared_distances(generator, self.anchors)))
 
     def state_dict(self):

@@ -16,6 +16,7 @@ from torch import nn
 
 from ganxfer.data import Schema
 from ganxfer.errors import UserError
+from ganxfer.settings import Transfer
 from ganxfer.transfer.layers import blocks
 
 
@@ -34,14 +35,14 @@ class OutputMap:
         return cls(torch.tensor(target_positions, dtype=torch.long), torch.tensor(source_positions, dtype=torch.long))
 
 
-def check_strategy(strategy, transfer_cfg) -> None:
+def check_strategy(strategy, transfer: Transfer) -> None:
     """Strategies that need a source counterpart of every weight cannot start from remapped networks."""
     if strategy.needs_whole_source:
-        raise UserError(f"transfer={transfer_cfg.name} weighs each weight by what it meant to the source "
+        raise UserError(f"transfer={transfer.name} weighs each weight by what it meant to the source "
                         "model, and the remapped networks have weights the source never had: with "
                         "transfer.remap=true choose full, l2sp (it anchors only the carried-over weights), "
                         "freeze_d, freeze_g, scale_shift, minegan, svd or scratch")
-    if transfer_cfg.load_optimizer:
+    if transfer.load_optimizer:
         raise UserError("transfer.load_optimizer=true needs networks shaped as the source's; "
                         "transfer.remap=true reshapes them: leave load_optimizer off")
 
