@@ -26,7 +26,6 @@ import torch
 from hydra import compose, initialize_config_module
 
 from ganxfer import checkpoint, cli, data, models
-from ganxfer import checkpoint
 from ganxfer.settings import Settings
 from ganxfer.training.sampling import sampler
 
