@@ -101,10 +101,6 @@ def given(network: nn.Module, labels: torch.Tensor | None):
     return network if labels is None else Conditioned(network, labels)
 
 
-def is_conditional(network: nn.Module) -> bool:
-    return hasattr(network, "class_parameters")
-
-
 def with_new_classes(network: nn.Module, state: dict, source_classes: int) -> dict:
     """`state` (a source's state_dict with `source_classes` classes) made to fit `network`,
     which knows more classes: every parameter with one entry per class gets the new classes'
