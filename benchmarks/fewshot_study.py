@@ -25,7 +25,11 @@ kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on w
 
 `--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
 generated table's north -> south), on which alone a default may be chosen: the bundled pairs'
-held-out rows score the defaults.
+held-out rows score the defaults. And it takes the blind pair, which chose nothing and only
+scores: Gapminder's countries (life expectancy, GDP per head, population and the country's
+centroid, every five years from 1952 to 2007; shipped with plotly, which the peers' venv of
+against_peers.py holds), the other continents -> Africa, whose lives are shorter and poorer than
+any other continent's and whose places lie outside theirs.
 
 Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and
 DIR/fewshot_study.md (a table per pair: mean ± sd over seeds per size, the default's difference
@@ -37,6 +41,7 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +74,14 @@ TUNING_PAIRS = {
                       ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[north]"),
                       ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[south]")),
 }
+GAPMINDER = "gapminder.csv"  # the blind pair's table, written into RUNS by gapminder_table
+BLIND_PAIRS = {
+    "gapminder": Pair("gapminder",
+                      ("data=csv", f"data.path={{runs}}/{GAPMINDER}", "data.label=continent",
+                       "data.classes=[Americas,Asia,Europe,Oceania]"),
+                      ("data=csv", f"data.path={{runs}}/{GAPMINDER}", "data.label=continent", "data.classes=[Africa]")),
+}
+EVERY_PAIR = {**PAIRS, **TUNING_PAIRS, **BLIND_PAIRS}
 RUNS = ("default", "own", "scratch")  # the table's order: the default, then its two baselines
 BASELINES = ("own", "scratch")
 METRICS = {"fd": "fd", "c2st": "c2st_accuracy"}  # the table's column: the key of evaluate's record
@@ -93,6 +106,17 @@ def generated_table() -> pd.DataFrame:
 
     return pd.concat([region("north", 4000, 38, 10.0, 2.0), region("south", 1000, 52, 9.4, 3.5)],
                      ignore_index=True)
+
+
+def gapminder_table(path: Path) -> None:
+    """Gapminder as plotly ships it, without the country's name and codes (they name the row, they
+    are not a quantity to generate): continent, year, life expectancy, population, GDP per head and
+    the country's centroid. Written by the peers' Python: plotly is not one of ganxfer's packages."""
+    from against_peers import peer_python
+
+    script = ("import sys, plotly.data; plotly.data.gapminder(centroids=True)"
+              ".drop(columns=['country', 'iso_alpha', 'iso_num']).to_csv(sys.argv[1], index=False)")
+    subprocess.run([str(peer_python()), "-c", script, str(path)], check=True)
 
 
 def ganxfer(*args: str) -> None:
@@ -163,9 +187,11 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
     runs.mkdir(parents=True, exist_ok=True)
     if "generated" in pairs and not (runs / GENERATED).exists():
         generated_table().to_csv(runs / GENERATED, index=False)
+    if "gapminder" in pairs and not (runs / GAPMINDER).exists():
+        gapminder_table(runs / GAPMINDER)
     cases = []
     for name in pairs:
-        pair = {**PAIRS, **TUNING_PAIRS}[name]
+        pair = EVERY_PAIR[name]
         source_ckpt = source(runs, pair, source_steps, threads)
         for size in shots:
             for seed in seeds:
@@ -262,7 +288,8 @@ def main(argv=None) -> str:
     parser.add_argument("--runs", type=Path, default=Path("outputs/fewshot"),
                         help="folder of the sources and runs, reused where already there")
     parser.add_argument("--pairs", default=",".join(PAIRS),
-                        help=f"comma-separated: {', '.join(PAIRS)}, or the tuning pairs {', '.join(TUNING_PAIRS)}")
+                        help=f"comma-separated: {', '.join(PAIRS)}; the tuning pairs {', '.join(TUNING_PAIRS)}; "
+                             f"the blind pair {', '.join(BLIND_PAIRS)}")
     parser.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200], help="target training rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="every run's steps (default: the finetune's auto)")
@@ -277,9 +304,9 @@ def main(argv=None) -> str:
         args.pairs, args.shots, args.seeds, args.steps, args.source_steps = "digits", [10, 50], [0], 20, 20
         args.runs = args.out / "runs"
     pairs = args.pairs.split(",")
-    unknown = [pair for pair in pairs if pair not in {**PAIRS, **TUNING_PAIRS}]
+    unknown = [pair for pair in pairs if pair not in EVERY_PAIR]
     if unknown:
-        parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join({**PAIRS, **TUNING_PAIRS})}")
+        parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(EVERY_PAIR)}")
     if args.finetune and args.tag == "default":
         parser.error("--finetune settings need a --tag of their own, so that the default's runs stay apart")
     load_before = load()

@@ -93,6 +93,24 @@ def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path,
     assert refused.value.code == 2 and "--tag" in capsys.readouterr().err
 
 
+def classes_of(settings: tuple[str, ...]) -> set[str]:
+    """The values of a pair's `data.classes=[A,B]` setting."""
+    [chosen] = [setting for setting in settings if setting.startswith("data.classes=")]
+    return set(chosen.removeprefix("data.classes=[").removesuffix("]").split(","))
+
+
+def test_the_blind_pair_splits_gapminder_as_plotly_ships_it_into_a_source_and_a_large_enough_target(tmp_path):
+    """Read in the peers' venv (plotly is not ganxfer's); names and codes of countries left out."""
+    path = tmp_path / fewshot_study.GAPMINDER
+    fewshot_study.gapminder_table(path)
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["continent", "year", "lifeExp", "pop", "gdpPercap", "centroid_lon", "centroid_lat"]
+    pair = fewshot_study.BLIND_PAIRS["gapminder"]
+    source, target = classes_of(pair.source_data), classes_of(pair.target_data)
+    assert source.isdisjoint(target) and source | target == set(table["continent"])
+    assert table["continent"].isin(target).sum() >= 200 / 0.8  # 200 training rows and a fifth held out
+
+
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):
     text = results.read_text()
     assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
