@@ -1,5 +1,6 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
+import gc
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import torch
 from conftest import TINY, load_last
 from ganxfer import checkpoint
 from ganxfer.runtime import run_dir
+from ganxfer.stages import pretrain
 from ganxfer.training import run as training_run
 
 
@@ -124,6 +126,23 @@ def test_without_hard_links_last_ckpt_of_the_best_step_is_written_as_usual(ganxf
     assert not best.samefile(last)
     assert_same_state(checkpoint.load(best), checkpoint.load(last))
     assert not list(best.parent.glob(".*.tmp"))
+
+
+def test_a_command_runs_with_the_objects_alive_before_it_frozen_and_hands_them_back(ganxfer, monkeypatch):
+    """The garbage collector's full passes leave out the libraries' objects while a command runs
+    (cli.alive_objects_frozen), and get them back when it ends."""
+    frozen_during_the_run = []
+
+    def watched(cfg, stage):
+        frozen_during_the_run.append(gc.get_freeze_count())
+        return train(cfg, stage)
+
+    train = pretrain.train
+    monkeypatch.setattr(pretrain, "train", watched)
+    before = gc.get_freeze_count()
+    ganxfer("pretrain", *TINY, "trainer.steps=1")
+    assert frozen_during_the_run[0] > before + 100_000  # torch's modules alone hold millions of objects
+    assert gc.get_freeze_count() == before
 
 
 def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
