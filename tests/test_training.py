@@ -145,15 +145,16 @@ def test_a_command_runs_with_the_objects_alive_before_it_frozen_and_hands_them_b
     assert gc.get_freeze_count() == before
 
 
-def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
+def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy_nor_pillow(tmp_path):
     """They take seconds to import and training uses neither (evaluate and figures do, on use);
     nor does it need scipy for the fd and mmd2_rbf it logs (a tenth of a second each for
-    scipy.linalg and scipy.spatial)."""
+    scipy.linalg and scipy.spatial), nor Pillow on a table (data=images reads files with it)."""
     table = tmp_path / "small.csv"
     table.write_text("a,b\n" + "".join(f"{i % 7}.5,{i % 3}\n" for i in range(40)))
     script = ("import sys\nfrom ganxfer import cli\n"
               f"code = cli.main(['pretrain', 'data=csv', 'data.path={table}', 'trainer.steps=1', "
               f"'hydra.run.dir={tmp_path / 'run'}'])\n"
-              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy'}), code)")
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy', 'PIL'}), "
+              "code)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "[] 0" in result.stdout.splitlines()
