@@ -113,7 +113,8 @@ def main(argv=None) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for label, measured in times.items():
         wall, cpu = (statistics.median(column) for column in zip(*measured))
-        lines.append(f"| {label} | {wall:.2f} | {wall - floor:+.2f} | {wall / floor:.2f} | {cpu:.2f} | {cpu - floor_cpu:+.2f} |")
+        lines.append(f"| {label} | {wall:.2f} | {wall - floor:+.2f} | {wall / floor:.2f} "
+                     f"| {cpu:.2f} | {cpu - floor_cpu:+.2f} |")
     print("\n".join(lines), flush=True)
     return "\n".join(lines)
 
