@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
 def alive_objects_frozen():
     """The objects alive when a command starts, most of them the modules of torch and Hydra,
     live until the process ends: the garbage collector's full passes leave them out (gc.freeze)
-    instead of walking them all again, a tenth of a second a pass on a command's start-up. They
-    go back to the collector when the command ends, for what else runs in the process (a test)."""
+    instead of walking them all again, up to a tenth of a second a pass on a command's start-up.
+    They go back to the collector when the command ends, for what else runs in the process (a
+    test)."""
     gc.freeze()
     try:
         yield
