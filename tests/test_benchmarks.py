@@ -1,6 +1,8 @@
 """The benchmark suite runs end to end at tiny sizes and writes its results file; no timing is
 checked here (see benchmarks/results.md for the figures)."""
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -150,13 +152,26 @@ def test_gpu_speed_table_has_a_row_per_model_and_a_ratio_per_switch():
         assert speed_32 > 0 and speed_bf16 > 0 and ratio > 0
 
 
-def test_fixed_costs_table_has_the_floor_the_imports_and_the_run_with_ratios():
+def test_fixed_costs_table_has_the_floor_the_imports_and_the_runs_with_ratios():
     import fixed_costs
 
-    table = fixed_costs.main(["--repeats", "1", "--rows", "50"])
-    assert len(table_rows(table)) == 3 and table_rows(table)[0].startswith("floor")
-    for line in table.splitlines()[-3:]:
+    checkout = Path(__file__).parents[1]
+    table = fixed_costs.main(["--repeats", "1", "--rows", "50", "--before", str(checkout)])
+    assert len(table_rows(table)) == 4 and table_rows(table)[0].startswith("floor")
+    assert table_rows(table)[3] == f"the same pretrain, ganxfer of {checkout}"
+    for line in table.splitlines()[-4:]:
         assert float(line.split("|")[4]) > 0
+
+
+def test_fixed_costs_runs_the_before_checkout_from_its_own_copy(tmp_path):
+    import fixed_costs
+
+    folder = fixed_costs.installed_like(Path(__file__).parents[1], tmp_path / "before")
+    script = "import ganxfer.conf, ganxfer.stages; print(ganxfer.conf.__file__, ganxfer.stages.__file__)"
+    found = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(folder)},
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    assert [Path(path).parent for path in found] == [folder / "ganxfer" / "conf", folder / "ganxfer" / "stages"]
+    assert (folder / "ganxfer" / "conf" / "config.yaml").is_file()
 
 
 def test_threads_table_has_a_row_per_configuration_with_both_ratios():

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, load_last, mixed_table, run_in_process
 from ganxfer.stages import finetune
+from ganxfer.training import plan
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,18 @@ def test_finetune_keeps_the_users_config_and_plans_with_the_sources_model(wide_s
     assert state["plan"]["model"]["g_hidden"] == 48 and state["plan"]["model"]["d_layers"] == 2  # the source's
     assert state["plan"]["source_path"] == str(wide_source) and state["plan"]["stage"] == "finetune"
     assert state["networks"]["generator"]["net.0.weight"].shape[0] == 48  # and the networks follow the plan
+
+
+def test_a_fresh_pretrain_takes_its_networks_settings_as_composed(ganxfer, monkeypatch):
+    """Its `model` group is today's: filling it from today's defaults, as a checkpoint's is
+    (group_from_saved), would compose the config once more for nothing."""
+    def refused(group, values):
+        raise AssertionError(f"a fresh pretrain filled its {group} group from today's defaults")
+
+    monkeypatch.setattr(plan, "group_from_saved", refused)
+    state = load_last(ganxfer("pretrain", *TINY, "model.g_hidden=40"))
+    assert state["networks"]["generator"]["net.0.weight"].shape[0] == 40
+    assert state["plan"]["model"] == {**state["config"]["model"], "conditional": False}
 
 
 def test_a_multi_domain_pretrain_plans_a_conditional_model_without_editing_model(ganxfer):

@@ -1,5 +1,6 @@
 """Training runs through the real CLI entry point, in-process: determinism, exact resume, transfer."""
 
+import gc
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import torch
 from conftest import TINY, load_last
 from ganxfer import checkpoint
 from ganxfer.runtime import run_dir
+from ganxfer.stages import pretrain
 from ganxfer.training import run as training_run
 
 
@@ -126,15 +128,33 @@ def test_without_hard_links_last_ckpt_of_the_best_step_is_written_as_usual(ganxf
     assert not list(best.parent.glob(".*.tmp"))
 
 
-def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy(tmp_path):
+def test_a_command_runs_with_the_objects_alive_before_it_frozen_and_hands_them_back(ganxfer, monkeypatch):
+    """The garbage collector's full passes leave out the libraries' objects while a command runs
+    (cli.alive_objects_frozen), and get them back when it ends."""
+    frozen_during_the_run = []
+
+    def watched(cfg, stage):
+        frozen_during_the_run.append(gc.get_freeze_count())
+        return train(cfg, stage)
+
+    train = pretrain.train
+    monkeypatch.setattr(pretrain, "train", watched)
+    before = gc.get_freeze_count()
+    ganxfer("pretrain", *TINY, "trainer.steps=1")
+    assert frozen_during_the_run[0] > before + 100_000  # torch's modules alone hold millions of objects
+    assert gc.get_freeze_count() == before
+
+
+def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy_nor_pillow(tmp_path):
     """They take seconds to import and training uses neither (evaluate and figures do, on use);
     nor does it need scipy for the fd and mmd2_rbf it logs (a tenth of a second each for
-    scipy.linalg and scipy.spatial)."""
+    scipy.linalg and scipy.spatial), nor Pillow on a table (data=images reads files with it)."""
     table = tmp_path / "small.csv"
     table.write_text("a,b\n" + "".join(f"{i % 7}.5,{i % 3}\n" for i in range(40)))
     script = ("import sys\nfrom ganxfer import cli\n"
               f"code = cli.main(['pretrain', 'data=csv', 'data.path={table}', 'trainer.steps=1', "
               f"'hydra.run.dir={tmp_path / 'run'}'])\n"
-              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy'}), code)")
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'sklearn', 'matplotlib', 'scipy', 'PIL'}), "
+              "code)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "[] 0" in result.stdout.splitlines()

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
 
 from ganxfer.data.images import eight_bit, image_shape
 from ganxfer.errors import UserError
@@ -148,6 +147,8 @@ def decode_all(files: list[Path], shape: tuple[int, int, int]) -> tuple[np.ndarr
 
 def decode(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
     """One image file as a flat row of C*H*W uint8 pixels, and the Pillow mode it was stored in."""
+    from PIL import Image, ImageOps  # Pillow is imported on use, here and below: a table's run needs none of it
+
     channels, height, width = shape
     try:
         with Image.open(path) as image:
@@ -162,8 +163,10 @@ def decode(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
     return np.asarray(picture).reshape(height, width, channels).transpose(2, 0, 1).ravel(), mode
 
 
-def converted(image: Image.Image, channels: int) -> Image.Image:
+def converted(image: "Image.Image", channels: int) -> "Image.Image":
     """The image in the mode data.shape asks for, whatever mode it was stored in."""
+    from PIL import Image
+
     if image.mode in SIXTEEN_BIT:
         high_bits = np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8
         image = Image.fromarray(high_bits.astype(np.uint8))
@@ -213,6 +216,8 @@ def write_image_folder(rows: np.ndarray, shape: tuple[int, int, int], pixel_rang
         raise UserError(f"out={out} already exists: give a new or empty folder, or out=FILE.csv for rows")
     if not out.parent.is_dir():
         raise UserError(f"out={out}: folder {out.parent} does not exist")
+    from PIL import Image
+
     pictures = eight_bit(rows, pixel_range).reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

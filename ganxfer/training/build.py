@@ -37,7 +37,7 @@ def build_run(settings: Settings, start: Start, data: TrainingData, device, step
     strategy = transfer.get(settings.transfer) if start.plan.stage == "finetune" else transfer.Scratch(settings.transfer)
     distributed.check_strategy(strategy)
     if start.source is not None:
-        conditioning.check_new_labels(settings.transfer, start.plan.networks, data.schema, start.source)
+        conditioning.check_new_labels(settings.transfer, start.networks, data.schema, start.source)
     gan = _build_gan(settings, start, data.schema, strategy, device, len(data.rows))
     rows = data.rows.to(device)
     labels = None if data.labels is None else torch.from_numpy(data.labels).to(device)
@@ -79,7 +79,7 @@ def _build_gan(settings: Settings, start: Start, schema: Schema, strategy, devic
     """Networks as the strategy wants them (source weights, structure, frozen parts), with
     optimisers over what trains, and G's moving average."""
     torch.manual_seed(settings.seed)
-    generator, discriminator = models.build(start.plan.networks, schema.layout, schema.image_shape, schema.classes)
+    generator, discriminator = models.build(start.networks, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
         _start_from_source(generator, discriminator, start, schema, strategy)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))

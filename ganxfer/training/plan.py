@@ -3,8 +3,7 @@ config and the checkpoints it names. The config stays exactly as the user compos
 run decides for itself (the source, the networks' settings, the conditioning, the target's
 domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
 
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -26,24 +25,16 @@ class RunPlan:
     resume_path: str | None = None  # the checkpoint this run continues
     domain: str | None = None  # the target rows' domain, when fine-tuning a domain-conditioned model
 
-    @cached_property
-    def networks(self) -> Model:
-        """`model` as settings: what an older checkpoint's lacks filled from today's defaults."""
-        return group_from_saved("model", self.model)
-
-    @property
-    def conditional(self) -> bool:
-        return self.networks.conditional
-
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class Start:
-    """A plan and the checkpoints it was resolved from, loaded once."""
+    """A plan, the networks' settings it names, and the checkpoints it was resolved from, loaded once."""
 
     plan: RunPlan
+    networks: Model  # plan.model as settings
     source: dict | None = None  # a fresh finetune's source checkpoint
     resumed: dict | None = None  # the checkpoint a resumed run continues
 
@@ -61,13 +52,19 @@ def plan_run(settings: Settings, config: dict, stage: str, device) -> Start:
     `config`: the run's config as composed, which a checkpoint saves and a resume compares."""
     if settings.resume is not None:
         resumed = _resumable(settings, config, stage, device)
-        return Start(_plan(settings, config, stage, resumed, resume_path=str(settings.resume)), resumed=resumed)
+        plan = _plan(settings, config, stage, resumed, resume_path=str(settings.resume))
+        return Start(plan, group_from_saved("model", plan.model), resumed=resumed)
     if stage == "pretrain":
-        return Start(_plan(settings, config, stage, None))
+        plan = _plan(settings, config, stage, None)
+        # The run's own `model` group, composed today: nothing in it to fill from today's defaults,
+        # which group_from_saved would compose again (a tenth of a second).
+        return Start(plan, replace(settings.model, conditional=plan.model["conditional"]))
     source_path = checkpoint.resolve(settings.ckpt, checkpoint.LATEST_OF["finetune"])
     source = checkpoint.load(source_path, device)
     _check_transferable(source, source_path)
-    return Start(_plan(settings, config, stage, source, source_path=str(source_path)), source=source)
+    plan = _plan(settings, config, stage, source, source_path=str(source_path))
+    # A source's settings, as an older ganxfer may have saved them: filled from today's defaults.
+    return Start(plan, group_from_saved("model", plan.model), source=source)
 
 
 # A finetune's data by default: the bundled target that matches its source's bundled data. It is

@@ -124,7 +124,7 @@ def prepare_data(settings: Settings, start: Start) -> data.TrainingData:
     streaming = data.StreamOptions(distributed.rank(), distributed.processes(), settings.trainer.batch_size, settings.seed,
                                    combine=distributed.gathered)
     prepared = data.prepare(settings.data, source=start.source_schema, resumed=start.resumed_schema,
-                            conditional=start.plan.conditional, remap=settings.transfer.remap,
+                            conditional=start.networks.conditional, remap=settings.transfer.remap,
                             domain=start.plan.domain, task_column=meta.task_column(settings.meta, settings.data),
                             streaming=streaming, meta=settings.meta.name)
     console.print(data.describe(prepared.schema))
