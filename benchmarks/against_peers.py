@@ -355,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
                         help="ganxfer's fixed length, and the most steps searched for the best peer's score")
     parser.add_argument("--default", default=None,
                         help="trainer.steps of ganxfer's default run (default: the config's, e.g. auto)")
-    parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and ganxfer's timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and each of ganxfer's timed settings")
     parser.add_argument("--candidate", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides of one more ganxfer setting, run and timed beside the default")
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated: {', '.join(TABLES)}")
@@ -370,13 +370,14 @@ def main(argv=None) -> str:
         return str(python)
     default = str(args.default or composed([]).trainer.steps)
     load_before = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    results = [compare(name, python, args.epochs, args.check_every, args.steps, default, args.repeats, args.candidate)
-               for name in args.tables.split(",")]
+    results = [compare(name, python, args.epochs, args.check_every, args.steps, default, args.repeats,
+                       args.candidate) for name in args.tables.split(",")]
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     table = (f"Peers at their defaults but for {args.epochs} epochs (CTGAN, TVAE); seconds from a process's start "
              f"to its trained model on disk; each ganxfer setting's seconds are the median of {args.repeats} "
              f"processes taking turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load "
-             f"average {load_before} (1, 5, 15 min) at the start, {load} at the end.\n\n" + markdown(results, args.epochs, args.repeats))
+             f"average {load_before} (1, 5, 15 min) at the start, {load} at the end.\n\n"
+             + markdown(results, args.epochs, args.repeats))
     print(table)
     return table
 

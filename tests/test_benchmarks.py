@@ -143,6 +143,7 @@ def test_against_peers_table_shows_the_candidate_and_a_search_left_out():
     assert cells[6] == "not searched" and cells[9:11] == ["0.800 (15.0), 4000 (trainer.steps=4000)", "0.75"]
     assert cells[-1].startswith("0.900 (30.0)")  # the fixed length stays the last column
 
+
 def test_gpu_speed_table_has_a_row_per_model_and_a_ratio_per_switch():
     import gpu_speed
 
