@@ -2,6 +2,7 @@
 tables, each side a whole process, every sample scored by SDMetrics' QualityReport.
 
     python benchmarks/against_peers.py [--epochs 300] [--check-every 250] [--repeats 3] [--tables ...]
+        [--candidate KEY=VALUE ...]
     python benchmarks/against_peers.py --install-only      # make the peers' venv and stop
 
 The peers need pandas < 3, so they never run in ganxfer's environment: they live in a venv of
@@ -17,15 +18,18 @@ included). The peers run with one thread (OMP_NUM_THREADS=1), as ganxfer's train
 runs these small models. Sampling is timed for neither side. Both sides train on the same rows (ganxfer's
 training split of the table, 80%) and are scored on them, with as many synthetic rows.
 
-Beside the peers, ganxfer at its defaults: one whole process at the default trainer.steps
-(--default: `auto`, or a number), timed and scored, with the steps it ran; and one at the fixed
-length --steps (10,000), unless that is the default run itself.
+Beside the peers, ganxfer at its defaults: whole processes at the default trainer.steps
+(--default: `auto`, or a number), with the steps they ran; at the fixed length --steps (10,000),
+unless that is the default run itself; and, with --candidate, at those overrides (a setting that
+might become the default, its trainer.steps the default's unless given).
 
 How ganxfer's time to the best peer's score is found: one pretrain run is continued span by
 span (--check-every steps; a resumed run continues exactly as one run would) and its samples
-scored after each span, up to --steps; at the first span whose score reaches the best peer's,
-that step count is run again as one fresh whole process, timed and scored. TVAE (the fastest
-torch-based peer) and that run take turns --repeats times and their medians are compared."""
+scored after each span, up to --steps; the first span whose score reaches the best peer's is the
+step count of one more whole process. --check-every 0 skips this search.
+
+TVAE (the fastest torch-based peer) and every timed ganxfer process take turns --repeats times, so
+that all see the same load; the medians are compared, and each setting's first process is scored."""
 
 import argparse
 import contextlib
@@ -202,30 +206,31 @@ def continue_pretrain(csv: Path, steps: int, run: Path, check_every: int) -> Pat
     return last
 
 
-def timed_pretrain(csv: Path, steps, run: Path) -> float:
+def timed_pretrain(csv: Path, overrides: list[str], run: Path) -> float:
     """Seconds of one new `python -m ganxfer pretrain` process, start to exit."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ganxfer", "pretrain", "data=csv", f"data.path={csv}",
-                    "trainer.device=cpu", f"trainer.steps={steps}", f"hydra.run.dir={run}"],
+                    "trainer.device=cpu", *overrides, f"hydra.run.dir={run}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
 @dataclass
 class Whole:
-    """One whole `ganxfer pretrain` process: its trainer.steps, the steps it ran, its seconds and score."""
+    """Whole `ganxfer pretrain` processes of one setting: its overrides, the steps it ran, the median
+    of its seconds (taking turns with TVAE) and the score of its first process."""
     setting: str
     steps: int
     seconds: float
     score: float
 
 
-def whole_pretrain(csv: Path, setting, run: Path, rows: int, scorer: "Scorer") -> Whole:
-    seconds = timed_pretrain(csv, setting, run)
+def scored_run(run: Path, setting: str, seconds: list[float], rows: int, scorer: "Scorer") -> Whole:
     steps = json.loads((run / "metrics.json").read_text())["step"]
     score = scorer(ganxfer_samples(run / "checkpoints" / "last.ckpt", rows, run / "fake.csv"))
-    print(f"  ganxfer, trainer.steps={setting}: {steps} steps, {seconds:.1f} s, score {score:.3f}", flush=True)
-    return Whole(str(setting), steps, seconds, score)
+    print(f"  ganxfer, {setting}: {steps} steps, {statistics.median(seconds):.1f} s (median of {len(seconds)}), "
+          f"score {score:.3f}", flush=True)
+    return Whole(setting, steps, statistics.median(seconds), score)
 
 
 # --- one table ---
@@ -240,8 +245,10 @@ class Result:
     goal_steps: int | None  # ganxfer's steps to the best peer's score (None: not within --steps)
     goal_seconds: float | None
     goal_score: float | None  # of the timed run
-    default: Whole  # ganxfer at its default trainer.steps, one whole process
+    default: Whole  # ganxfer at its default trainer.steps
     fixed: Whole  # ganxfer at --steps (10,000): the default itself when that is the default
+    candidate: Whole | None  # ganxfer with --candidate's overrides, when given
+    searched: bool  # whether the steps to the best peer's score were searched (--check-every > 0)
 
     @property
     def best_peer(self) -> float:
@@ -259,8 +266,19 @@ def steps_to(goal: float, csv: Path, run: Path, folder: Path, rows: int, scorer:
     return None
 
 
+def whole_settings(default_setting: str, most_steps: int, candidate: list[str]) -> dict[str, list[str]]:
+    """The whole processes a table runs: name -> their overrides."""
+    settings = {"default": [f"trainer.steps={default_setting}"]}
+    if default_setting != str(most_steps):
+        settings["fixed"] = [f"trainer.steps={most_steps}"]
+    if candidate:
+        has_steps = any(override.startswith("trainer.steps=") for override in candidate)
+        settings["candidate"] = candidate if has_steps else [f"trainer.steps={default_setting}", *candidate]
+    return settings
+
+
 def compare(name: str, python: Path, epochs: int, check_every: int, most_steps: int, default_setting: str,
-            repeats: int) -> Result:
+            repeats: int, candidate: list[str]) -> Result:
     make_table, discrete = TABLES[name]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -279,56 +297,67 @@ def compare(name: str, python: Path, epochs: int, check_every: int, most_steps: 
                 peers[peer] = (scorer(samples), seconds)
                 print(f"  {PEERS[peer]}: {seconds:.1f} s, score {peers[peer][0]:.3f}", flush=True)
             goal = max(score for score, _ in peers.values())
-            run = folder / "continued"
-            default = whole_pretrain(csv, default_setting, folder / "default", len(train), scorer)
-            fixed = default if default_setting == str(most_steps) else whole_pretrain(
-                csv, most_steps, folder / "fixed", len(train), scorer)
-            goal_steps = steps_to(goal, csv, run, folder, len(train), scorer, check_every, most_steps)
-            tvae_times, goal_times, goal_score = [peers["tvae"][1]], [], None
+            goal_steps = steps_to(goal, csv, folder / "continued", folder, len(train), scorer, check_every,
+                                  most_steps) if check_every > 0 else None
+            timed = whole_settings(default_setting, most_steps, candidate)
             if goal_steps is not None:
-                for turn in range(repeats):
-                    goal_times.append(timed_pretrain(csv, goal_steps, folder / f"timed{turn}"))
-                    if turn + 1 < repeats:
-                        tvae_times.append(run_peer(python, "tvae", train_csv, metadata_json, epochs,
-                                                   folder / f"tvae{turn}")[0])
-                goal_score = scorer(ganxfer_samples(folder / "timed0" / "checkpoints" / "last.ckpt", len(train),
-                                                    folder / "timed.csv"))
-                print(f"  ganxfer: one process of {goal_steps} steps, {statistics.median(goal_times):.1f} s "
-                      f"(median of {repeats}), score {goal_score:.3f}", flush=True)
+                timed["goal"] = [f"trainer.steps={goal_steps}"]
+            # every timed ganxfer process takes turns with TVAE, so that all see the same load
+            tvae_times, seconds = [peers["tvae"][1]], {setting: [] for setting in timed}
+            for turn in range(repeats):
+                if turn:
+                    tvae_times.append(run_peer(python, "tvae", train_csv, metadata_json, epochs,
+                                               folder / f"tvae{turn}")[0])
+                for setting, overrides in timed.items():
+                    seconds[setting].append(timed_pretrain(csv, overrides, folder / f"{setting}{turn}"))
+            wholes = {setting: scored_run(folder / f"{setting}0", " ".join(overrides), seconds[setting], len(train),
+                                          scorer) for setting, overrides in timed.items()}
         finally:
             scorer.close()
+    goal_run = wholes.get("goal")
     return Result(name, len(train), train.shape[1], peers, statistics.median(tvae_times), goal_steps,
-                  statistics.median(goal_times) if goal_times else None, goal_score, default, fixed)
+                  goal_run and goal_run.seconds, goal_run and goal_run.score, wholes["default"],
+                  wholes.get("fixed", wholes["default"]), wholes.get("candidate"), check_every > 0)
 
 
 def markdown(results: list[Result], epochs: int, repeats: int) -> str:
+    with_candidate = any(r.candidate for r in results)
+    candidate_header = "ganxfer candidate: score (s), steps | its s / TVAE s | " if with_candidate else ""
     lines = [f"| table | CTGAN score (s) | TVAE score (s) | GaussianCopula score (s) | ganxfer at its default "
              f"trainer.steps: score (s), steps | its s / TVAE s | ganxfer steps to the best peer's score | "
-             f"ganxfer s (score) | ganxfer s / TVAE s (goal <= 0.75) | ganxfer at a fixed length: score (s) "
-             f"(goal > best peer) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"ganxfer s (score) | ganxfer s / TVAE s (goal <= 0.75) | {candidate_header}ganxfer at a fixed length: "
+             f"score (s) (goal > best peer) |", "|---|" + "---:|" * (11 if with_candidate else 9)]
     for r in results:
         peers = " | ".join(f"{r.peers[peer][0]:.3f} ({r.peers[peer][1]:.1f})" for peer in PEERS)
-        default = (f"{r.default.score:.3f} ({r.default.seconds:.1f}), {r.default.steps} (trainer.steps="
-                   f"{r.default.setting}) | {r.default.seconds / r.tvae_seconds:.2f}")
-        if r.goal_steps is None:
+        default = f"{r.default.score:.3f} ({r.default.seconds:.1f}), {r.default.steps} ({r.default.setting}) | " \
+                  f"{r.default.seconds / r.tvae_seconds:.2f}"
+        if not r.searched:
+            ours = "not searched | - | -"
+        elif r.goal_steps is None:
             ours = f"not reached in {r.fixed.steps} | - | -"
         else:
             ours = (f"{r.goal_steps} | {r.goal_seconds:.1f} ({r.goal_score:.3f}) | "
                     f"{r.goal_seconds / r.tvae_seconds:.2f} (TVAE {r.tvae_seconds:.1f} s)")
-        lines.append(f"| {r.table} ({r.rows} x {r.columns}) | {peers} | {default} | {ours} | {r.fixed.score:.3f} "
-                     f"({r.fixed.seconds:.1f}) ({r.fixed.steps} steps) |")
+        candidate = "" if r.candidate is None else (
+            f"{r.candidate.score:.3f} ({r.candidate.seconds:.1f}), {r.candidate.steps} ({r.candidate.setting}) | "
+            f"{r.candidate.seconds / r.tvae_seconds:.2f} | ")
+        lines.append(f"| {r.table} ({r.rows} x {r.columns}) | {peers} | {default} | {ours} | {candidate}"
+                     f"{r.fixed.score:.3f} ({r.fixed.seconds:.1f}) ({r.fixed.steps} steps) |")
     return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300, help="CTGAN's and TVAE's epochs (their default: 300)")
-    parser.add_argument("--check-every", type=int, default=250, help="ganxfer steps between quality checks")
+    parser.add_argument("--check-every", type=int, default=250,
+                        help="ganxfer steps between quality checks (0: no search for the best peer's score)")
     parser.add_argument("--steps", type=int, default=10_000,
                         help="ganxfer's fixed length, and the most steps searched for the best peer's score")
     parser.add_argument("--default", default=None,
                         help="trainer.steps of ganxfer's default run (default: the config's, e.g. auto)")
-    parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and ganxfer's timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of TVAE and each of ganxfer's timed settings")
+    parser.add_argument("--candidate", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides of one more ganxfer setting, run and timed beside the default")
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated: {', '.join(TABLES)}")
     parser.add_argument("--install-only", action="store_true", help="make the peers' venv and stop")
     return parser
@@ -341,13 +370,14 @@ def main(argv=None) -> str:
         return str(python)
     default = str(args.default or composed([]).trainer.steps)
     load_before = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    results = [compare(name, python, args.epochs, args.check_every, args.steps, default, args.repeats)
-               for name in args.tables.split(",")]
+    results = [compare(name, python, args.epochs, args.check_every, args.steps, default, args.repeats,
+                       args.candidate) for name in args.tables.split(",")]
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     table = (f"Peers at their defaults but for {args.epochs} epochs (CTGAN, TVAE); seconds from a process's start "
-             f"to its trained model on disk; ganxfer's seconds are the median of {args.repeats} processes taking "
-             f"turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load average {load_before} "
-             f"(1, 5, 15 min) at the start, {load} at the end.\n\n" + markdown(results, args.epochs, args.repeats))
+             f"to its trained model on disk; each ganxfer setting's seconds are the median of {args.repeats} "
+             f"processes taking turns with TVAE's (whose median is the ratio's). {os.cpu_count()} cores, load "
+             f"average {load_before} (1, 5, 15 min) at the start, {load} at the end.\n\n"
+             + markdown(results, args.epochs, args.repeats))
     print(table)
     return table
 

@@ -26,18 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabular_defaults import generated_table, iris_table
-
-
-def wide_table() -> pd.DataFrame:
-    """1,000 rows: 16 correlated decimals on three scales, a count and two text categories."""
-    rng = np.random.default_rng(1)
-    mixing = rng.normal(size=(16, 16)) / 4 + np.eye(16)
-    base = rng.normal(size=(1000, 16)) @ mixing
-    table = pd.DataFrame(base * rng.choice([1, 10, 100], 16), columns=[f"m{i}" for i in range(16)])
-    return table.assign(count=rng.poisson(5 + 3 * np.abs(base[:, 0])),
-                        group=np.where(base[:, 1] > 0, "a", rng.choice(["b", "c", "d"], 1000)),
-                        flag=np.where(base[:, 2] > 1, "yes", "no"))
+from tabular_defaults import generated_table, iris_table, wide_table
 
 
 TABLES = {"iris": iris_table, "generated": generated_table, "wide": wide_table}

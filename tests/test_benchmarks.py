@@ -141,6 +141,29 @@ def test_against_peers_scores_every_peer_and_ganxfer_in_their_own_processes(tmp_
     assert "load average" in section(text, "peers")
 
 
+def test_against_peers_runs_a_candidate_beside_the_default_at_the_default_length_unless_it_names_one():
+    from against_peers import whole_settings
+
+    assert whole_settings("10000", 10_000, []) == {"default": ["trainer.steps=10000"]}
+    assert whole_settings("auto", 10_000, ["trainer.batch_size=256"]) == {
+        "default": ["trainer.steps=auto"], "fixed": ["trainer.steps=10000"],
+        "candidate": ["trainer.steps=auto", "trainer.batch_size=256"]}
+    assert whole_settings("10000", 10_000, ["trainer.steps=4000"])["candidate"] == ["trainer.steps=4000"]
+
+
+def test_against_peers_table_shows_the_candidate_and_a_search_left_out():
+    from against_peers import Result, Whole, markdown
+
+    default, candidate = Whole("trainer.steps=10000", 10_000, 30.0, 0.9), Whole("trainer.steps=4000", 4000, 15.0, 0.8)
+    result = Result("wine_mixed", 142, 8, {"ctgan": (0.7, 40.0), "tvae": (0.75, 20.0), "gaussian_copula": (0.8, 10.0)},
+                    20.0, None, None, None, default, default, candidate, searched=False)
+    header, rule, row = markdown([result], epochs=300, repeats=2).splitlines()
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert len(cells) == len(header.split("|")) - 2 == rule.count("|") - 1 == 12
+    assert cells[6] == "not searched" and cells[9:11] == ["0.800 (15.0), 4000 (trainer.steps=4000)", "0.75"]
+    assert cells[-1].startswith("0.900 (30.0)")  # the fixed length stays the last column
+
+
 def test_gpu_speed_table_has_a_row_per_model_and_a_ratio_per_switch():
     import gpu_speed
 
