@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TINY, build_model, load_last, run_in_process, settings_of
+from conftest import TINY, build_model, load_last, run_in_process, settings_of, whole_and_resumed
 from ganxfer import models
 from ganxfer.checkpoint import sampler_weights
 from ganxfer.data import FitOptions, Schema
@@ -50,6 +50,16 @@ def test_the_widened_schema_covers_the_target_and_keeps_the_source_ends():
         back = widened.inverse(widened.transform(target))[name]
         np.testing.assert_allclose(back, target[name], rtol=1e-5)  # no longer clamped
     assert schema_for_target(source, target, data_cfg(range="source")) is source
+
+
+def test_a_finetune_keeps_the_source_range_unless_told_to_widen_it():
+    """The default is data.range=source: widening lost on one of the two tuning pairs
+    (docs/transfer.md, "Target numbers beyond the source's range")."""
+    source_table, target = source_and_target()
+    source = Schema.fit(source_table)
+    defaults = data_cfg()  # without data.range: filled from conf/data/_table.yaml
+    assert defaults.range == "source"
+    assert schema_for_target(source, target, defaults) is source
 
 
 def test_only_min_max_scalings_are_widened():
@@ -147,3 +157,15 @@ def test_a_widened_finetune_samples_beyond_the_source_range(tmp_path, ganxfer):
         assert highest[choice] <= schema.columns[schema.names.index("age")].high
     assert highest["source"] <= source_table["age"].max()
     assert highest["widen"] > source_table["age"].max()
+
+
+def test_a_widened_finetune_resumes_exactly_with_the_schema_it_saved(tmp_path, ganxfer):
+    source_table, target = source_and_target()
+    source_table.to_csv(tmp_path / "source.csv", index=False)
+    target.to_csv(tmp_path / "target.csv", index=False)
+    pretrained = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / 'source.csv'}", *TINY)
+    whole, resumed = whole_and_resumed(ganxfer, "finetune", f"ckpt={pretrained}/checkpoints/last.ckpt", "data=csv",
+                                       f"data.path={tmp_path / 'target.csv'}", *TINY, "data.range=widen")
+    assert resumed["schema"] == whole["schema"]
+    age = Schema.from_dict(whole["schema"]).columns[0]
+    assert age.name == "age" and age.high > source_table["age"].max()
