@@ -84,26 +84,29 @@ def test_an_unknown_data_range_is_a_user_error():
         schema_for_target(Schema.fit(source_table), target, data_cfg(range="wider"))
 
 
-def mapped_networks(source: Schema, widened: Schema):
-    """Source networks with random weights, and networks for `widened` started from them."""
+def mapped_discriminators(source: Schema, widened: Schema, model: dict, classes: int):
+    """A source D with random weights, and a D for `widened` started from it."""
     torch.manual_seed(0)
-    generator, discriminator = build_model(MLP, source.layout)
+    generator, discriminator = build_model(model, source.layout, None, classes)
     torch.manual_seed(1)
-    wide_generator, wide_discriminator = build_model(MLP, widened.layout)
-    g_state, d_state = ranges.carry_over(wide_generator, wide_discriminator, generator.state_dict(),
-                                         discriminator.state_dict(), source, widened)
-    wide_generator.load_state_dict(g_state)
+    wide_generator, wide_discriminator = build_model(model, widened.layout, None, classes)
+    _, d_state = ranges.carry_over(wide_generator, wide_discriminator, generator.state_dict(),
+                                   discriminator.state_dict(), source, widened)
     wide_discriminator.load_state_dict(d_state)
-    return (generator, discriminator), (wide_generator, wide_discriminator)
+    return discriminator, wide_discriminator
 
 
-def test_the_discriminator_gives_every_row_the_logit_it_gave_before_widening():
+@pytest.mark.parametrize("conditioning", [None, "concat", "projection"])
+def test_the_discriminator_gives_every_row_the_logit_it_gave_before_widening(conditioning):
     source, widened, target = widened_pair()
-    (_, discriminator), (_, wide_discriminator) = mapped_networks(source, widened)
+    model = MLP if conditioning is None else {**MLP, "conditional": True, "conditioning": conditioning}
+    classes = 0 if conditioning is None else 3
+    discriminator, wide_discriminator = mapped_discriminators(source, widened, model, classes)
     in_range = source.inverse(source.transform(target))  # the target clamped to the source's range
+    labels = () if conditioning is None else (torch.arange(len(in_range)) % classes,)
     with torch.no_grad():
-        before = discriminator(torch.from_numpy(source.transform(in_range)))
-        after = wide_discriminator(torch.from_numpy(widened.transform(in_range)))
+        before = discriminator(torch.from_numpy(source.transform(in_range)), *labels)
+        after = wide_discriminator(torch.from_numpy(widened.transform(in_range)), *labels)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 
