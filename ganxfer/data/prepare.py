@@ -308,7 +308,7 @@ def _say_beyond_range(outside: dict) -> None:
     columns = "; ".join(f"{column.name!r}: {count} value(s) outside [{column.low:g}, {column.high:g}]"
                         for column, count in outside.items())
     log.warning("%d column(s) hold target values outside the source model's range, which its samples keep to "
-                "(%s); data.range=widen widens it, data.refit=true fits the target's range", len(outside), columns)
+                "(%s); data.range=widen widens min-max ranges, data.refit=true fits the target's range", len(outside), columns)
 
 
 def _few(names: list, shown: int = 8) -> str:

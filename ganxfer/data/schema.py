@@ -110,12 +110,10 @@ class Schema:
         one value keep theirs. This schema itself when none reaches past."""
         ranges = {}
         for column in self.columns:
-            if not (_widens(column, table.columns) and isinstance(column.scaler, MinMax) and column.high > column.low
-                    and table[column.name].notna().any()):
-                continue
-            low, high = _value_range(table[column.name])
-            if low < column.low or high > column.high:
-                ranges[column.name] = (low, high)
+            if _min_max_with_values(column, table):
+                low, high = _value_range(table[column.name])
+                if low < column.low or high > column.high:
+                    ranges[column.name] = (low, high)
         return self.with_ranges(ranges) if ranges else self
 
     def with_new_values(self, table: pd.DataFrame) -> "Schema":
@@ -188,6 +186,12 @@ class Schema:
 
 def _widens(column, ranges: dict) -> bool:
     return isinstance(column, NumericColumn) and column.levels is None and column.name in ranges
+
+
+def _min_max_with_values(column, table: pd.DataFrame) -> bool:
+    """A min-max scaled number of more than one value, keeping to no levels, with values in `table`."""
+    return (_widens(column, table.columns) and isinstance(column.scaler, MinMax) and column.high > column.low
+            and table[column.name].notna().any())
 
 
 def _value_range(series: pd.Series) -> tuple[float, float]:
