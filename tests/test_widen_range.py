@@ -172,3 +172,18 @@ def test_a_widened_finetune_resumes_exactly_with_the_schema_it_saved(tmp_path, g
     assert resumed["schema"] == whole["schema"]
     age = Schema.from_dict(whole["schema"]).columns[0]
     assert age.name == "age" and age.high > source_table["age"].max()
+
+
+def test_a_refitted_finetune_trains_the_same_whatever_data_range_says(tmp_path, ganxfer):
+    source_table, target = source_and_target()
+    source_table.to_csv(tmp_path / "source.csv", index=False)
+    target.to_csv(tmp_path / "target.csv", index=False)
+    pretrained = ganxfer("pretrain", "data=csv", f"data.path={tmp_path / 'source.csv'}", *TINY)
+    finetuned = [load_last(ganxfer("finetune", f"ckpt={pretrained}/checkpoints/last.ckpt", "data=csv",
+                                   f"data.path={tmp_path / 'target.csv'}", *TINY, "data.refit=true",
+                                   f"data.range={choice}"))
+                 for choice in ("source", "widen")]
+    assert finetuned[0]["schema"] == finetuned[1]["schema"]
+    for network in ("generator", "discriminator"):  # no weights mapped: refit changes the scaling itself
+        for key, value in finetuned[0]["networks"][network].items():
+            assert torch.equal(value, finetuned[1]["networks"][network][key]), (network, key)
