@@ -62,6 +62,7 @@ class Data:
     max_categories: int | None = None
     scaling: str | None = None
     refit: bool | None = None
+    range: str | None = None
     stream: Any = None
     buffer_rows: int | None = None
     # data=images

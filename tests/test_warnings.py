@@ -1,5 +1,6 @@
 """Warnings appear when they are useful, and once: a finetune on a target beyond the source's
-range is warned of unless data.refit=true fits that range; a sweep shows each distinct warning
+range is warned of (the range kept, or widened with data.range=widen) unless data.refit=true fits
+that range; a sweep shows each distinct warning
 once on the console, and every job's log keeps its own."""
 
 from pathlib import Path
@@ -44,6 +45,18 @@ def test_a_target_beyond_the_source_range_is_warned_of_unless_refitted(tmp_path,
     refitted = finetune(ganxfer_outcome, tmp_path, ckpt, target, "data.refit=true", "hydra.run.dir=refitted")
     assert BEYOND_RANGE not in refitted.stdout + refitted.stderr
     assert BEYOND_RANGE not in (tmp_path / "refitted" / "finetune.log").read_text()
+
+
+def test_a_widened_range_is_warned_of_with_the_columns_new_ranges(tmp_path, source_and_target, ganxfer_outcome):
+    ckpt, target = source_and_target
+    widened = finetune(ganxfer_outcome, tmp_path, ckpt, target, "data.range=widen", "hydra.run.dir=widened")
+    assert widened.stdout.count(BEYOND_RANGE) == 1, widened.stdout
+    warning = next(line for line in (tmp_path / "widened" / "finetune.log").read_text().splitlines()
+                   if BEYOND_RANGE in line)
+    assert "2 column(s)" in warning and "which is widened to cover them" in warning, warning
+    assert "which its samples keep to" not in warning
+    high = pd.read_csv(target)["income"].max()
+    assert "'income': [" in warning and "-> [" in warning and f"{high:g}]" in warning, warning
 
 
 def test_a_sweep_shows_each_warning_once_and_logs_it_in_every_job(tmp_path, source_and_target, ganxfer_outcome):

@@ -25,6 +25,9 @@ from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
+# data.range: what a finetune does with target numbers beyond the source model's range
+RANGES = ("source", "widen")
+
 
 @dataclass
 class TrainingData:
@@ -96,7 +99,8 @@ def prepare(data: Data, source: Schema | None = None, resumed: Schema | None = N
             meta: str = "none") -> TrainingData:
     """Load, split and encode. A resumed run keeps its checkpoint's schema. A finetune run
     (`source` given) keeps the source model's schema, so the networks fit the data as they
-    were trained, with the target's new categories appended; with data.refit=true the numeric
+    were trained, with the target's new categories appended; with data.range=widen the min-max
+    ranges the target reaches past are widened to cover it; with data.refit=true the numeric
     scalings are fitted on the target instead. With `remap` (transfer.remap=true) target data
     whose columns differ from the source's get a schema of their own, fitted on the target like
     a pretrain run's.
@@ -199,19 +203,36 @@ def fit_schema(train: pd.DataFrame, table: pd.DataFrame, data: Data) -> Schema:
 
 
 def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema:
-    """The source model's schema, checked against the target rows (and refitted on request)."""
+    """The source model's schema, checked against the target rows: refitted on them on request
+    (data.refit=true), else with min-max ranges widened to cover them (data.range=widen)."""
     generated = _generated_names(table, data, source)
     check_same_columns(source.names, generated, images=source.image_shape is not None)
     if source.image_shape is not None:
         check_pixel_range(source.columns[0], table[source.names], data.pixel_range)
         return source
-    refit = data.refit
+    if data.range not in RANGES:
+        raise UserError(f"data.range={data.range!r}; choose one of: {', '.join(RANGES)}")
+    refit, widen = data.refit, data.range == "widen" and not data.refit
     beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
+    covering = source.covering(table) if widen else source
+    widened = {after.name: (before, after) for before, after in zip(source.columns, covering.columns)
+               if after is not before}
+    _say_widened(list(widened.values()))
     if not refit:
-        _say_beyond_range({column: count for column, count in beyond.items() if count})
-    schema = source.with_new_values(table)
+        _say_beyond_range({column: count for column, count in beyond.items() if count and column.name not in widened})
+    schema = covering.with_new_values(table)
     _say_new_values(schema.new_values(source))
     return schema.refit(table) if refit else schema
+
+
+def _say_widened(widened: list[tuple]) -> None:
+    """One warning naming each column whose range data.range=widen widened, and its new range."""
+    if widened:
+        ranges = "; ".join(f"{after.name!r}: [{before.low:g}, {before.high:g}] -> [{after.low:g}, {after.high:g}]"
+                           for before, after in widened)
+        log.warning("%d column(s) hold target values outside the source model's range, which is widened to "
+                    "cover them (%s), the networks' weights mapped to the wider scaling; data.range=source keeps "
+                    "the source's range", len(widened), ranges)
 
 
 def _say_new_values(new: dict[str, list]) -> None:
@@ -279,14 +300,15 @@ def _check_fits(column, series: pd.Series) -> int:
 
 
 def _say_beyond_range(outside: dict) -> None:
-    """One warning for every column whose target values reach past the source's range (kept
-    unless data.refit=true): the source model's samples keep to that range."""
+    """One warning for every column whose target values reach past the source's range, where it
+    is kept (data.range=source, or a scaling other than min-max): the source model's samples keep
+    to that range."""
     if not outside:
         return
     columns = "; ".join(f"{column.name!r}: {count} value(s) outside [{column.low:g}, {column.high:g}]"
                         for column, count in outside.items())
     log.warning("%d column(s) hold target values outside the source model's range, which its samples keep to "
-                "(%s); data.refit=true fits the target's range", len(outside), columns)
+                "(%s); data.range=widen widens min-max ranges, data.refit=true fits the target's range", len(outside), columns)
 
 
 def _few(names: list, shown: int = 8) -> str:

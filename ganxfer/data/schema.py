@@ -103,6 +103,19 @@ class Schema:
         return Schema([_widened(column, *ranges[column.name]) if _widens(column, ranges) else column
                        for column in self.columns], self.image_shape, self.condition)
 
+    def covering(self, table: pd.DataFrame) -> "Schema":
+        """The same columns, each min-max scaled number whose values in `table` reach past its
+        range widened to cover them too (data.range=widen): the source's ends are kept and moved
+        out to the target's minimum or maximum. Other scalings, few-valued numbers and a range of
+        one value keep theirs. This schema itself when none reaches past."""
+        ranges = {}
+        for column in self.columns:
+            if _min_max_with_values(column, table):
+                low, high = _value_range(table[column.name])
+                if low < column.low or high > column.high:
+                    ranges[column.name] = (low, high)
+        return self.with_ranges(ranges) if ranges else self
+
     def with_new_values(self, table: pd.DataFrame) -> "Schema":
         """The same columns, extended by the values of `table` they have not seen: new categories
         appended (the known ones keep their generator outputs), and new values of few-valued
@@ -173,6 +186,17 @@ class Schema:
 
 def _widens(column, ranges: dict) -> bool:
     return isinstance(column, NumericColumn) and column.levels is None and column.name in ranges
+
+
+def _min_max_with_values(column, table: pd.DataFrame) -> bool:
+    """A min-max scaled number of more than one value, keeping to no levels, with values in `table`."""
+    return (_widens(column, table.columns) and isinstance(column.scaler, MinMax) and column.high > column.low
+            and table[column.name].notna().any())
+
+
+def _value_range(series: pd.Series) -> tuple[float, float]:
+    values = pd.to_numeric(series.dropna()).to_numpy(dtype=np.float64)
+    return float(values.min()), float(values.max())
 
 
 def _widened(column: NumericColumn, low: float, high: float) -> NumericColumn:

@@ -81,7 +81,8 @@ def _build_gan(settings: Settings, start: Start, schema: Schema, strategy, devic
     torch.manual_seed(settings.seed)
     generator, discriminator = models.build(start.networks, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
-        _start_from_source(generator, discriminator, start, schema, strategy)
+        widen = settings.data.range == "widen" and not settings.data.refit
+        _start_from_source(generator, discriminator, start, schema, strategy, widen)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
     lr_g, lr_d = settings.optimizer.lr_g, settings.optimizer.lr_d
@@ -106,9 +107,10 @@ def _average(trainer: Trainer, from_source: bool, training_rows: int) -> tuple[f
     return average_decay(trainer.ema_decay, from_source and not warmup, training_rows), warmup
 
 
-def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy) -> None:
-    """The source's weights (G's from its EMA); grown where the target brings new categories;
-    remapped to the target's columns where they differ from the source's (transfer.remap=true)."""
+def _start_from_source(generator, discriminator, start: Start, schema: Schema, strategy, widen: bool) -> None:
+    """The source's weights (G's from its EMA); mapped to the ranges data.range=widen widened
+    (`widen`); grown where the target brings new categories; remapped to the target's columns
+    where they differ from the source's (transfer.remap=true)."""
     source_schema = start.source_schema
     remapped = source_schema.outputs != schema.outputs
     grown = remapped and schema.extends(source_schema)  # only new categories: no remap needed
@@ -119,6 +121,9 @@ def _start_from_source(generator, discriminator, start: Start, schema: Schema, s
     # G starts from the source's EMA; labels new to the source start at the mean embedding.
     generator_state, discriminator_state = conditioning.source_weights(start.source, generator, discriminator,
                                                                        schema)
+    if widen and (grown or not remapped):  # a remapped target's schema is its own, fitted on it
+        generator_state, discriminator_state = transfer.ranges.carry_over(
+            generator, discriminator, generator_state, discriminator_state, source_schema, schema)
     if not remapped:
         generator.load_state_dict(generator_state)
         discriminator.load_state_dict(discriminator_state)

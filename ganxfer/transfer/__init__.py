@@ -6,7 +6,7 @@ before_step); `transfer=NAME` picks one. Augmentation (ganxfer/augment.py) combi
 
 from ganxfer.errors import UserError
 from ganxfer.settings import Transfer
-from ganxfer.transfer import categories, remap
+from ganxfer.transfer import categories, ranges, remap
 from ganxfer.transfer.base import Full, Scratch, Strategy
 from ganxfer.transfer.consistency import CDC, DCL
 from ganxfer.transfer.freezing import FreezeD, FreezeG, ScaleShift, reinitialise_head
@@ -32,4 +32,4 @@ def changes_structure(name: str) -> bool:
     return STRATEGIES[name].adapt is not Strategy.adapt
 
 
-__all__ = ["STRATEGIES", "Strategy", "changes_structure", "get", "categories", "reinitialise_head", "remap"]
+__all__ = ["STRATEGIES", "Strategy", "changes_structure", "get", "categories", "ranges", "reinitialise_head", "remap"]
