@@ -24,7 +24,8 @@ space fitted on those rows (docs/metrics.md, "the comparison space"). Every run 
 kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on where it stopped.
 
 `--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
-generated table's north -> south), on which alone a default may be chosen: the bundled pairs'
+generated table's north -> south; a generated table of towns, from a region of heavy-tailed sizes
+to one of small towns), on which alone a default may be chosen: the bundled pairs'
 held-out rows score the defaults. And it takes the blind pair, which chose nothing and only
 scores: Gapminder's countries (life expectancy, GDP per head, population and the country's
 centroid, every five years from 1952 to 2007; shipped with plotly, which the peers' venv of
@@ -62,6 +63,7 @@ class Pair:
 
 
 GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
+TAILS = "tails.csv"  # the tails pair's table, written into RUNS by tails_table
 PAIRS = {
     "digits": Pair("digits", ("data=digits",), ("data=digits_target",)),
     "health": Pair("health", ("data=health",), ("data=health_target",)),
@@ -73,6 +75,9 @@ TUNING_PAIRS = {
     "generated": Pair("generated",
                       ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[north]"),
                       ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[south]")),
+    "tails": Pair("tails",
+                  ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[wide]"),
+                  ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[narrow]")),
 }
 GAPMINDER = "gapminder.csv"  # the blind pair's table, written into RUNS by gapminder_table
 BLIND_PAIRS = {
@@ -105,6 +110,26 @@ def generated_table() -> pd.DataFrame:
                              "spending": spending, "plan": plans})
 
     return pd.concat([region("north", 4000, 38, 10.0, 2.0), region("south", 1000, 52, 9.4, 3.5)],
+                     ignore_index=True)
+
+
+def tails_table() -> pd.DataFrame:
+    """Towns in two regions: 4,000 in a wide one, whose sizes spread over six orders of magnitude
+    (a few cities of millions), and 1,000 in a narrow one, none above some tens of thousands; shops
+    follow the size, earnings grow a little with it, and big places are called cities. A target
+    that fills a small part of its source's heavy-tailed range."""
+    rng = np.random.default_rng(1)
+
+    def region(name: str, towns: int, log_size: float, spread: float, age: float) -> pd.DataFrame:
+        sizes = rng.lognormal(log_size, spread, towns).round(0)
+        shops = rng.poisson(sizes / 500 + 1)
+        ages = rng.normal(age, 10, towns).clip(18, 95).round(1)
+        earnings = (rng.lognormal(10, 0.5, towns) * (1 + np.log(sizes) / 20)).round(0)
+        kind = np.where(sizes > np.exp(log_size + spread), "city", rng.choice(["village", "town"], towns))
+        return pd.DataFrame({"region": name, "town_size": sizes, "shops": shops, "age": ages,
+                             "earnings": earnings, "kind": kind})
+
+    return pd.concat([region("wide", 4000, 9.0, 1.8, 40), region("narrow", 1000, 8.0, 0.8, 45)],
                      ignore_index=True)
 
 
@@ -187,6 +212,8 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
     runs.mkdir(parents=True, exist_ok=True)
     if "generated" in pairs and not (runs / GENERATED).exists():
         generated_table().to_csv(runs / GENERATED, index=False)
+    if "tails" in pairs and not (runs / TAILS).exists():
+        tails_table().to_csv(runs / TAILS, index=False)
     if "gapminder" in pairs and not (runs / GAPMINDER).exists():
         gapminder_table(runs / GAPMINDER)
     cases = []

@@ -113,6 +113,17 @@ def test_the_blind_pair_splits_gapminder_as_plotly_ships_it_into_a_source_and_a_
     assert table["continent"].isin(target).sum() >= 200 / 0.8  # 200 training rows and a fifth held out
 
 
+def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_range():
+    table = fewshot_study.tails_table()
+    pair = fewshot_study.TUNING_PAIRS["tails"]
+    source = table[table["region"].isin(classes_of(pair.source_data))]
+    target = table[table["region"].isin(classes_of(pair.target_data))]
+    assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
+    for column in ("town_size", "shops"):
+        span = target[column].max() - target[column].min()
+        assert span < 0.01 * (source[column].max() - source[column].min())
+
+
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):
     text = results.read_text()
     assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
