@@ -71,6 +71,12 @@ class Data:
     sources: list | None = None
     groups: list | None = None
 
+    @property
+    def widens_ranges(self) -> bool:
+        """A finetune's min-max ranges widened to cover the target, the weights mapped to them
+        (data.range=widen); a refit fits the target's scaling instead, and maps nothing."""
+        return self.range == "widen" and not self.refit
+
 
 @dataclass(frozen=True)
 class Model:

@@ -212,9 +212,9 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema
         return source
     if data.range not in RANGES:
         raise UserError(f"data.range={data.range!r}; choose one of: {', '.join(RANGES)}")
-    refit, widen = data.refit, data.range == "widen" and not data.refit
+    refit = data.refit
     beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
-    covering = source.covering(table) if widen else source
+    covering = source.covering(table) if data.widens_ranges else source
     widened = {after.name: (before, after) for before, after in zip(source.columns, covering.columns)
                if after is not before}
     _say_widened(list(widened.values()))

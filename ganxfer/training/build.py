@@ -81,8 +81,7 @@ def _build_gan(settings: Settings, start: Start, schema: Schema, strategy, devic
     torch.manual_seed(settings.seed)
     generator, discriminator = models.build(start.networks, schema.layout, schema.image_shape, schema.classes)
     if start.source is not None:
-        widen = settings.data.range == "widen" and not settings.data.refit
-        _start_from_source(generator, discriminator, start, schema, strategy, widen)
+        _start_from_source(generator, discriminator, start, schema, strategy, settings.data.widens_ranges)
     generator, discriminator = (network.to(device) for network in strategy.adapt(generator, discriminator))
     strategy.freeze(generator, discriminator)
     lr_g, lr_d = settings.optimizer.lr_g, settings.optimizer.lr_d
