@@ -61,7 +61,7 @@ class Data:
     continuous: list | None = None
     max_categories: int | None = None
     scaling: str | None = None
-    refit: bool | None = None
+    refit: bool | str | None = None
     range: str | None = None
     stream: Any = None
     buffer_rows: int | None = None
@@ -75,7 +75,7 @@ class Data:
     def widens_ranges(self) -> bool:
         """A finetune's min-max ranges widened to cover the target, the weights mapped to them
         (data.range=widen); a refit fits the target's scaling instead, and maps nothing."""
-        return self.range == "widen" and not self.refit
+        return self.range == "widen" and self.refit is not True
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ CHECKS = {
     "trainer.threads": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                         "auto or an integer >= 1", False),
     "trainer.ema_warmup": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false", False),
+    "data.refit": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false", False),
     "trainer.precision": (lambda v: str(v) in ("32", "bf16", "fp16"), "32, bf16 or fp16", False),
     "optimizer.lr_g": (lambda v: v > 0, "> 0", False),
     "optimizer.lr_d": (lambda v: v > 0, "> 0", False),
@@ -236,9 +237,9 @@ def _problems_with(override: Override, defaults: DictConfig, chosen: list[str], 
             if not (value == "auto" and key in TAKE_AUTO) and (expected := _type_mismatch(default, value))]
 
 
-# Keys whose integer default (pretrain's trainer.steps) may also be `auto`: a value the run
+# Keys whose integer or boolean default (pretrain's trainer.steps) may also be `auto`: a value the run
 # chooses for itself. (Keys whose default is `auto` take integers by the type check alone.)
-TAKE_AUTO = ("trainer.steps",)
+TAKE_AUTO = ("trainer.steps", "data.refit")
 
 
 def _unknown_key(key: str, defaults: DictConfig, chosen: list[str], groups: set[str]) -> str:

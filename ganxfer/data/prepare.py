@@ -212,17 +212,42 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema
         return source
     if data.range not in RANGES:
         raise UserError(f"data.range={data.range!r}; choose one of: {', '.join(RANGES)}")
-    refit = data.refit
     beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
+    refitted = _columns_to_refit(source, table, data.refit)
     covering = source.covering(table) if data.widens_ranges else source
     widened = {after.name: (before, after) for before, after in zip(source.columns, covering.columns)
-               if after is not before}
+               if after is not before and after.name not in refitted}
     _say_widened(list(widened.values()))
-    if not refit:
-        _say_beyond_range({column: count for column, count in beyond.items() if count and column.name not in widened})
+    _say_beyond_range({column: count for column, count in beyond.items()
+                       if count and column.name not in widened and column.name not in refitted})
     schema = covering.with_new_values(table)
     _say_new_values(schema.new_values(source))
-    return schema.refit(table) if refit else schema
+    return schema.refit(table, refitted) if refitted else schema
+
+
+# data.refit=auto refits a numeric column whose target values span less than this share of the
+# source's range: there the source's scaling leaves the target a sliver of G's output, and the
+# source's weights keep generating its far values (docs/transfer.md, "A blind pair" and "Where
+# the defaults came from", measure it).
+NARROW_SHARE = 0.1
+
+
+def _columns_to_refit(source: Schema, table: pd.DataFrame, refit) -> set[str]:
+    """The numeric columns whose scaling a finetune fits on the target rows: all of them
+    (data.refit=true), none (false), or those the target fills a small part of (auto), said in
+    the log with the share of the source's range the target spans."""
+    if refit is True:
+        return {column.name for column in source.columns if isinstance(column, NumericColumn)}
+    if refit != "auto":
+        return set()
+    narrow = {name: share for name, share in source.spans(table).items() if share < NARROW_SHARE}
+    if narrow:
+        shares = "; ".join(f"{name!r}: {share:.1%}" for name, share in narrow.items())
+        log.info("data.refit=auto: %d numeric column(s) of the target span under %d%% of the source model's "
+                 "range (%s), so their scaling is fitted on the target's rows; the other columns keep the "
+                 "source's (data.refit=false keeps every one, true refits every one)",
+                 len(narrow), round(NARROW_SHARE * 100), shares)
+    return set(narrow)
 
 
 def _say_widened(widened: list[tuple]) -> None:

@@ -88,13 +88,28 @@ class Schema:
         pixels = table.drop(columns=[name for name in exclude if name in table.columns])
         return cls(pixel_columns(pixels, shape, pixel_range), shape)
 
-    def refit(self, table: pd.DataFrame) -> "Schema":
+    def refit(self, table: pd.DataFrame, names=None) -> "Schema":
         """The same columns, categories and missing indicators (so the same network layout),
-        with each numeric column's scaling fitted anew on `table` (data.refit=true)."""
+        with the scaling of each numeric column in `names` (all, when None) fitted anew on
+        `table` (data.refit)."""
         if self.image_shape is not None:
             return self  # the pixel range is the images' scale, shared by source and target
-        return Schema([_refitted(column, table[column.name]) if isinstance(column, NumericColumn) else column
+        return Schema([_refitted(column, table[column.name])
+                       if isinstance(column, NumericColumn) and (names is None or column.name in names) else column
                        for column in self.columns])
+
+    def spans(self, table: pd.DataFrame) -> dict[str, float]:
+        """Numeric column -> the share of its range [low, high] that `table`'s values span (max −
+        min over high − low; more than 1 where they reach past it). Columns of one value, or with
+        no values in `table`, are left out."""
+        if self.image_shape is not None:
+            return {}
+        shares = {}
+        for column in self.columns:
+            if isinstance(column, NumericColumn) and column.high > column.low and table[column.name].notna().any():
+                low, high = _value_range(table[column.name])
+                shares[column.name] = (high - low) / (column.high - column.low)
+        return shares
 
     def with_ranges(self, ranges: dict[str, tuple[float, float]]) -> "Schema":
         """The same columns, each number's range widened to `ranges` (name -> exact minimum and

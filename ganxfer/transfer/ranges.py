@@ -42,7 +42,9 @@ def affine_maps(source: Schema, target: Schema) -> dict[int, tuple[float, float]
         if not all(isinstance(scaler, MinMax) for scaler in scalers):
             continue
         old, new = scalers
-        if (old.low, old.high) != (new.low, new.high):
+        # Only a range that holds the source's is a widening; one that data.refit fitted on the
+        # target's rows is a new scaling, which the source's weights are not mapped to.
+        if new.low <= old.low and new.high >= old.high and (old.low, old.high) != (new.low, new.high):
             span = new.high - new.low
             maps[position[(column.name, "minmax")]] = ((old.high - old.low) / span,
                                                        (old.high + old.low - new.high - new.low) / span)
