@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
     with alive_objects_frozen():
-        return check_and_run(stage, overrides)
+        code = check_and_run(stage, overrides)
+    if code == 0 and distributed.launched():
+        distributed.end_process(code)
+    return code
 
 
 @contextmanager

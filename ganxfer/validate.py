@@ -34,6 +34,7 @@ CHECKS = {
                         "auto or an integer >= 1", False),
     "trainer.ema_warmup": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false", False),
     "data.refit": (lambda v: v == "auto" or isinstance(v, bool), "auto, true or false", False),
+    "data.range": (lambda v: v in ("source", "widen"), "source or widen", False),
     "trainer.precision": (lambda v: str(v) in ("32", "bf16", "fp16"), "32, bf16 or fp16", False),
     "optimizer.lr_g": (lambda v: v > 0, "> 0", False),
     "optimizer.lr_d": (lambda v: v > 0, "> 0", False),

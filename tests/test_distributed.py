@@ -189,3 +189,17 @@ def test_one_process_never_starts_a_process_group(ganxfer):
     assert "WORLD_SIZE" not in os.environ
     ganxfer("pretrain", *TINY)
     assert not dist.is_initialized()
+
+
+def test_a_torchrun_process_that_finished_its_run_ends_without_the_interpreters_teardown(monkeypatch):
+    """(Where gloo's threads aborted a finished rank now and then.) A process that failed returns
+    its code and ends as usual."""
+    ended = []
+    monkeypatch.setattr(distributed, "launched", lambda: True)
+    monkeypatch.setattr(os, "_exit", ended.append)
+    monkeypatch.setattr(distributed.logging, "shutdown", lambda: ended.append("logs flushed"))
+    monkeypatch.setattr(cli, "check_and_run", lambda stage, overrides: 0)
+    cli.main(["pretrain"])
+    assert ended == ["logs flushed", 0]
+    monkeypatch.setattr(cli, "check_and_run", lambda stage, overrides: 2)
+    assert cli.main(["pretrain"]) == 2 and ended == ["logs flushed", 0]

@@ -12,7 +12,6 @@ from ganxfer import models
 from ganxfer.checkpoint import sampler_weights
 from ganxfer.data import FitOptions, Schema
 from ganxfer.data.prepare import schema_for_target
-from ganxfer.errors import UserError
 from ganxfer.transfer import ranges
 
 from test_data import data_cfg
@@ -78,10 +77,11 @@ def test_data_refit_is_the_same_whatever_data_range_says():
     assert income["low"] == target["income"].min()  # fitted on the target: not the source's low end
 
 
-def test_an_unknown_data_range_is_a_user_error():
-    source_table, target = source_and_target()
-    with pytest.raises(UserError, match="data.range='wider'; choose one of: source, widen"):
-        schema_for_target(Schema.fit(source_table), target, data_cfg(range="wider"))
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_an_unknown_data_range_is_refused_by_every_stage_that_reads_a_table(stage, ganxfer_outcome, tmp_path):
+    finished = ganxfer_outcome(tmp_path, stage, "data=health", "data.range=wider", *TINY)
+    assert finished.returncode == 2
+    assert "data.range='wider' must be source or widen" in finished.stderr and "Traceback" not in finished.stderr
 
 
 def mapped_discriminators(source: Schema, widened: Schema, model: dict, classes: int):

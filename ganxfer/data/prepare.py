@@ -25,9 +25,6 @@ from ganxfer.settings import Data
 
 log = logging.getLogger(__name__)
 
-# data.range: what a finetune does with target numbers beyond the source model's range
-RANGES = ("source", "widen")
-
 
 @dataclass
 class TrainingData:
@@ -210,8 +207,6 @@ def schema_for_target(source: Schema, table: pd.DataFrame, data: Data) -> Schema
     if source.image_shape is not None:
         check_pixel_range(source.columns[0], table[source.names], data.pixel_range)
         return source
-    if data.range not in RANGES:
-        raise UserError(f"data.range={data.range!r}; choose one of: {', '.join(RANGES)}")
     beyond = {column: _check_fits(column, table[column.name]) for column in source.columns}
     refitted = _columns_to_refit(source, table, data.refit)
     covering = source.covering(table) if data.widens_ranges else source
