@@ -2,6 +2,8 @@
 to hold them, the networks grow with it (new outputs start at their column's mean), and every
 strategy fine-tunes without any extra flag."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,10 @@ import torch
 
 from conftest import TINY, build_model, load_last, settings_of
 from ganxfer.data import Schema
+from ganxfer.data.prepare import schema_for_target
 from ganxfer.transfer import STRATEGIES, categories
+
+from test_data import data_cfg
 
 MLP = {"name": "mlp", "z_dim": 4, "g_hidden": 8, "g_layers": 1, "d_hidden": 8, "d_layers": 1}
 G_HEAD, D_INPUT = "net.3.weight", "body.0.weight"  # G's last Linear, D's first Linear
@@ -118,3 +123,14 @@ def test_samples_hold_the_new_values_at_about_their_target_rates(ganxfer, source
     samples = pd.read_csv(run.parent / "samples.csv")
     assert (samples["cyl"] == 5).mean() == pytest.approx(0.3, abs=0.12)
     assert (samples["colour"] == "green").mean() == pytest.approx(0.2, abs=0.1)
+
+
+def test_a_new_level_read_as_float32_is_named_as_the_file_writes_it(caplog):
+    """0.144, not 0.14399999380111694: the digits that widening float32 to float64 adds."""
+    rng = np.random.default_rng(0)
+    levels = np.array([0.0, 0.5, 1.0], dtype=np.float32)
+    source = Schema.fit(pd.DataFrame({"limit": rng.choice(levels, 300), "x": rng.normal(size=300)}))
+    target = pd.DataFrame({"limit": np.array([0.0, 0.144, 1.0], dtype=np.float32), "x": [0.1, 0.2, 0.3]})
+    with caplog.at_level(logging.INFO, logger="ganxfer.data.prepare"):
+        schema_for_target(source, target, data_cfg())
+    assert "values the source model never saw ('limit': 0.144)" in caplog.text

@@ -335,4 +335,12 @@ def _few(names: list, shown: int = 8) -> str:
     if not names:
         return "none"
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(map(str, names[:shown])) + more
+    return ", ".join(map(_as_written, names[:shown])) + more
+
+
+def _as_written(value) -> str:
+    """A value as a file would hold it: a number read as float32 (0.144) without the digits its
+    widening to float64 adds (0.14399999380111694)."""
+    if isinstance(value, float) and float(np.float32(value)) == value:
+        return str(np.float32(value))
+    return str(value)
