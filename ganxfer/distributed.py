@@ -64,13 +64,13 @@ def process_group():
                         f"({str(err).splitlines()[0]}); start several processes with torchrun") from None
     yield
     # Only after a clean finish: after an error another rank may be inside a collective that this
-    # one will never join, and tearing the group down would wait for it. Every rank waits for the
-    # others first (rank 0 writes the run's end alone), so that none leaves the group while
-    # another still works in it. Garbage first: without
-    # this collection, 2-process gloo runs here aborted at exit ("terminate called without an
-    # active exception") in 5 runs of 69; with it, in none of 80. The objects a command froze out
-    # of the collector at its start (cli.alive_objects_frozen) are handed back first: garbage that
-    # reaches one of them is otherwise never collected, and the abort came back.
+    # one will never join, and tearing the group down would wait for it.
+    # The ranks wait for each other (rank 0 writes the run's end alone), so that none leaves the
+    # group while another still works in it.
+    # Then garbage: without this collection, 2-process gloo runs here aborted at exit ("terminate
+    # called without an active exception") in 5 runs of 69; with it, in none of 80. The objects a
+    # command froze out of the collector at its start (cli.alive_objects_frozen) are handed back
+    # first: garbage that reaches one of them is otherwise never collected, and the abort came back.
     dist.barrier()
     gc.unfreeze()
     gc.collect()

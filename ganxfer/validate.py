@@ -238,9 +238,9 @@ def _problems_with(override: Override, defaults: DictConfig, chosen: list[str], 
             if not (value == "auto" and key in TAKE_AUTO) and (expected := _type_mismatch(default, value))]
 
 
-# Keys whose integer or boolean default (pretrain's trainer.steps) may also be `auto`: a value the run
+# Keys whose integer default (pretrain's trainer.steps) may also be `auto`: a value the run
 # chooses for itself. (Keys whose default is `auto` take integers by the type check alone.)
-TAKE_AUTO = ("trainer.steps", "data.refit")
+TAKE_AUTO = ("trainer.steps",)
 
 
 def _unknown_key(key: str, defaults: DictConfig, chosen: list[str], groups: set[str]) -> str:

@@ -88,7 +88,7 @@ class Schema:
         pixels = table.drop(columns=[name for name in exclude if name in table.columns])
         return cls(pixel_columns(pixels, shape, pixel_range), shape)
 
-    def refit(self, table: pd.DataFrame, names=None) -> "Schema":
+    def refit(self, table: pd.DataFrame, names: set[str] | None = None) -> "Schema":
         """The same columns, categories and missing indicators (so the same network layout),
         with the scaling of each numeric column in `names` (all, when None) fitted anew on
         `table` (data.refit)."""
