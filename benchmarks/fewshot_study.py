@@ -25,8 +25,8 @@ kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on w
 
 `--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
 generated table's north -> south; a generated table of towns, from a region of heavy-tailed sizes
-to one of small towns), on which alone a default may be chosen: the bundled pairs'
-held-out rows score the defaults. And it takes the blind pair, which chose nothing and only
+to one of small towns; generated 8x8 images of bars and plus signs -> diagonal strokes and x's),
+on which alone a default may be chosen: the bundled pairs' held-out rows score the defaults. And it takes the blind pair, which chose nothing and only
 scores: Gapminder's countries (life expectancy, GDP per head, population and the country's
 centroid, every five years from 1952 to 2007; shipped with plotly, which the peers' venv of
 against_peers.py holds), the other continents -> Africa, whose lives are shorter and poorer than
@@ -64,6 +64,10 @@ class Pair:
 
 GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
 TAILS = "tails.csv"  # the tails pair's table, written into RUNS by tails_table
+STROKES = "strokes.csv"  # the strokes pair's images, written into RUNS by strokes_table
+SOURCE_STROKES, TARGET_STROKES = ("horizontal", "vertical", "plus"), ("diagonal", "x")  # kinds of strokes_table
+STROKE_IMAGES = ("data=csv", f"data.path={{runs}}/{STROKES}", "data.shape=[8,8]", "data.pixel_range=[0,16]",
+                 "data.label=kind")
 PAIRS = {
     "digits": Pair("digits", ("data=digits",), ("data=digits_target",)),
     "health": Pair("health", ("data=health",), ("data=health_target",)),
@@ -78,6 +82,8 @@ TUNING_PAIRS = {
     "tails": Pair("tails",
                   ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[wide]"),
                   ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[narrow]")),
+    "strokes": Pair("strokes", (*STROKE_IMAGES, f"data.classes=[{','.join(SOURCE_STROKES)}]"),
+                    (*STROKE_IMAGES, f"data.classes=[{','.join(TARGET_STROKES)}]")),
 }
 GAPMINDER = "gapminder.csv"  # the blind pair's table, written into RUNS by gapminder_table
 BLIND_PAIRS = {
@@ -131,6 +137,44 @@ def tails_table() -> pd.DataFrame:
 
     return pd.concat([region("wide", 4000, 9.0, 1.8, 40), region("narrow", 1000, 8.0, 0.8, 45)],
                      ignore_index=True)
+
+
+STROKE_DIRECTIONS = {"horizontal": (0, 1), "vertical": (1, 0), "falling": (1, 1), "rising": (-1, 1)}
+STROKE_KINDS = {  # each kind of image: the sets of strokes through one centre that it may draw
+    "horizontal": [("horizontal",)], "vertical": [("vertical",)], "plus": [("horizontal", "vertical")],
+    "diagonal": [("falling",), ("rising",)], "x": [("falling", "rising")],
+}
+
+
+def strokes_table() -> pd.DataFrame:
+    """8x8 images of strokes on a dark background, one pixel a column (pixel0 to pixel63) with
+    values 0-16 as in the bundled digits, which it does not read, and the image's `kind`: 4,000 of
+    horizontal bars, vertical bars and plus signs (the source), and 1,000 of the same strokes
+    turned by 45 degrees (the target): diagonals, rising or falling, and x's. Each image has its
+    own centre, stroke length and thickness (1 or 2 pixels), each stroke its own brightness, and
+    every pixel a little noise."""
+    rng = np.random.default_rng(2)
+
+    def stroke(direction: str, centre: np.ndarray, arm: int, thickness: int) -> np.ndarray:
+        """A line's pixels, `arm` pixels either side of the centre, doubled one pixel across
+        (downwards for a horizontal one, else sideways) when thick; what falls off the image is cut."""
+        pixels = centre + np.arange(-arm, arm + 1)[:, None] * np.array(STROKE_DIRECTIONS[direction])
+        if thickness == 2:
+            pixels = np.concatenate([pixels, pixels + ((1, 0) if direction == "horizontal" else (0, 1))])
+        return pixels[((pixels >= 0) & (pixels < 8)).all(axis=1)]
+
+    def image(kind: str) -> np.ndarray:
+        centre, arm, thickness = rng.integers(1, 7, 2), rng.integers(2, 4), rng.integers(1, 3)
+        choices = STROKE_KINDS[kind]
+        picture = rng.normal(0, 1, (8, 8))
+        for direction in choices[rng.integers(len(choices))]:
+            rows, columns = stroke(direction, centre, arm, thickness).T
+            picture[rows, columns] += rng.integers(10, 17)
+        return picture.clip(0, 16).round().astype(np.int64).ravel()
+
+    kinds = np.concatenate([rng.choice(SOURCE_STROKES, 4000), rng.choice(TARGET_STROKES, 1000)])
+    table = pd.DataFrame([image(kind) for kind in kinds], columns=[f"pixel{i}" for i in range(64)])
+    return table.assign(kind=kinds)
 
 
 def gapminder_table(path: Path) -> None:
@@ -214,6 +258,8 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
         generated_table().to_csv(runs / GENERATED, index=False)
     if "tails" in pairs and not (runs / TAILS).exists():
         tails_table().to_csv(runs / TAILS, index=False)
+    if "strokes" in pairs and not (runs / STROKES).exists():
+        strokes_table().to_csv(runs / STROKES, index=False)
     if "gapminder" in pairs and not (runs / GAPMINDER).exists():
         gapminder_table(runs / GAPMINDER)
     cases = []

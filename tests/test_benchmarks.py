@@ -124,6 +124,19 @@ def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_r
         assert span < 0.01 * (source[column].max() - source[column].min())
 
 
+def test_the_strokes_pair_splits_8x8_images_of_strokes_into_a_source_and_a_large_enough_target():
+    table = fewshot_study.strokes_table()
+    pair = fewshot_study.TUNING_PAIRS["strokes"]
+    assert list(table.columns) == [f"pixel{i}" for i in range(64)] + ["kind"]  # data.shape=[8,8] and the label
+    source, target = classes_of(pair.source_data), classes_of(pair.target_data)
+    assert source.isdisjoint(target) and source | target == set(table["kind"])
+    assert len(table) == 5000 and table["kind"].isin(target).sum() >= 200 / 0.8
+    pixels = table.drop(columns="kind")
+    assert "data.pixel_range=[0,16]" in pair.source_data and pixels.min().min() >= 0 and pixels.max().max() <= 16
+    strokes = (pixels >= 8).sum(axis=1)  # a stroke's pixels: the background's noise stays far below
+    assert strokes.min() >= 3 and (pixels < 4).sum(axis=1).min() > 32  # every image a stroke on a dark background
+
+
 def test_scripts_owned_elsewhere_are_reported_verbatim(results):
     text = results.read_text()
     assert "```\n" in section(text, "scale") and "total" in section(text, "metrics")
