@@ -25,12 +25,12 @@ kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on w
 
 `--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
 generated table's north -> south; a generated table of towns, from a region of heavy-tailed sizes
-to one of small towns; generated 8x8 images of bars and plus signs -> diagonal strokes and x's),
-on which alone a default may be chosen: the bundled pairs' held-out rows score the defaults. And it takes the blind pair, which chose nothing and only
-scores: Gapminder's countries (life expectancy, GDP per head, population and the country's
-centroid, every five years from 1952 to 2007; shipped with plotly, which the peers' venv of
-against_peers.py holds), the other continents -> Africa, whose lives are shorter and poorer than
-any other continent's and whose places lie outside theirs.
+to one of small towns; generated 8x8 images of bars and plus signs -> diagonal strokes and x's), on
+which alone a default may be chosen: the bundled pairs' held-out rows score the defaults. And it
+takes the blind pair, which chose nothing and only scores: Gapminder's countries (life expectancy,
+GDP per head, population and the country's centroid, every five years from 1952 to 2007; shipped
+with plotly, which the peers' venv of against_peers.py holds), the other continents -> Africa,
+whose lives are shorter and poorer than any other continent's and whose places lie outside theirs.
 
 Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and
 DIR/fewshot_study.md (a table per pair: mean ± sd over seeds per size, the default's difference
