@@ -3,12 +3,23 @@ the D and the G step, so that D cannot memorise a few target rows (DiffAugment, 
 ADA, Karras et al. 2020). Each row is augmented with probability p; with `adaptive`, p follows
 ADA's overfitting signal r = E[sign D(real)], rising while r is above `r_target` and falling below."""
 
+from dataclasses import replace
+
 import torch
 from torch.nn.functional import pad
 
 from ganxfer import distributed
 from ganxfer.errors import UserError
 from ganxfer.settings import Augment as AugmentSettings
+
+
+def for_data(settings: AugmentSettings, shape) -> AugmentSettings | None:
+    """The augmentation a run on this data takes, None for none: `auto` (the finetune's default)
+    is image augmentation when rows are images (data.shape set) and none on tables, where no
+    augmentation measured won (docs/transfer.md)."""
+    if settings.name == "auto":
+        return replace(settings, name="image") if shape is not None else None
+    return None if settings.name == "none" else settings
 
 
 class Augment:

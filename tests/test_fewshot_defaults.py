@@ -1,12 +1,14 @@
 """The finetune defaults for few rows: L2-SP, a run as long as its rows need (trainer.steps=auto), an
 EMA that starts from the source's G (trainer.ema_warmup=auto) and forgets it faster the more rows
-there are (trainer.ema_decay=auto)."""
+there are (trainer.ema_decay=auto), adaptive augmentation of image rows (augment=auto)."""
 
 import pytest
 import torch
 
 from conftest import TINY, load_last, run_in_process
 from ganxfer import checkpoint
+from ganxfer.augment import for_data
+from ganxfer.settings import group_from_saved
 from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, average_decay, total_steps
 
 
@@ -40,6 +42,23 @@ def test_the_default_finetune_runs_auto_steps_for_its_rows(ganxfer, digits_sourc
     state = load_last(run)
     assert state["step"] == total_steps("auto", 20)
     assert state["config"]["transfer"]["name"] == "l2sp"
+
+
+def test_auto_augments_image_rows_adaptively_and_leaves_tables_alone():
+    auto = group_from_saved("augment", {"name": "auto"})
+    on_images = for_data(auto, [8, 8])
+    assert (on_images.name, on_images.adaptive, on_images.p) == ("image", True, 0.5)
+    assert for_data(auto, None) is None
+    assert for_data(group_from_saved("augment", {"name": "none"}), [8, 8]) is None
+
+
+def test_the_default_finetune_of_images_augments_them_and_a_pretrain_does_not(ganxfer, digits_source):
+    """ADA's p moves from its start at 0.5 only in an adaptive run, and a checkpoint holds it only
+    when the rows were augmented."""
+    state = load_last(ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.steps=8"))
+    assert state["config"]["augment"]["name"] == "auto"
+    assert state["augment"]["p"].item() != 0.5
+    assert checkpoint.load(digits_source)["augment"] == {}
 
 
 def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):

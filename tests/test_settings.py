@@ -77,8 +77,10 @@ def test_meta_learning_is_refused_outside_pretrain():
 
 
 def test_an_older_checkpoints_config_is_filled_from_todays_defaults_of_its_options():
+    # augment=none: a finetune saved before augmentation existed was not augmented (today's
+    # finetune default, augment=auto, augments images)
     today = Settings.from_config(composed("stage=finetune", "loss=wgan_gp", "transfer=l2sp", "data=csv",
-                                          "data.path=rows.csv"))
+                                          "data.path=rows.csv", "augment=none"))
     saved = yaml.safe_load(yaml.safe_dump(_as_saved(today)))
     for group, key in [("loss", "gp_weight"), ("transfer", "remap"), ("data", "stream"), ("trainer", "ema_warmup"),
                        ("model", "embed_dim")]:

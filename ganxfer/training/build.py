@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ganxfer import distributed, models, transfer
-from ganxfer.augment import Augment
+from ganxfer import augment, distributed, models, transfer
 from ganxfer.data import Schema, TrainingData
 from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
@@ -46,8 +45,9 @@ def build_run(settings: Settings, start: Start, data: TrainingData, device, step
     # window, read only when needed).
     real = rows.for_step(1) if settings.loss.moment_matching > 0 else None
     objective = Objective(settings.loss, real, steps, rng)
-    if settings.augment.name != "none":
-        objective.augment = Augment(settings.augment, settings.data.shape, rng, device)
+    augmentation = augment.for_data(settings.augment, settings.data.shape)
+    if augmentation is not None:
+        objective.augment = augment.Augment(augmentation, settings.data.shape, rng, device)
     learner = meta.build(settings.meta, gan, rows, data.tasks, settings.seed, steps)
     return Run(gan, strategy, objective, rng, rows, labels, learner)
 

@@ -85,7 +85,8 @@ def _train(settings: Settings, config: dict, stage: str) -> float | None:
                     f"steps, stops improving)")
         average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
         console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}, on {where}; writing to {out}")
+                      f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}{_augmentation(run, settings)}, "
+                      f"on {where}; writing to {out}")
         writer = RunWriter(out, settings.trainer.monitor, config, start.plan, prepared, run, start.resumed,
                            stopping=rule)
         evaluation_rows = data.at_most(prepared.holdout, EVALUATION_ROWS, settings.data.split_seed)
@@ -96,6 +97,15 @@ def _train(settings: Settings, config: dict, stage: str) -> float | None:
         if not distributed.is_main():
             return None
         return finish(settings, run, writer, prepared.schema, evaluation_rows)
+
+
+def _augmentation(run: Run, settings: Settings) -> str:
+    """What D's rows go through, for the run's opening line (nothing when they are not augmented)."""
+    augmentation = run.objective.augment
+    if augmentation is None:
+        return ""
+    adaptive = "adaptive " if augmentation.settings.adaptive else ""
+    return f", {adaptive}{augmentation.settings.name} augmentation (augment={settings.augment.name})"
 
 
 def _parameters(run: Run) -> int:
