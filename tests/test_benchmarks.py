@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import c2st_exact_values  # noqa: E402
 import fewshot_study  # noqa: E402
 import run as suite  # noqa: E402  (benchmarks/ is scripts, not a package)
 
@@ -242,3 +243,15 @@ def test_streaming_benchmark_trains_both_ways_and_two_processes_read_no_row_grou
     # Each reads its share of the 19 training row groups (the schema's sample is all of them here)
     # and of the 5 held out, and trains on its own.
     assert figures["torchrun"]["groups"] == [10 + 3, 9 + 2] and figures["torchrun"]["both"] == 0
+
+
+def test_the_exact_values_check_halves_one_sites_real_people_without_the_site_column():
+    """Both halves are real rows of the site, none in both: 'as they are' compares like with like."""
+    first, second = c2st_exact_values.halves("Georgetown County")
+    assert abs(len(first) - len(second)) <= 1 and len(first) + len(second) == 1090
+    assert "site" not in first.columns and list(first.columns) == list(second.columns)
+    table = pd.read_csv(Path(c2st_exact_values.__file__).parents[1] / "ganxfer" / "data" / "bundled" / "health.csv")
+    site = table[table["site"] == "Georgetown County"].drop(columns="site")
+    columns = list(site.columns)
+    pd.testing.assert_frame_equal(pd.concat([first, second]).sort_values(columns).reset_index(drop=True),
+                                  site.sort_values(columns).reset_index(drop=True))
