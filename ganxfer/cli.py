@@ -148,6 +148,8 @@ def check_and_run(stage: str, overrides: list[str]) -> int:
     try:
         if stage == "finetune":
             overrides = with_source_target_data(overrides)
+        if stage in ("pretrain", "finetune"):
+            overrides = with_resumed_options(stage, overrides)
         check_overrides(stage, overrides, set(config_groups()) | {"stage"},
                         showing_config=any(arg in ("-c", "--cfg", "--info") for arg in overrides))
         if distributed.launched():
@@ -193,14 +195,33 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
     return with_settings_first(overrides, f"data={target}")
 
 
+def with_resumed_options(stage: str, overrides: list[str]) -> list[str]:
+    """A resumed run keeps its checkpoint's options of the groups it cannot change
+    (training/plan.py:resumed_options), unless the command line names them."""
+    parsed = _parsed_settings(overrides)
+    given = [override for override in parsed if override.key_or_group == "resume"]
+    if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
+        return overrides
+    from ganxfer.training.plan import resumed_options  # imports torch: only for a resumed run
+
+    named = {override.key_or_group for override in parsed}
+    return with_settings_first(overrides, *resumed_options(str(given[0].value()), stage, named))
+
+
+def _parsed_settings(overrides: list[str]) -> list:
+    """The command line's `key=value` settings as Hydra parses them; none if it cannot (the
+    checks that follow report why)."""
+    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
+    try:
+        return OverridesParser.create().parse_overrides(settings)
+    except HydraException:
+        return []
+
+
 def source_without_data(overrides: list[str]) -> str | None:
     """The one plain ckpt=... of a command line that gives no data=...; None otherwise (a sweep
     over ckpt, several, none, or overrides Hydra cannot parse, which the checks that follow report)."""
-    settings = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]
-    try:
-        parsed = OverridesParser.create().parse_overrides(settings)
-    except HydraException:
-        return None
+    parsed = _parsed_settings(overrides)
     if any(override.key_or_group == "data" for override in parsed):
         return None
     given = [override for override in parsed if override.key_or_group == "ckpt"]

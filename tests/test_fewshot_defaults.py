@@ -5,7 +5,7 @@ there are (trainer.ema_decay=auto), adaptive augmentation of image rows (augment
 import pytest
 import torch
 
-from conftest import TINY, load_last, run_in_process
+from conftest import TINY, assert_user_error, load_last, run_in_process
 from ganxfer import checkpoint
 from ganxfer.augment import for_data
 from ganxfer.settings import group_from_saved
@@ -59,6 +59,20 @@ def test_the_default_finetune_of_images_augments_them_and_a_pretrain_does_not(ga
     assert state["config"]["augment"]["name"] == "auto"
     assert state["augment"]["p"].item() != 0.5
     assert checkpoint.load(digits_source)["augment"] == {}
+
+
+def test_a_run_trained_without_augmentation_resumes_without_it_unless_the_command_line_says_otherwise(
+        ganxfer, ganxfer_outcome, digits_source, tmp_path):
+    """Today's finetune default augments images; a run started with augment=none (or before
+    augmentation existed) goes on as it was trained, without naming it again."""
+    half = ganxfer("finetune", f"ckpt={digits_source}", "augment=none", "data.shots=20", *TINY[1:], "trainer.steps=4")
+    resume = f"resume={half}/checkpoints/last.ckpt"
+    resumed = load_last(ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.steps=8",
+                                resume))
+    assert resumed["step"] == 8 and resumed["config"]["augment"]["name"] == "none" and resumed["augment"] == {}
+    asked = ganxfer_outcome(tmp_path, "finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:],
+                            "trainer.steps=12", "augment=auto", resume)
+    assert_user_error(asked, "augment.name: 'none' -> 'auto'", "augment=none")
 
 
 def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):

@@ -117,16 +117,17 @@ def test_a_checkpoint_written_before_a_setting_existed_still_resumes(ganxfer):
     assert load_last(resumed)["step"] == 6
 
 
-def test_a_resume_refused_for_another_strategy_names_the_setting_to_add(ganxfer, ganxfer_outcome, tmp_path):
-    """A finetune trained with transfer=full and resumed with the default strategy (l2sp) is
-    refused, and the message gives the override that resumes it."""
+def test_a_resume_keeps_its_strategy_and_refuses_another_named_on_the_command_line(ganxfer, ganxfer_outcome,
+                                                                                    tmp_path):
+    """A finetune trained with transfer=full resumes with it, though today's default strategy is
+    l2sp; a command line that names another strategy is refused with the override that resumes it."""
     from conftest import assert_user_error
 
     source = ganxfer("pretrain", *TINY) / "checkpoints" / "last.ckpt"
     half = ganxfer("finetune", f"ckpt={source}", "transfer=full", *TINY[1:], "trainer.steps=3")
-    result = ganxfer_outcome(tmp_path, "finetune", f"ckpt={source}", *TINY[1:], "trainer.steps=6",
+    result = ganxfer_outcome(tmp_path, "finetune", f"ckpt={source}", "transfer=l2sp", *TINY[1:], "trainer.steps=6",
                              f"resume={half}/checkpoints/last.ckpt")
     assert_user_error(result, "transfer.name: 'full' -> 'l2sp'", "(transfer=full)")
-    resumed = ganxfer("finetune", f"ckpt={source}", "transfer=full", *TINY[1:], "trainer.steps=6",
-                      f"resume={half}/checkpoints/last.ckpt")
-    assert load_last(resumed)["step"] == 6
+    resumed = load_last(ganxfer("finetune", f"ckpt={source}", *TINY[1:], "trainer.steps=6",
+                                f"resume={half}/checkpoints/last.ckpt"))
+    assert resumed["step"] == 6 and resumed["config"]["transfer"]["name"] == "full"

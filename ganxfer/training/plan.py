@@ -13,7 +13,7 @@ from ganxfer.data import Schema
 from ganxfer.data.tables import DOMAIN
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
-from ganxfer.settings import Data, Model, Settings, group_from_saved
+from ganxfer.settings import OPTION_BEFORE_THE_GROUP, Data, Model, Settings, group_from_saved
 from ganxfer.training.conditioning import check_strategy_takes_labels
 
 
@@ -203,6 +203,23 @@ def _resumable(settings: Settings, config: dict, stage: str, device) -> dict:
 # A finetune's networks follow its source, whatever its own `model` group says.
 FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augment", "meta"),
                    "finetune": ("transfer", "data", "optimizer", "augment")}
+
+
+def resumed_options(resume: str, stage: str, named: set[str]) -> list[str]:
+    """For `resume=PATH`, the checkpoint's option of each group fixed on resume that the command
+    line does not name (`augment=none`): a resumed run goes on as it was trained, even where
+    today's default option differs. `data` is left out: its option comes with the files it reads.
+    Nothing when the checkpoint cannot be read (the run then says why)."""
+    try:
+        saved = checkpoint.load(resume)["config"]
+    except UserError:
+        return []
+    options = []
+    for group in FIXED_ON_RESUME[stage]:
+        option = saved[group]["name"] if group in saved else OPTION_BEFORE_THE_GROUP.get(group)
+        if group not in named and group != "data" and option is not None:
+            options.append(f"{group}={option}")
+    return options
 
 
 def _check_resumable_settings(config: dict, saved: dict, path, stage: str) -> None:
