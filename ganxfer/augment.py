@@ -15,8 +15,8 @@ from ganxfer.settings import Augment as AugmentSettings
 
 def for_data(settings: AugmentSettings, shape) -> AugmentSettings | None:
     """The augmentation a run on this data takes, None for none: `auto` (the finetune's default)
-    is image augmentation when rows are images (data.shape set) and none on tables, where no
-    augmentation measured won (docs/transfer.md)."""
+    is image augmentation when rows are images (the schema has an image shape) and none on
+    tables, where no augmentation measured won (docs/transfer.md)."""
     if settings.name == "auto":
         return replace(settings, name="image") if shape is not None else None
     return None if settings.name == "none" else settings

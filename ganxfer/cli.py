@@ -199,13 +199,13 @@ def with_resumed_options(stage: str, overrides: list[str]) -> list[str]:
     """A resumed run keeps its checkpoint's options of the groups it cannot change
     (training/plan.py:resumed_options), unless the command line names them."""
     parsed = _parsed_settings(overrides)
-    given = [override for override in parsed if override.key_or_group == "resume"]
-    if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
+    resume = _single_value(parsed, "resume")
+    if resume is None:  # no resume, or a sweep over several (each run then names its options)
         return overrides
     from ganxfer.training.plan import resumed_options  # imports torch: only for a resumed run
 
     named = {override.key_or_group for override in parsed}
-    return with_settings_first(overrides, *resumed_options(str(given[0].value()), stage, named))
+    return with_settings_first(overrides, *resumed_options(resume, stage, named))
 
 
 def _parsed_settings(overrides: list[str]) -> list:
@@ -224,7 +224,13 @@ def source_without_data(overrides: list[str]) -> str | None:
     parsed = _parsed_settings(overrides)
     if any(override.key_or_group == "data" for override in parsed):
         return None
-    given = [override for override in parsed if override.key_or_group == "ckpt"]
+    return _single_value(parsed, "ckpt")
+
+
+def _single_value(parsed: list, key: str) -> str | None:
+    """The value of the one plain `key=value` among parsed settings; None for none, several, a
+    sweep over values, or null."""
+    given = [override for override in parsed if override.key_or_group == key]
     if len(given) != 1 or given[0].is_sweep_override() or given[0].value() is None:
         return None
     return str(given[0].value())

@@ -274,18 +274,12 @@ def group_from_saved(group: str, values: dict):
     return GROUPS[group](**_with_todays_defaults({group: values})[group])
 
 
-# A group an older ganxfer did not save is filled with the option that behaves as that version
-# did, not with today's default: a finetune saved before augmentation existed resumes without it.
-OPTION_BEFORE_THE_GROUP = {"augment": "none"}
-
-
 def _with_todays_defaults(config: dict) -> dict:
     """`config` over today's composed defaults for the options it names: each group's YAML file of
     the same name (its `name` key), the top-level keys of config.yaml and of its stage."""
     choices = [f"stage={config.get('stage', {}).get('name', 'pretrain')}"]
     choices += [f"{group}={config[group]['name']}" for group in GROUPS
                 if group not in ("trainer", "stage") and isinstance(config.get(group), dict) and "name" in config[group]]
-    choices += [f"{group}={option}" for group, option in OPTION_BEFORE_THE_GROUP.items() if group not in config]
     today = copy.deepcopy(_todays_defaults(tuple(choices)))
     filled = {key: value for key, value in config.items() if key in today}
     for key, default in today.items():

@@ -55,10 +55,20 @@ def test_auto_augments_image_rows_adaptively_and_leaves_tables_alone():
 def test_the_default_finetune_of_images_augments_them_and_a_pretrain_does_not(ganxfer, digits_source):
     """ADA's p moves from its start at 0.5 only in an adaptive run, and a checkpoint holds it only
     when the rows were augmented."""
-    state = load_last(ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.steps=8"))
+    run = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:], "trainer.steps=8")
+    state = load_last(run)
     assert state["config"]["augment"]["name"] == "auto"
     assert state["augment"]["p"].item() != 0.5
     assert checkpoint.load(digits_source)["augment"] == {}
+    assert ", adaptive image augmentation (augment=auto)," in (run / "finetune.log").read_text()
+
+
+def test_the_default_finetune_of_a_table_says_it_leaves_the_rows_unaugmented(ganxfer):
+    """augment.* keys set on a table do nothing under auto: the run's opening line says why."""
+    source = ganxfer("pretrain", "data=health", *TINY)
+    run = ganxfer("finetune", f"ckpt={source}/checkpoints/last.ckpt", "data.shots=20", *TINY[1:], "augment.p=0.3")
+    assert load_last(run)["augment"] == {}
+    assert ", no augmentation (augment=auto leaves tables alone)," in (run / "finetune.log").read_text()
 
 
 def test_a_run_trained_without_augmentation_resumes_without_it_unless_the_command_line_says_otherwise(

@@ -77,20 +77,18 @@ def test_meta_learning_is_refused_outside_pretrain():
 
 
 def test_an_older_checkpoints_config_is_filled_from_todays_defaults_of_its_options():
-    # augment=none: a finetune saved before augmentation existed was not augmented (today's
-    # finetune default, augment=auto, augments images)
     today = Settings.from_config(composed("stage=finetune", "loss=wgan_gp", "transfer=l2sp", "data=csv",
-                                          "data.path=rows.csv", "augment=none"))
+                                          "data.path=rows.csv"))
     saved = yaml.safe_load(yaml.safe_dump(_as_saved(today)))
     for group, key in [("loss", "gp_weight"), ("transfer", "remap"), ("data", "stream"), ("trainer", "ema_warmup"),
                        ("model", "embed_dim")]:
         del saved[group][key]
-    del saved["augment"], saved["logger"], saved["debug"]  # groups and keys older versions had not
+    del saved["logger"], saved["debug"]  # a group and a key older versions had not
     saved["data"]["domain"] = "gone"  # a key since dropped
     filled = Settings.from_saved(saved)
     assert filled.loss.gp_weight == 10.0  # wgan_gp's default, not _penalties' 0
     assert filled.transfer.remap is False and filled.data.stream == "auto" and filled.trainer.ema_warmup == "auto"
-    assert filled.augment.name == "none" and filled.logger.name == "none" and filled.debug is False
+    assert filled.logger.name == "none" and filled.debug is False
     assert filled.data.path == "rows.csv" and filled.transfer.lambda_g == today.transfer.lambda_g
     assert filled == today
 

@@ -45,9 +45,12 @@ def build_run(settings: Settings, start: Start, data: TrainingData, device, step
     # window, read only when needed).
     real = rows.for_step(1) if settings.loss.moment_matching > 0 else None
     objective = Objective(settings.loss, real, steps, rng)
-    augmentation = augment.for_data(settings.augment, settings.data.shape)
+    # The schema knows whether rows are images: a finetune's comes from its source, so an image
+    # source finetuned on a CSV of pixels is augmented as images without data.shape being set.
+    image_shape = data.schema.image_shape
+    augmentation = augment.for_data(settings.augment, image_shape)
     if augmentation is not None:
-        objective.augment = augment.Augment(augmentation, settings.data.shape, rng, device)
+        objective.augment = augment.Augment(augmentation, image_shape, rng, device)
     learner = meta.build(settings.meta, gan, rows, data.tasks, settings.seed, steps)
     return Run(gan, strategy, objective, rng, rows, labels, learner)
 

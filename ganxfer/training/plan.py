@@ -13,7 +13,7 @@ from ganxfer.data import Schema
 from ganxfer.data.tables import DOMAIN
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
-from ganxfer.settings import OPTION_BEFORE_THE_GROUP, Data, Model, Settings, group_from_saved
+from ganxfer.settings import Data, Model, Settings, group_from_saved
 from ganxfer.training.conditioning import check_strategy_takes_labels
 
 
@@ -216,9 +216,8 @@ def resumed_options(resume: str, stage: str, named: set[str]) -> list[str]:
         return []
     options = []
     for group in FIXED_ON_RESUME[stage]:
-        option = saved[group]["name"] if group in saved else OPTION_BEFORE_THE_GROUP.get(group)
-        if group not in named and group != "data" and option is not None:
-            options.append(f"{group}={option}")
+        if group not in named and group != "data" and group in saved:
+            options.append(f"{group}={saved[group]['name']}")
     return options
 
 

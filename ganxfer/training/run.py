@@ -100,12 +100,13 @@ def _train(settings: Settings, config: dict, stage: str) -> float | None:
 
 
 def _augmentation(run: Run, settings: Settings) -> str:
-    """What D's rows go through, for the run's opening line (nothing when they are not augmented)."""
-    augmentation = run.objective.augment
+    """What D's rows go through, for the run's opening line: said whenever augment=auto chose it, so
+    that a user who set augment.* on a table reads why nothing was augmented."""
+    augmentation, chosen = run.objective.augment, settings.augment.name == "auto"
     if augmentation is None:
-        return ""
+        return ", no augmentation (augment=auto leaves tables alone)" if chosen else ""
     adaptive = "adaptive " if augmentation.settings.adaptive else ""
-    return f", {adaptive}{augmentation.settings.name} augmentation (augment={settings.augment.name})"
+    return f", {adaptive}{augmentation.settings.name} augmentation" + (" (augment=auto)" if chosen else "")
 
 
 def _parameters(run: Run) -> int:
