@@ -1,12 +1,10 @@
 """`ganxfer <stage> [Hydra overrides]`: the stage becomes the override stage=<stage>, Hydra
 composes the config from conf/, and stages.<stage>.run(cfg) does the work."""
 
-import gc
 import os
 import shlex
 import sys
 import traceback
-from contextlib import contextmanager
 from datetime import datetime
 from importlib.resources import files
 from importlib.util import find_spec
@@ -122,25 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"ganxfer {stage}: error: {problem}", file=sys.stderr)
         return 2
-    with alive_objects_frozen():
-        code = check_and_run(stage, overrides)
+    code = check_and_run(stage, overrides)
     if code == 0 and distributed.launched():
         distributed.end_process(code)
     return code
-
-
-@contextmanager
-def alive_objects_frozen():
-    """The objects alive when a command starts, most of them the modules of torch and Hydra,
-    live until the process ends: the garbage collector's full passes leave them out (gc.freeze)
-    instead of walking them all again, up to a tenth of a second a pass on a command's start-up.
-    They go back to the collector when the command ends, for what else runs in the process (a
-    test)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def check_and_run(stage: str, overrides: list[str]) -> int:

@@ -68,9 +68,10 @@ def process_group():
     # The ranks wait for each other (rank 0 writes the run's end alone), so that none leaves the
     # group while another still works in it.
     # Then garbage: without this collection, 2-process gloo runs here aborted at exit ("terminate
-    # called without an active exception") in 5 runs of 69; with it, in none of 80. The objects a
-    # command froze out of the collector at its start (cli.alive_objects_frozen) are handed back
-    # first: garbage that reaches one of them is otherwise never collected, and the abort came back.
+    # called without an active exception") in 5 runs of 69; with it, in none of 80. The objects
+    # the command line froze out of the collector at its start (ganxfer/__main__.py) are handed
+    # back first: garbage that reaches one of them is otherwise never collected, and the abort
+    # came back.
     dist.barrier()
     gc.unfreeze()
     gc.collect()
