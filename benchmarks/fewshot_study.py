@@ -4,18 +4,17 @@ one space fitted on the real held-out rows.
 
     python benchmarks/fewshot_study.py --out DIR [--pairs digits,health] [--shots 10 50 200] [--seeds 0 1 2]
                                        [--steps N] [--source-steps 10000] [--runs outputs/fewshot] [--quick]
-                                       [--finetune KEY=VALUE ... --tag NAME]
+                                       [--finetune KEY=VALUE ... --source KEY=VALUE ... --tag NAME]
 
 For each pair it pretrains the source once (+experiment=fewshot_sources: in RUNS/sources/<name>,
 kept and reused), then, for each size (`data.shots`) and seed:
 
 - default: `ganxfer finetune` at its defaults (transfer=l2sp, trainer.steps=auto), or with the
-  `--finetune` settings (a setting to try, kept apart under its `--tag`);
-- scratch: `ganxfer finetune transfer=scratch`: random weights, but the source's schema (number
-  ranges fitted on the source, the source's encodings);
-- own run: `ganxfer pretrain` on the target rows alone, with a schema fitted on them, as a user
-  without a source would train; the same `data.shots`, `data.holdout` and `data.split_seed` pick
-  the same training and held-out rows as the finetune's.
+  `--finetune` settings (a setting to try, kept apart under its `--tag`), from a source pretrained
+  with the `--source` settings where given (kept under sources/<name>-<tag>, and scratch with it);
+- scratch: `ganxfer finetune transfer=scratch`: random weights, the source's schema;
+- own run: `ganxfer pretrain` on the same target rows alone (`data.shots`, `data.holdout` and
+  `data.split_seed` pick the same rows), with a schema fitted on them, as a user without a source.
 
 Scratch and the own run train as many steps as the default's `trainer.steps=auto` came to (read
 from its checkpoint), or `--steps`. Then `ganxfer evaluate ckpt=[default,scratch,own]
@@ -23,19 +22,14 @@ metrics=[fd,c2st]` scores the three against the finetune's held-out rows, every 
 space fitted on those rows (docs/metrics.md, "the comparison space"). Every run and evaluation is
 kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on where it stopped.
 
-`--pairs` also takes the tuning pairs (digits 5-9 -> 0-4; the health table's Charleston site; a
-generated table's north -> south; a generated table of towns, from a region of heavy-tailed sizes
-to one of small towns; generated 8x8 images of bars and plus signs -> diagonal strokes and x's), on
-which alone a default may be chosen: the bundled pairs' held-out rows score the defaults. And it
-takes the blind pair, which chose nothing and only scores: Gapminder's countries (life expectancy,
-GDP per head, population and the country's centroid, every five years from 1952 to 2007; shipped
-with plotly, which the peers' venv of against_peers.py holds), the other continents -> Africa,
-whose lives are shorter and poorer than any other continent's and whose places lie outside theirs.
+`--pairs` also takes the tuning pairs (TUNING_PAIRS below), on which alone a default may be chosen:
+the bundled pairs' held-out rows score the defaults. And it takes the blind pair, which chose
+nothing and only scores: Gapminder's countries (shipped with plotly, which the peers' venv of
+against_peers.py holds), the other continents -> Africa.
 
-Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and
-DIR/fewshot_study.md (a table per pair: mean ± sd over seeds per size, the default's difference
-from each baseline, and how many rows the own run needs to do as well as the default on the
-fewest)."""
+Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and .md (per
+pair: mean ± sd over seeds per size, the default's difference from each baseline, and the rows
+the own run needs to do as well as the default on the fewest)."""
 
 import argparse
 import contextlib
@@ -213,20 +207,22 @@ def data_settings(settings: tuple[str, ...], runs: Path) -> list[str]:
     return [setting.format(runs=runs.resolve()) for setting in settings]
 
 
-def source(runs: Path, pair: Pair, steps: int, threads: str) -> Path:
-    """The pair's source, pretrained once at `steps` and reused (an earlier one of other steps is not)."""
-    folder = runs / "sources" / pair.source
+def source(runs: Path, pair: Pair, steps: int, threads: str, settings: list[str], tag: str) -> Path:
+    """The pair's source, pretrained once at `steps` and reused (an earlier one of other steps is
+    not); with settings of its own, kept under the tag."""
+    folder = runs / "sources" / (f"{pair.source}-{tag}" if settings else pair.source)
     if trained(folder, steps) is None:
-        ganxfer("pretrain", "+experiment=fewshot_sources", *data_settings(pair.source_data, runs),
+        ganxfer("pretrain", "+experiment=fewshot_sources", *data_settings(pair.source_data, runs), *settings,
                 f"trainer.steps={steps}", f"trainer.threads={threads}", f"hydra.run.dir={folder}")
     return folder / "checkpoints" / "last.ckpt"
 
 
 def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, seed: int, steps: int | None,
-             threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
+             threads: str, finetune: list[str], tag: str, own_source: bool) -> pd.DataFrame:
     """The three runs at one size and seed, and their scores in the real rows' space. The
     finetune's folder and its evaluation carry the tag of its settings; scratch's and the own run's
-    the number of steps, which is all they share with it."""
+    the number of steps, which is all they share with it (scratch also the tag, from a source of
+    its own)."""
     common = [*target, f"data.shots={shots}", f"seed={seed}", f"trainer.threads={threads}",
               "trainer.ckpt_every=100000"]
     default = folder / tag
@@ -238,6 +234,8 @@ def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, see
     steps = checkpoint.load(trained(default))["step"]  # what trainer.steps=auto came to
     baselines = {"own": ["pretrain"], "scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"]}
     folders = {"default": default, **{run: folder / f"{run}-{steps}" for run in baselines}}
+    if own_source:
+        folders["scratch"] = folder / f"scratch-{steps}-{tag}"
     for run, command in baselines.items():
         if trained(folders[run]) is None:
             ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folders[run]}")
@@ -251,7 +249,7 @@ def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, see
 
 
 def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], steps: int | None, source_steps: int,
-          threads: str, finetune: list[str], tag: str) -> pd.DataFrame:
+          threads: str, finetune: list[str], tag: str, source_settings: list[str]) -> pd.DataFrame:
     """One row per run: pair, rows, seed, run, steps, fd, c2st."""
     runs.mkdir(parents=True, exist_ok=True)
     if "generated" in pairs and not (runs / GENERATED).exists():
@@ -265,11 +263,12 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
     cases = []
     for name in pairs:
         pair = EVERY_PAIR[name]
-        source_ckpt = source(runs, pair, source_steps, threads)
+        source_ckpt = source(runs, pair, source_steps, threads, source_settings, tag)
         for size in shots:
             for seed in seeds:
                 case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
-                                data_settings(pair.target_data, runs), size, seed, steps, threads, finetune, tag)
+                                data_settings(pair.target_data, runs), size, seed, steps, threads, finetune, tag,
+                                bool(source_settings))
                 cases.append(case.assign(pair=name))
                 print(f"{name}, {size} rows, seed {seed}: " +
                       ", ".join(f"{run} FD {fd:.3f}" for run, fd in zip(case["run"], case["fd"])), flush=True)
@@ -369,7 +368,8 @@ def main(argv=None) -> str:
     parser.add_argument("--source-steps", type=int, default=10_000)
     parser.add_argument("--threads", default="1", help="trainer.threads of every run")
     parser.add_argument("--finetune", nargs="*", default=[], help="settings of the default finetune to try instead")
-    parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune")
+    parser.add_argument("--source", nargs="*", default=[], help="settings of the sources' pretrain to try instead")
+    parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune or --source")
     parser.add_argument("--quick", action="store_true",
                         help="checks that it runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
     args = parser.parse_args(argv)
@@ -380,11 +380,11 @@ def main(argv=None) -> str:
     unknown = [pair for pair in pairs if pair not in EVERY_PAIR]
     if unknown:
         parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(EVERY_PAIR)}")
-    if args.finetune and args.tag == "default":
-        parser.error("--finetune settings need a --tag of their own, so that the default's runs stay apart")
+    if (args.finetune or args.source) and args.tag == "default":
+        parser.error("--finetune and --source settings need a --tag of their own, so that the default's runs stay apart")
     load_before = load()
     results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads,
-                    args.finetune, args.tag)
+                    args.finetune, args.tag, args.source)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "fewshot_study.csv", index=False)
     command = "python benchmarks/fewshot_study.py " + " ".join(argv if argv is not None else sys.argv[1:])

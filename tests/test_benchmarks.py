@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ganxfer import checkpoint
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import c2st_exact_values  # noqa: E402
 import fewshot_study  # noqa: E402
@@ -94,6 +96,17 @@ def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path,
     with pytest.raises(SystemExit) as refused:
         fewshot_study.main(["--out", str(tmp_path), "--finetune", "transfer.lambda_g=10"])
     assert refused.value.code == 2 and "--tag" in capsys.readouterr().err
+
+
+def test_fewshot_source_settings_train_a_source_of_their_own_for_the_finetune_and_scratch(tmp_path):
+    """--source settings pretrain the sources anew, kept apart under the tag: the finetune and
+    scratch start from them, the own run does not."""
+    fewshot_study.main(["--quick", "--out", str(tmp_path), "--source", "model.g_layers=2", "--tag", "deep"])
+    case = tmp_path / "runs" / "digits" / "10" / "seed0"
+    layers = {run: checkpoint.load(case / run / "checkpoints" / "last.ckpt")["plan"]["model"]["g_layers"]
+              for run in ("deep", "scratch-20-deep", "own-20")}
+    assert layers == {"deep": 2, "scratch-20-deep": 2, "own-20": 1}
+    assert (tmp_path / "runs" / "sources" / "digits-deep" / "checkpoints" / "last.ckpt").exists()
 
 
 def classes_of(settings: tuple[str, ...]) -> set[str]:
