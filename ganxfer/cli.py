@@ -131,6 +131,7 @@ def check_and_run(stage: str, overrides: list[str]) -> int:
     try:
         if stage == "finetune":
             overrides = with_source_target_data(overrides)
+            warn_of_unused_model_settings(overrides)
         if stage in ("pretrain", "finetune"):
             overrides = with_resumed_options(stage, overrides)
         check_overrides(stage, overrides, set(config_groups()) | {"stage"},
@@ -176,6 +177,28 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
     print(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
           "(data=NAME names other rows)", file=sys.stderr)
     return with_settings_first(overrides, f"data={target}")
+
+
+def warn_of_unused_model_settings(overrides: list[str]) -> None:
+    """A finetune's networks are its source's (training/plan.py): `model` settings on its command
+    line that differ from the source's change nothing, and the command says so."""
+    parsed = [override for override in _parsed_settings(overrides) if not override.is_sweep_override()]
+    typed = {override.key_or_group: override.value() for override in parsed
+             if override.key_or_group == "model" or override.key_or_group.startswith("model.")}
+    ckpt = _single_value(parsed, "ckpt")
+    if not typed or ckpt is None:
+        return
+    from ganxfer.training.plan import source_model  # imports torch: only for a finetune
+
+    source = source_model(ckpt)
+    if source is None:
+        return
+    kept = {key: source.get("name" if key == "model" else key.removeprefix("model.")) for key in typed}
+    unused = [key for key in typed if typed[key] != kept[key]]
+    if unused:
+        print(f"ganxfer finetune: {', '.join(f'{key}={typed[key]}' for key in unused)} not used: a finetune's "
+              f"networks are its source's ({', '.join(f'{key}={kept[key]}' for key in unused)}); pretrain a source "
+              "with other networks to change them", file=sys.stderr)
 
 
 def with_resumed_options(stage: str, overrides: list[str]) -> list[str]:

@@ -85,6 +85,16 @@ def test_a_run_trained_without_augmentation_resumes_without_it_unless_the_comman
     assert_user_error(asked, "augment.name: 'none' -> 'auto'", "augment=none")
 
 
+def test_a_finetune_names_the_model_settings_its_source_overrules(ganxfer_outcome, digits_source, tmp_path):
+    """A finetune's networks are its source's: a model setting that differs from them is named as
+    not used; those that match it (TINY's) are not named."""
+    told = ganxfer_outcome(tmp_path, "finetune", f"ckpt={digits_source}", "data.shots=20", *TINY[1:],
+                           "trainer.steps=2", "model.g_layers=3")
+    assert told.returncode == 0, told.stderr
+    assert "model.g_layers=3 not used: a finetune's networks are its source's (model.g_layers=1)" in told.stderr
+    assert "model.z_dim" not in told.stderr
+
+
 def test_auto_steps_resume_to_the_same_total(ganxfer, digits_source):
     half = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", "trainer.steps=5", *TINY[1:])
     resumed = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=20", f"resume={half}/checkpoints/last.ckpt",

@@ -76,6 +76,15 @@ TARGET_SUFFIX = "_target"
 DATA_CONFIGS = files("ganxfer.conf") / "data"
 
 
+def source_model(ckpt: str) -> dict | None:
+    """The settings a finetune's networks are built with: its source's (None when the checkpoint
+    cannot be read; the run then says why)."""
+    try:
+        return checkpoint.model_settings(checkpoint.load(checkpoint.resolve(ckpt, checkpoint.LATEST_OF["finetune"])))
+    except UserError:
+        return None
+
+
 def default_target_data(ckpt: str) -> str | None:
     """For `ganxfer finetune ckpt=PATH|latest` without data=..., the data=NAME to add: the
     bundled target of the source's bundled data. None when the checkpoint cannot be read (the run
