@@ -180,25 +180,18 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
 
 
 def warn_of_unused_model_settings(overrides: list[str]) -> None:
-    """A finetune's networks are its source's (training/plan.py): `model` settings on its command
-    line that differ from the source's change nothing, and the command says so."""
+    """`model` settings on a finetune's command line that its source overrules, named
+    (training/plan.py:unused_model_settings)."""
     parsed = [override for override in _parsed_settings(overrides) if not override.is_sweep_override()]
     typed = {override.key_or_group: override.value() for override in parsed
-             if override.key_or_group == "model" or override.key_or_group.startswith("model.")}
+             if override.key_or_group.split(".")[0] == "model"}
     ckpt = _single_value(parsed, "ckpt")
-    if not typed or ckpt is None:
-        return
-    from ganxfer.training.plan import source_model  # imports torch: only for a finetune
+    if typed and ckpt is not None:
+        from ganxfer.training.plan import unused_model_settings  # imports torch: only for a finetune
 
-    source = source_model(ckpt)
-    if source is None:
-        return
-    kept = {key: source.get("name" if key == "model" else key.removeprefix("model.")) for key in typed}
-    unused = [key for key in typed if typed[key] != kept[key]]
-    if unused:
-        print(f"ganxfer finetune: {', '.join(f'{key}={typed[key]}' for key in unused)} not used: a finetune's "
-              f"networks are its source's ({', '.join(f'{key}={kept[key]}' for key in unused)}); pretrain a source "
-              "with other networks to change them", file=sys.stderr)
+        message = unused_model_settings(ckpt, typed)
+        if message:
+            print(f"ganxfer finetune: {message}", file=sys.stderr)
 
 
 def with_resumed_options(stage: str, overrides: list[str]) -> list[str]:

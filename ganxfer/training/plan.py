@@ -76,13 +76,21 @@ TARGET_SUFFIX = "_target"
 DATA_CONFIGS = files("ganxfer.conf") / "data"
 
 
-def source_model(ckpt: str) -> dict | None:
-    """The settings a finetune's networks are built with: its source's (None when the checkpoint
-    cannot be read; the run then says why)."""
+def unused_model_settings(ckpt: str, typed: dict) -> str | None:
+    """What to say of the `model` settings typed on a finetune's command line that differ from its
+    source's: its networks are the source's, so they change nothing. None when all match, or when
+    the checkpoint cannot be read (the run then says why)."""
     try:
-        return checkpoint.model_settings(checkpoint.load(checkpoint.resolve(ckpt, checkpoint.LATEST_OF["finetune"])))
+        source = checkpoint.model_settings(checkpoint.load(checkpoint.resolve(ckpt, checkpoint.LATEST_OF["finetune"])))
     except UserError:
         return None
+    kept = {key: source.get("name" if key == "model" else key.removeprefix("model.")) for key in typed}
+    unused = [key for key in typed if typed[key] != kept[key]]
+    if not unused:
+        return None
+    return (f"{', '.join(f'{key}={typed[key]}' for key in unused)} not used: a finetune's networks are its "
+            f"source's ({', '.join(f'{key}={kept[key]}' for key in unused)}); pretrain a source with other "
+            "networks to change them")
 
 
 def default_target_data(ckpt: str) -> str | None:
