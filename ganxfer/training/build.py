@@ -45,8 +45,7 @@ def build_run(settings: Settings, start: Start, data: TrainingData, device, step
     # window, read only when needed).
     real = rows.for_step(1) if settings.loss.moment_matching > 0 else None
     objective = Objective(settings.loss, real, steps, rng)
-    # The schema knows whether rows are images: a finetune's comes from its source, so an image
-    # source finetuned on a CSV of pixels is augmented as images without data.shape being set.
+    # Whether rows are images is the schema's to say, as it is for the networks (models.build).
     image_shape = data.schema.image_shape
     augmentation = augment.for_data(settings.augment, image_shape)
     if augmentation is not None:
