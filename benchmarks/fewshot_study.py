@@ -6,30 +6,25 @@ one space fitted on the real held-out rows.
                                        [--steps N] [--source-steps 10000] [--runs outputs/fewshot] [--quick]
                                        [--finetune KEY=VALUE ... --source KEY=VALUE ... --tag NAME]
 
-For each pair it pretrains the source once (+experiment=fewshot_sources: in RUNS/sources/<name>,
-kept and reused), then, for each size (`data.shots`) and seed:
+For each pair it pretrains the source once (+experiment=fewshot_sources, in RUNS/sources/<name>),
+then, for each size (`data.shots`) and seed:
 
-- default: `ganxfer finetune` at its defaults (transfer=l2sp, trainer.steps=auto), or with the
-  `--finetune` settings (a setting to try, kept apart under its `--tag`), from a source pretrained
-  with the `--source` settings where given (kept under sources/<name>-<tag>, and scratch with it);
+- default: `ganxfer finetune` at its defaults, or with the `--finetune` settings (kept apart under
+  `--tag`), from a source of the `--source` settings where given (sources/<name>-<tag>);
 - scratch: `ganxfer finetune transfer=scratch`: random weights, the source's schema;
 - own run: `ganxfer pretrain` on the same target rows alone (`data.shots`, `data.holdout` and
   `data.split_seed` pick the same rows), with a schema fitted on them, as a user without a source.
 
-Scratch and the own run train as many steps as the default's `trainer.steps=auto` came to (read
-from its checkpoint), or `--steps`. Then `ganxfer evaluate ckpt=[default,scratch,own]
-metrics=[fd,c2st]` scores the three against the finetune's held-out rows, every distance in the
-space fitted on those rows (docs/metrics.md, "the comparison space"). Every run and evaluation is
-kept under RUNS/<pair>/<rows>/seed<seed>/: a study stopped half way carries on where it stopped.
+Scratch and the own run train as many steps as the default's `trainer.steps=auto` came to, or
+`--steps`. Then `ganxfer evaluate ckpt=[default,scratch,own] metrics=[fd,c2st]` scores the three
+in one space fitted on the real held-out rows (docs/metrics.md, "the comparison space"). Every run
+is kept under RUNS/<pair>/<rows>/seed<seed>/ and reused: a tag names one setting, and a run older
+than its source runs again. Two studies at once need RUNS of their own, or may train one own run.
 
-`--pairs` also takes the tuning pairs (TUNING_PAIRS below), on which alone a default may be chosen:
-the bundled pairs' held-out rows score the defaults. And it takes the blind pair, which chose
-nothing and only scores: Gapminder's countries (shipped with plotly, which the peers' venv of
-against_peers.py holds), the other continents -> Africa.
-
-Writes DIR/fewshot_study.csv (one row per run: its steps, FD and C2ST accuracy) and .md (per
-pair: mean ± sd over seeds per size, the default's difference from each baseline, and the rows
-the own run needs to do as well as the default on the fewest)."""
+`--pairs` also takes the tuning pairs (TUNING_PAIRS), on which alone a default may be chosen, and
+the blind pair, which chose nothing: Gapminder's other continents -> Africa (plotly's, from the
+peers' venv). Writes DIR/fewshot_study.csv (a row per run: steps, FD, C2ST) and .md (per pair:
+mean ± sd per size, the default against each baseline, the rows the own run needs to match it)."""
 
 import argparse
 import contextlib
@@ -195,11 +190,14 @@ def ganxfer(*args: str) -> None:
         raise SystemExit(f"ganxfer {' '.join(args)} failed ({status})")
 
 
-def trained(folder: Path, steps: int | None = None) -> Path | None:
-    """The last checkpoint of a finished run in `folder` (of `steps` steps, when given), or None."""
+def trained(folder: Path, steps: int | None = None, source: Path | None = None) -> Path | None:
+    """The last checkpoint of a finished run in `folder` (of `steps` steps, and written after
+    `source`, the checkpoint it started from, when given), or None."""
     last = folder / "checkpoints" / "last.ckpt"
     if not (last.exists() and (folder / "metrics.json").exists()):
         return None
+    if source is not None and last.stat().st_mtime < source.stat().st_mtime:
+        return None  # a run from an earlier source of the same name
     return last if steps is None or checkpoint.load(last)["step"] == steps else None
 
 
@@ -220,27 +218,28 @@ def source(runs: Path, pair: Pair, steps: int, threads: str, settings: list[str]
 def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, seed: int, steps: int | None,
              threads: str, finetune: list[str], tag: str, own_source: bool) -> pd.DataFrame:
     """The three runs at one size and seed, and their scores in the real rows' space. The
-    finetune's folder and its evaluation carry the tag of its settings; scratch's and the own run's
-    the number of steps, which is all they share with it (scratch also the tag, from a source of
-    its own)."""
+    finetune's folder and its evaluation carry the tag; scratch's and the own run's the number of
+    steps, which is all they share with it (scratch also the tag, from a source of its own)."""
     common = [*target, f"data.shots={shots}", f"seed={seed}", f"trainer.threads={threads}",
               "trainer.ckpt_every=100000"]
     default = folder / tag
     scored = folder / f"evaluate-{tag}"
-    if trained(default, steps) is None:
+    if trained(default, steps, source_ckpt) is None:
         ganxfer("finetune", f"ckpt={source_ckpt}", *common, *([f"trainer.steps={steps}"] if steps else []),
                 *finetune, f"hydra.run.dir={default}")
-        shutil.rmtree(scored, ignore_errors=True)  # an evaluation of an earlier finetune
     steps = checkpoint.load(trained(default))["step"]  # what trainer.steps=auto came to
     baselines = {"own": ["pretrain"], "scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"]}
     folders = {"default": default, **{run: folder / f"{run}-{steps}" for run in baselines}}
     if own_source:
         folders["scratch"] = folder / f"scratch-{steps}-{tag}"
     for run, command in baselines.items():
-        if trained(folders[run]) is None:
+        if trained(folders[run], source=source_ckpt if run == "scratch" else None) is None:
             ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folders[run]}")
-    if not (scored / "metrics.json").exists():
-        paths = ",".join(f"'{folders[run] / 'checkpoints' / 'last.ckpt'}'" for run in RUNS)
+    checkpoints = [folders[run] / "checkpoints" / "last.ckpt" for run in RUNS]
+    scores = scored / "metrics.json"
+    if not scores.exists() or any(path.stat().st_mtime > scores.stat().st_mtime for path in checkpoints):
+        shutil.rmtree(scored, ignore_errors=True)  # an evaluation of earlier runs
+        paths = ",".join(f"'{path}'" for path in checkpoints)
         ganxfer("evaluate", f"ckpt=[{paths}]", "metrics=[fd,c2st]", f"trainer.threads={threads}",
                 f"hydra.run.dir={scored}")
     records = pd.read_json(scored / "metrics.json")

@@ -25,7 +25,8 @@ def for_data(settings: AugmentSettings, shape) -> AugmentSettings | None:
 class Augment:
     def __init__(self, settings: AugmentSettings, shape, rng: torch.Generator, device):
         if settings.name == "image" and shape is None:
-            raise UserError("augment=image needs image data: set data.shape=[H,W] or [C,H,W]")
+            raise UserError("augment=image needs image rows, and these are a table: a pretrain reads images "
+                            "with data.shape=[H,W] or [C,H,W]; a finetune's rows are images when its source's are")
         self.settings, self.rng = settings, rng
         self.shape = None if shape is None else ([1, *shape] if len(shape) == 2 else list(shape))
         self.p = torch.tensor(float(settings.p), device=device)

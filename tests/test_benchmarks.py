@@ -107,6 +107,8 @@ def test_fewshot_source_settings_train_a_source_of_their_own_for_the_finetune_an
               for run in ("deep", "scratch-20-deep", "own-20")}
     assert layers == {"deep": 2, "scratch-20-deep": 2, "own-20": 1}
     assert (tmp_path / "runs" / "sources" / "digits-deep" / "checkpoints" / "last.ckpt").exists()
+    scored = pd.read_json(case / "evaluate-deep" / "metrics.json")["checkpoint"]
+    assert [Path(path).parents[1].name for path in scored] == ["deep", "own-20", "scratch-20-deep"]
 
 
 def classes_of(settings: tuple[str, ...]) -> set[str]:

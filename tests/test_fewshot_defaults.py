@@ -71,6 +71,11 @@ def test_the_default_finetune_of_a_table_says_it_leaves_the_rows_unaugmented(gan
     assert ", no augmentation (augment=auto leaves tables alone)," in (run / "finetune.log").read_text()
 
 
+def test_image_augmentation_of_a_table_is_refused_naming_what_makes_rows_images(ganxfer_outcome, tmp_path):
+    told = ganxfer_outcome(tmp_path, "pretrain", "data=health", "augment=image", *TINY)
+    assert_user_error(told, "augment=image needs image rows, and these are a table", "data.shape=[H,W]")
+
+
 def test_a_run_trained_without_augmentation_resumes_without_it_unless_the_command_line_says_otherwise(
         ganxfer, ganxfer_outcome, digits_source, tmp_path):
     """Today's finetune default augments images; a run started with augment=none (or before

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import pandas as pd
 import pytest
@@ -129,12 +130,14 @@ def test_without_hard_links_last_ckpt_of_the_best_step_is_written_as_usual(ganxf
 def test_the_command_line_imports_its_modules_without_collection_passes_and_freezes_them():
     """`ganxfer` (ganxfer/__main__.py) imports torch, Hydra and the rest with the collector off, then
     freezes what they made out of every later pass, with the collector back on for the command."""
-    probe = ("import gc, sys; from ganxfer.__main__ import main; sys.argv = ['ganxfer', '--help']; main(); "
-             "print(gc.get_stats()[2]['collections'], gc.get_freeze_count(), gc.isenabled())")
+    probe = ("import gc, sys; passes = []; gc.callbacks.append(lambda phase, info: phase == 'start' and "
+             "passes.append(info['generation'])); from ganxfer.__main__ import main; sys.argv = ['ganxfer', "
+             "'--help']; main(); print(passes.count(2), gc.get_freeze_count(), gc.isenabled())")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     full_passes, frozen, enabled = done.stdout.split()[-3:]
     assert full_passes == "0"  # while importing torch's modules, an enabled collector makes several
     assert int(frozen) > 100_000 and enabled == "True"
+    assert entry_points(group="console_scripts")["ganxfer"].value == "ganxfer.__main__:main"
 
 
 def test_a_training_run_imports_neither_scikit_learn_nor_matplotlib_nor_scipy_nor_pillow(tmp_path):
