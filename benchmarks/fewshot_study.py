@@ -229,9 +229,8 @@ def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, see
                 *finetune, f"hydra.run.dir={default}")
     steps = checkpoint.load(trained(default))["step"]  # what trainer.steps=auto came to
     baselines = {"own": ["pretrain"], "scratch": ["finetune", f"ckpt={source_ckpt}", "transfer=scratch"]}
-    folders = {"default": default, **{run: folder / f"{run}-{steps}" for run in baselines}}
-    if own_source:
-        folders["scratch"] = folder / f"scratch-{steps}-{tag}"
+    folders = {"default": default, "own": folder / f"own-{steps}",
+               "scratch": folder / (f"scratch-{steps}-{tag}" if own_source else f"scratch-{steps}")}
     for run, command in baselines.items():
         if trained(folders[run], source=source_ckpt if run == "scratch" else None) is None:
             ganxfer(*command, *common, f"trainer.steps={steps}", f"hydra.run.dir={folders[run]}")
