@@ -2,6 +2,8 @@
 directory, the device."""
 
 import logging
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -66,6 +68,46 @@ def _first_showing(record: logging.LogRecord) -> bool:
     first = message not in _shown_warnings
     _shown_warnings.add(message)
     return first
+
+
+class _WithoutHydrasNotesOnOurFailures:
+    """A stream that passes on what is written to it but the two notes Hydra 1.3 writes itself
+    when a job of a sweep failed by ganxfer's JobFailed: "Error executing job with overrides",
+    and a hint to set HYDRA_FULL_ERROR for a traceback that the job's own message has already
+    given, or that a user's mistake does not have. ganxfer prints each job's message as it fails,
+    and names every failed job at the end. After a failure of any other kind Hydra's hint stays."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.after_job_failed = False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Error executing job with overrides: "):
+            return len(text)
+        if text.lstrip().startswith("Set the environment variable HYDRA_FULL_ERROR") and self.after_job_failed:
+            return len(text)
+        if text.strip():
+            self.after_job_failed = text.startswith("ganxfer ") and JOB_FAILED_MARK in text
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+JOB_FAILED_MARK = "failed; its message is in "  # in the message of cli.report_failure's JobFailed
+
+
+@contextmanager
+def without_hydras_notes_on_our_failures(in_a_sweep: bool):
+    """While a sweep runs, sys.stderr leaves out Hydra's notes on jobs that failed by JobFailed."""
+    if not in_a_sweep:
+        yield
+        return
+    stream, sys.stderr = sys.stderr, _WithoutHydrasNotesOnOurFailures(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stderr = stream
 
 
 def run_dir() -> Path:

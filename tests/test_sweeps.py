@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY
-from ganxfer import cli, stages
+from ganxfer import cli, runtime, stages
 
 
 @pytest.fixture
@@ -115,6 +115,8 @@ def assert_sweep_went_past_its_failed_job(result, sweep_dir, stage, failed_job, 
     assert message.strip() in (sweep_dir / failed_job / f"{stage}.log").read_text()
     summary = result.stderr.strip().splitlines()[-1]
     assert summary.startswith(f"ganxfer {stage}: 1 of 2 jobs of the sweep failed: ")
+    # Hydra's own notes on a failed job add nothing to ganxfer's, and its traceback hint misleads.
+    assert "Error executing job" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr, result.stderr
     named_folder = summary.split(": ")[2].split(" (")[0]
     assert Path(named_folder).resolve() == (sweep_dir / failed_job).resolve(), summary
 
@@ -131,6 +133,24 @@ def test_a_failed_job_of_a_sweep_is_reported_and_the_next_job_runs(tmp_path, gan
     [failed] = [line for line in report.stdout.splitlines() if "jobs failed" in line]
     assert failed.startswith("1 of 2 jobs failed") and failed.endswith(": sweep/0"), failed
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["jobs"].sum() == 1
+
+
+def test_stderr_in_a_sweep_drops_hydras_notes_on_a_failed_job_only_after_ganxfers_own_message(capsys):
+    """After another kind of failure (Hydra's own, before ganxfer's stage ran) the hint stays."""
+    hint = "\nSet the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n"
+    with runtime.without_hydras_notes_on_our_failures(True):
+        sys.stderr.write("Error executing job with overrides: ['seed=0']\n")  # one write, as Hydra's
+        print("ganxfer pretrain (job 0) failed; its message is in sweep/0/error.txt", file=sys.stderr)
+        sys.stderr.write(hint)
+        print("Traceback (most recent call last): a fault in Hydra", file=sys.stderr)
+        sys.stderr.write(hint)
+    assert capsys.readouterr().err.splitlines() == [
+        "ganxfer pretrain (job 0) failed; its message is in sweep/0/error.txt",
+        "Traceback (most recent call last): a fault in Hydra", "",
+        "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."]
+    with runtime.without_hydras_notes_on_our_failures(False):  # a single run: nothing is left out
+        sys.stderr.write("Error executing job with overrides: []\n")
+    assert capsys.readouterr().err == "Error executing job with overrides: []\n"
 
 
 def test_a_sweep_into_a_folder_of_earlier_sweeps_counts_only_its_own_jobs(tmp_path, ganxfer_outcome):
