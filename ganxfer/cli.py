@@ -7,7 +7,6 @@ import sys
 import traceback
 from datetime import datetime
 from importlib.resources import files
-from importlib.util import find_spec
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganxfer import distributed, outputs
 from ganxfer.errors import Interrupted, JobFailed, UserError, fault_report
 from ganxfer.runtime import JOB_FAILED_MARK, run_log, without_hydras_notes_on_our_failures
-from ganxfer.validate import check_overrides, check_values
+from ganxfer.validate import check_overrides, check_values, missing_plugin
 
 
 def unless_files(sources, value):
@@ -40,13 +39,6 @@ for resolver in (unless_files, bundled):
         OmegaConf.register_new_resolver(resolver.__name__, resolver)
 STAGES = ("pretrain", "finetune", "evaluate", "sample", "report")
 
-# Overrides that need an optional package: (override prefix, module it lives in, extra to install).
-PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
-           ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
-           ("hydra/launcher=joblib", "hydra_plugins.hydra_joblib_launcher", "sweeps"),
-           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"),
-           ("logger=tensorboard", "tensorboard", "tensorboard"),
-           ("logger=mlflow", "mlflow", "mlflow"))
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
@@ -149,6 +141,12 @@ def check_and_run(stage: str, overrides: list[str]) -> int:
     return 0
 
 
+def note(message: str) -> None:
+    """How the command's settings were taken, said once: under torchrun by rank 0 alone."""
+    if distributed.first_process():
+        print(message, file=sys.stderr)
+
+
 # Old names of settings, still taken: old name -> new name.
 RENAMED = {"augment.target": "augment.r_target"}
 
@@ -159,7 +157,7 @@ def renamed_keys(overrides: list[str]) -> list[str]:
     for arg in overrides:
         key, equals, value = arg.partition("=")
         if equals and key in RENAMED:
-            print(f"ganxfer: {key} is now called {RENAMED[key]}; taking it as {RENAMED[key]}={value}", file=sys.stderr)
+            note(f"ganxfer: {key} is now called {RENAMED[key]}; taking it as {RENAMED[key]}={value}")
             arg = f"{RENAMED[key]}={value}"
         renamed.append(arg)
     return renamed
@@ -174,8 +172,8 @@ def with_source_target_data(overrides: list[str]) -> list[str]:
     target = None if source is None else default_target_data(source)
     if target is None:
         return overrides
-    print(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
-          "(data=NAME names other rows)", file=sys.stderr)
+    note(f"ganxfer finetune: no data= given: taking data={target}, the target of the source's data "
+         "(data=NAME names other rows)")
     return with_settings_first(overrides, f"data={target}")
 
 
@@ -191,7 +189,7 @@ def warn_of_unused_model_settings(overrides: list[str]) -> None:
 
         message = unused_model_settings(ckpt, typed)
         if message:
-            print(f"ganxfer finetune: {message}", file=sys.stderr)
+            note(f"ganxfer finetune: {message}")
 
 
 def with_resumed_options(stage: str, overrides: list[str]) -> list[str]:
@@ -347,24 +345,6 @@ def unwritable_output(overrides: list[str]) -> str | None:
             return (f"{key}={folder} cannot be created: {existing} is not a folder this user can write "
                     f"in; give {key}=A_WRITABLE_FOLDER")
     return None
-
-
-def missing_plugin(overrides: list[str]) -> str | None:
-    """Hydra reports a sweeper or launcher it cannot find as a missing config, and a logger
-    would fail mid-run: name the extra to install instead."""
-    for prefix, module, extra in PLUGINS:
-        if any(arg.startswith(prefix) for arg in overrides) and not installed(module):
-            return f"{prefix.rstrip('=')} needs an optional package: pip install 'ganxfer[{extra}]'"
-    return None
-
-
-def installed(module: str) -> bool:
-    """find_spec imports a dotted name's parent packages, and raises when one of those is absent
-    (hydra_plugins is itself installed by the plugins)."""
-    try:
-        return find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def with_settings_first(args: list[str], *settings: str) -> list[str]:

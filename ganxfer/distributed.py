@@ -35,6 +35,12 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def first_process() -> bool:
+    """Whether this is torchrun's process of rank 0, or the only one: known from the environment
+    torchrun sets, before the process group is joined."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def active() -> bool:
     return dist.is_available() and dist.is_initialized()
 

@@ -6,6 +6,7 @@ key. `check_overrides` names the allowed keys and compares each value's type wit
 from argparse import ArgumentError
 from difflib import get_close_matches
 from importlib.resources import files
+from importlib.util import find_spec
 
 from hydra import compose, initialize_config_module
 from hydra._internal.utils import get_args_parser
@@ -300,3 +301,29 @@ def _type_mismatch(default, value) -> str | None:
     if isinstance(default, (DictConfig, dict)):
         return None if isinstance(value, dict) else "a group of settings, e.g. {key: value}"
     return None if not isinstance(value, (list, dict)) else "a single value"
+
+# Overrides that need an optional package: (override prefix, module it lives in, extra to install).
+PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+           ("hydra/launcher=joblib", "hydra_plugins.hydra_joblib_launcher", "sweeps"),
+           ("hydra/launcher=submitit", "hydra_plugins.hydra_submitit_launcher", "sweeps"),
+           ("logger=tensorboard", "tensorboard", "tensorboard"),
+           ("logger=mlflow", "mlflow", "mlflow"))
+
+
+def missing_plugin(overrides: list[str]) -> str | None:
+    """Hydra reports a sweeper or launcher it cannot find as a missing config, and a logger
+    would fail mid-run: name the extra to install instead."""
+    for prefix, module, extra in PLUGINS:
+        if any(arg.startswith(prefix) for arg in overrides) and not installed(module):
+            return f"{prefix.rstrip('=')} needs an optional package: pip install 'ganxfer[{extra}]'"
+    return None
+
+
+def installed(module: str) -> bool:
+    """find_spec imports a dotted name's parent packages, and raises when one of those is absent
+    (hydra_plugins is itself installed by the plugins)."""
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False

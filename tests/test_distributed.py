@@ -203,3 +203,16 @@ def test_a_torchrun_process_that_finished_its_run_ends_without_the_interpreters_
     assert ended == ["logs flushed", 0]
     monkeypatch.setattr(cli, "check_and_run", lambda stage, overrides: 2)
     assert cli.main(["pretrain"]) == 2 and ended == ["logs flushed", 0]
+
+
+def test_notes_on_how_the_settings_were_taken_are_said_once_under_torchrun(monkeypatch, capsys):
+    """Every process that torchrun starts reads the same command line: rank 0 alone says what it
+    made of it, before the processes join."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, notes in (("0", 1), ("1", 0), (None, 1)):
+        if rank is None:
+            monkeypatch.delenv("RANK")  # a process of its own
+        else:
+            monkeypatch.setenv("RANK", rank)
+        assert cli.renamed_keys(["augment.target=0.7"]) == ["augment.r_target=0.7"]
+        assert capsys.readouterr().err.count("augment.target is now called augment.r_target") == notes, rank

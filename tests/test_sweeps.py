@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY
-from ganxfer import cli, runtime, stages
+from ganxfer import cli, runtime, stages, validate
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_optuna_search_minimises_the_fd_each_trial_returns_and_report_reads_it(t
 
 def test_a_missing_plugin_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "find_spec", lambda module: None)
+    monkeypatch.setattr(validate, "find_spec", lambda module: None)
     assert cli.main(["finetune", "-m", "hparams_search=digits_optuna"]) == 2
     assert "pip install 'ganxfer[sweeps]'" in capsys.readouterr().err
 
