@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganxfer import distributed, outputs
 from ganxfer.errors import Interrupted, JobFailed, UserError, fault_report
-from ganxfer.runtime import JOB_FAILED_MARK, run_log, without_hydras_notes_on_our_failures
+from ganxfer.runtime import run_log, without_hydras_notes_on_our_failures
 from ganxfer.validate import check_overrides, check_values, missing_plugin
 
 
@@ -78,7 +78,9 @@ def report_failure(stage: str, err: Exception, with_traceback: bool = False) -> 
         sys.exit(err.exit_code if isinstance(err, UserError) else 1)
     run_log.error(message)  # the job's own <stage>.log; the console has it from stderr
     (job_folder() / outputs.JOB_ERROR).write_text(message + "\n")
-    raise JobFailed(f"{who} {JOB_FAILED_MARK}{job_folder() / outputs.JOB_ERROR}") from err
+    # Not chained to `err`: the message has said what it said, and Hydra would print an OmegaConf
+    # error a second time.
+    raise JobFailed(f"{who} {JobFailed.SAYS}{job_folder() / outputs.JOB_ERROR}") from None
 
 
 def in_sweep() -> bool:
@@ -252,7 +254,7 @@ def run(stage: str, overrides: list[str]) -> None:
     existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
     sweep_folder = Path(output_folder) if output_folder and any(arg in MULTIRUN_FLAGS for arg in overrides) else None
     earlier_jobs = outputs.job_starts(sweep_folder) if sweep_folder else {}
-    with distributed.process_group(), without_hydras_notes_on_our_failures(sweep_folder is not None):
+    with distributed.process_group(), without_hydras_notes_on_our_failures(any(arg in MULTIRUN_FLAGS for arg in overrides)):
         if distributed.active():
             overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
         sys.argv = [f"ganxfer {stage}", *with_settings_first(overrides, f"stage={stage}")]

@@ -34,7 +34,9 @@ class JobFailed(CompactHydraException):
     """Raised by a job of a sweep once its failure is reported and recorded in its folder. Hydra
     records the job as failed (the Optuna sweeper tells its study the trial failed) and goes on to
     the next job; a compact Hydra exception, Hydra shows its message without a traceback when it
-    ends the sweep."""
+    ends the sweep. Its message is `<who> failed; its message is in <error.txt>`."""
+
+    SAYS = "failed; its message is in "  # made with the message alone: a launcher pickles it
 
 
 def fault_report(command: str) -> str:

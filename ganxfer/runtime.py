@@ -2,6 +2,7 @@
 directory, the device."""
 
 import logging
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from rich.console import Console, RenderHook
+
+from ganxfer.errors import JobFailed
 
 # The run's log file alone (<stage>.log in the run directory, conf/hydra/job_logging/ganxfer.yaml):
 # a record of the run that outlives the console, also of a job run in another process or machine.
@@ -71,43 +74,78 @@ def _first_showing(record: logging.LogRecord) -> bool:
 
 
 class _WithoutHydrasNotesOnOurFailures:
-    """A stream that passes on what is written to it but the two notes Hydra 1.3 writes itself
-    when a job of a sweep failed by ganxfer's JobFailed: "Error executing job with overrides",
-    and a hint to set HYDRA_FULL_ERROR for a traceback that the job's own message has already
-    given, or that a user's mistake does not have. ganxfer prints each job's message as it fails,
-    and names every failed job at the end. After a failure of any other kind Hydra's hint stays."""
+    """A stream that passes on what is written to it but Hydra 1.3's own notes on a job of a
+    sweep that failed by ganxfer's JobFailed: "Error executing job with overrides", and the hint
+    to set HYDRA_FULL_ERROR for a traceback that follows the exception's message. ganxfer has
+    printed the job's own message as it failed (with the traceback where there is one), and the
+    sweep's end names every failed job. Hydra's line is left out for a job whose message this
+    process printed; else it is held until the next thing written says whose failure it was (a
+    job that a launcher ran in another process). After a failure of any other kind both notes are
+    written as Hydra wrote them."""
+
+    HYDRAS_LINE = "Error executing job with overrides: "
+    HYDRAS_HINT = "Set the environment variable HYDRA_FULL_ERROR"
+    JOBS_MESSAGE = re.compile(r"ganxfer \w+ \(job \d+\)")  # how cli.report_failure's message begins
 
     def __init__(self, stream):
         self.stream = stream
-        self.after_job_failed = False
+        self.reported = 0  # failed jobs whose message was printed here, and Hydra's line not yet
+        self.held = ""  # Hydra's line, until what follows it is known
+        self.after_job_failed = False  # the last thing written was JobFailed's message
+        self.filtering = True
 
     def write(self, text: str) -> int:
-        if text.startswith("Error executing job with overrides: "):
+        if not self.filtering:
+            return self.stream.write(text)
+        if not text.strip():  # kept in its place after a held line
+            if self.held:
+                self.held += text
+                return len(text)
+            return self.stream.write(text)
+        if text.startswith(self.HYDRAS_LINE):
+            self.release()
+            if self.reported:
+                self.reported -= 1
+            else:
+                self.held = text
             return len(text)
-        if text.lstrip().startswith("Set the environment variable HYDRA_FULL_ERROR") and self.after_job_failed:
+        if self.after_job_failed and text.lstrip().startswith(self.HYDRAS_HINT):
+            self.after_job_failed = False
             return len(text)
-        if text.strip():
-            self.after_job_failed = text.startswith("ganxfer ") and JOB_FAILED_MARK in text
+        # JobFailed's message, or the Optuna sweeper's log line that quotes it.
+        self.after_job_failed = JobFailed.SAYS in text
+        if self.after_job_failed:
+            self.held = ""
+        elif self.JOBS_MESSAGE.search(text):
+            self.reported += 1
+        self.release()
         return self.stream.write(text)
+
+    def release(self) -> None:
+        """Write out Hydra's line if it is still held."""
+        held, self.held = self.held, ""
+        if held:
+            self.stream.write(held)
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
 
 
-JOB_FAILED_MARK = "failed; its message is in "  # in the message of cli.report_failure's JobFailed
-
-
 @contextmanager
 def without_hydras_notes_on_our_failures(in_a_sweep: bool):
-    """While a sweep runs, sys.stderr leaves out Hydra's notes on jobs that failed by JobFailed."""
+    """While a sweep runs, sys.stderr leaves out Hydra's notes on jobs that failed by JobFailed.
+    A logging handler made meanwhile keeps the stream, which passes everything on afterwards."""
     if not in_a_sweep:
         yield
         return
-    stream, sys.stderr = sys.stderr, _WithoutHydrasNotesOnOurFailures(sys.stderr)
+    filtered = _WithoutHydrasNotesOnOurFailures(sys.stderr)
+    sys.stderr = filtered
     try:
         yield
     finally:
-        sys.stderr = stream
+        sys.stderr = filtered.stream
+        filtered.release()
+        filtered.filtering = False
 
 
 def run_dir() -> Path:

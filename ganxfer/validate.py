@@ -302,6 +302,7 @@ def _type_mismatch(default, value) -> str | None:
         return None if isinstance(value, dict) else "a group of settings, e.g. {key: value}"
     return None if not isinstance(value, (list, dict)) else "a single value"
 
+
 # Overrides that need an optional package: (override prefix, module it lives in, extra to install).
 PLUGINS = (("hparams_search=", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),
            ("hydra/sweeper=optuna", "hydra_plugins.hydra_optuna_sweeper", "sweeps"),

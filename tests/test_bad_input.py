@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import assert_failed_cleanly, assert_user_error, run_console_script, settings_of
-from ganxfer import cli, stages
+from ganxfer import cli, stages, validate
 from ganxfer.cli import STAGES
 from ganxfer.data import split_table
 
@@ -118,7 +118,7 @@ class Case:
 def absent_modules(monkeypatch, modules: tuple[str, ...]) -> None:
     """As if the packages were not installed: find_spec then raises for a dotted name whose parent
     package is absent (hydra_plugins), and answers None for a missing top-level module."""
-    real = cli.find_spec
+    real = validate.find_spec
 
     def find_spec(name):
         if name in modules:
@@ -127,7 +127,7 @@ def absent_modules(monkeypatch, modules: tuple[str, ...]) -> None:
             return None
         return real(name)
 
-    monkeypatch.setattr(cli, "find_spec", find_spec)
+    monkeypatch.setattr(validate, "find_spec", find_spec)
 
 
 CASES = {

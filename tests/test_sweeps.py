@@ -135,22 +135,28 @@ def test_a_failed_job_of_a_sweep_is_reported_and_the_next_job_runs(tmp_path, gan
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["jobs"].sum() == 1
 
 
-def test_stderr_in_a_sweep_drops_hydras_notes_on_a_failed_job_only_after_ganxfers_own_message(capsys):
-    """After another kind of failure (Hydra's own, before ganxfer's stage ran) the hint stays."""
+def test_stderr_in_a_sweep_drops_hydras_notes_on_a_job_only_when_ganxfers_job_failed(capsys):
+    """Hydra's line before the exception's message and its hint after it, each in one write as
+    Hydra writes them: left out for a job whose message ganxfer printed (in this process, or
+    in a launcher's, when JobFailed's message follows), kept around any other failure."""
+    hydras_line = "Error executing job with overrides: ['seed=0']\n"
     hint = "\nSet the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n"
+    message = "ganxfer pretrain (job 0): error: data file not found: x.csv\n"  # as the job failed
+    job_failed = "ganxfer pretrain (job 0) failed; its message is in sweep/0/error.txt\n"
+    fault = "Traceback (most recent call last): a fault in Hydra\n"
     with runtime.without_hydras_notes_on_our_failures(True):
-        sys.stderr.write("Error executing job with overrides: ['seed=0']\n")  # one write, as Hydra's
-        print("ganxfer pretrain (job 0) failed; its message is in sweep/0/error.txt", file=sys.stderr)
-        sys.stderr.write(hint)
-        print("Traceback (most recent call last): a fault in Hydra", file=sys.stderr)
-        sys.stderr.write(hint)
+        for text in (message, hydras_line, job_failed, hint,  # the basic launcher
+                     hydras_line, job_failed, hint,  # a job run in another process
+                     message, hydras_line,  # the Optuna sweeper: no message or hint follows
+                     hydras_line, fault, hint):  # a failure that is not a job's
+            sys.stderr.write(text)
+        sys.stderr.write(hydras_line)  # held when the sweep ends: written out then
     assert capsys.readouterr().err.splitlines() == [
-        "ganxfer pretrain (job 0) failed; its message is in sweep/0/error.txt",
-        "Traceback (most recent call last): a fault in Hydra", "",
-        "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."]
+        message.strip(), job_failed.strip(), job_failed.strip(), message.strip(),
+        hydras_line.strip(), fault.strip(), "", hint.strip(), hydras_line.strip()]
     with runtime.without_hydras_notes_on_our_failures(False):  # a single run: nothing is left out
-        sys.stderr.write("Error executing job with overrides: []\n")
-    assert capsys.readouterr().err == "Error executing job with overrides: []\n"
+        sys.stderr.write(hydras_line)
+    assert capsys.readouterr().err == hydras_line
 
 
 def test_a_sweep_into_a_folder_of_earlier_sweeps_counts_only_its_own_jobs(tmp_path, ganxfer_outcome):
