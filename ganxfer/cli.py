@@ -16,6 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from ganxfer import distributed, outputs
 from ganxfer.errors import Interrupted, JobFailed, UserError, fault_report
@@ -69,6 +70,8 @@ def report_failure(stage: str, err: Exception, with_traceback: bool = False) -> 
     who = f"ganxfer {stage}" + (f" (job {HydraConfig.get().job.num})" if in_sweep() else "")
     if not distributed.is_main():
         who += f" (rank {distributed.rank()})"
+    if isinstance(err, InterpolationResolutionError):  # a ${...} on the command line that does not resolve
+        err = UserError(f"{err.full_key} could not be resolved: {str(err).splitlines()[0]}")
     if isinstance(err, UserError):
         message = (traceback.format_exc() if with_traceback else "") + f"{who}: error: {err}"
     else:
@@ -93,7 +96,8 @@ def job_folder() -> Path:
 
 def this_command(stage: str) -> str:
     """`ganxfer <stage> ...` with the settings of this run (of this job, in a sweep)."""
-    settings = [arg for arg in HydraConfig.get().overrides.task if not arg.startswith("stage=")]
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)  # as typed: ${...} too
+    settings = [arg for arg in overrides if not arg.startswith("stage=")]
     return shlex.join(["ganxfer", stage, *settings])
 
 
