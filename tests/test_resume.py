@@ -91,6 +91,18 @@ def test_a_resume_of_a_lone_checkpoint_or_best_ckpt_or_into_a_given_folder_leave
     assert pd.read_csv(first / "train_log.csv")["step"].tolist() == [2, 3]
 
 
+def test_a_new_run_in_an_earlier_runs_folder_starts_its_own_log_and_says_so(tmp_path, monkeypatch):
+    """Not a resume: the earlier run's rows would read as this run's (and draw its curves)."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "run"
+    assert run_in_process("pretrain", *TINY, "trainer.steps=4", f"hydra.run.dir={folder}") == 0
+    assert pd.read_csv(folder / "train_log.csv")["step"].tolist() == [2, 4]
+    assert run_in_process("pretrain", *TINY, "trainer.steps=2", f"hydra.run.dir={folder}") == 0
+    assert pd.read_csv(folder / "train_log.csv")["step"].tolist() == [2]
+    assert load_last(folder)["step"] == 2
+    assert (folder / "pretrain.log").read_text().count("holds an earlier run (not resumed)") == 1
+
+
 def test_dropping_the_rows_after_the_resumed_step_keeps_every_complete_row_before_it(tmp_path):
     log = tmp_path / "train_log.csv"
     rows = "".join(f"{step},0.5,0.5,0,100.0,,\r\n" for step in range(1, 7))

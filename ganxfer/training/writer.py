@@ -1,10 +1,12 @@
 """What a training run writes: checkpoints (last.ckpt, and best.ckpt at the best value of the
 monitored metric), one CSV row per log step, the trackers' rows, and metrics.json at the end.
 Rank 0 writes for every process; the other ranks get callbacks that do nothing. A resumed run
-carries on the run it continues: its best so far, and its train_log.csv up to the resumed step."""
+carries on the run it continues: its best so far, and its train_log.csv up to the resumed step; a
+new run in an earlier run's folder starts a train_log.csv of its own."""
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -18,6 +20,8 @@ from ganxfer.training.loop import Callbacks
 from ganxfer.training.plan import RunPlan
 from ganxfer.training.stopping import Plateau
 from ganxfer.training_log import LOG_COLUMNS
+
+log = logging.getLogger(__name__)
 
 
 class RunWriter:
@@ -40,6 +44,12 @@ class RunWriter:
             self.best = _best_before(resumed, self.monitor)
             if distributed.is_main():
                 _drop_rows_after(out / "train_log.csv", resumed["step"])
+        elif distributed.is_main() and (out / "train_log.csv").exists():
+            # A new run in the folder of an earlier one: its log must not carry on the other's.
+            log.warning("%s holds an earlier run (not resumed): this run starts its own train_log.csv "
+                        "and replaces the earlier one's checkpoints and metrics.json (resume=%s carries "
+                        "a run on instead)", out, out / "checkpoints" / "last.ckpt")
+            (out / "train_log.csv").unlink()
 
     def callbacks(self, before_step, evaluate) -> Callbacks:
         """The loop's callbacks: on ranks other than 0 only `before_step`, which every rank runs."""
