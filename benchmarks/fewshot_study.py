@@ -5,9 +5,11 @@ one space fitted on the real held-out rows.
     python benchmarks/fewshot_study.py --out DIR [--pairs digits,health] [--shots 10 50 200] [--seeds 0 1 2]
                                        [--steps N] [--source-steps 10000] [--runs outputs/fewshot] [--quick]
                                        [--finetune KEY=VALUE ... --source KEY=VALUE ... --tag NAME]
+                                       [--source-seeds 0 1 2]
 
-For each pair it pretrains the source once (+experiment=fewshot_sources, in RUNS/sources/<name>),
-then, for each size (`data.shots`) and seed:
+For each pair it pretrains the source once (+experiment=fewshot_sources, in RUNS/sources/<name>;
+with `--source-seeds`, once per seed, as sources/<name>-src<seed> but for seed 0), then, for each
+source, size (`data.shots`) and seed:
 
 - default: `ganxfer finetune` at its defaults, or with the `--finetune` settings (kept apart under
   `--tag`), from a source of the `--source` settings where given (sources/<name>-<tag>);
@@ -31,150 +33,17 @@ import contextlib
 import io
 import os
 import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from fewshot_pairs import BLIND_PAIRS, EVERY_PAIR, PAIRS, TUNING_PAIRS, Pair, write_tables
 from ganxfer import checkpoint, cli
 
-
-@dataclass(frozen=True)
-class Pair:
-    """A source and a target: the source's folder under RUNS/sources, and each side's data settings
-    (`{runs}` stands for the RUNS folder)."""
-    source: str
-    source_data: tuple[str, ...]
-    target_data: tuple[str, ...]
-
-
-GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
-TAILS = "tails.csv"  # the tails pair's table, written into RUNS by tails_table
-STROKES = "strokes.csv"  # the strokes pair's images, written into RUNS by strokes_table
-SOURCE_STROKES, TARGET_STROKES = ("horizontal", "vertical", "plus"), ("diagonal", "x")  # kinds of strokes_table
-STROKE_IMAGES = ("data=csv", f"data.path={{runs}}/{STROKES}", "data.shape=[8,8]", "data.pixel_range=[0,16]",
-                 "data.label=kind")
-PAIRS = {
-    "digits": Pair("digits", ("data=digits",), ("data=digits_target",)),
-    "health": Pair("health", ("data=health",), ("data=health_target",)),
-}
-TUNING_PAIRS = {
-    "digits_reversed": Pair("digits59", ("data=digits", "data.classes=[5,6,7,8,9]"),
-                            ("data=digits", "data.classes=[0,1,2,3,4]")),
-    "charleston": Pair("health", ("data=health",), ("data=health_target", "data.classes=[Charleston]")),
-    "generated": Pair("generated",
-                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[north]"),
-                      ("data=csv", f"data.path={{runs}}/{GENERATED}", "data.label=region", "data.classes=[south]")),
-    "tails": Pair("tails",
-                  ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[wide]"),
-                  ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[narrow]")),
-    "strokes": Pair("strokes", (*STROKE_IMAGES, f"data.classes=[{','.join(SOURCE_STROKES)}]"),
-                    (*STROKE_IMAGES, f"data.classes=[{','.join(TARGET_STROKES)}]")),
-}
-GAPMINDER = "gapminder.csv"  # the blind pair's table, written into RUNS by gapminder_table
-BLIND_PAIRS = {
-    "gapminder": Pair("gapminder",
-                      ("data=csv", f"data.path={{runs}}/{GAPMINDER}", "data.label=continent",
-                       "data.classes=[Americas,Asia,Europe,Oceania]"),
-                      ("data=csv", f"data.path={{runs}}/{GAPMINDER}", "data.label=continent", "data.classes=[Africa]")),
-}
-EVERY_PAIR = {**PAIRS, **TUNING_PAIRS, **BLIND_PAIRS}
 RUNS = ("default", "own", "scratch")  # the table's order: the default, then its two baselines
 BASELINES = ("own", "scratch")
 METRICS = {"fd": "fd", "c2st": "c2st_accuracy"}  # the table's column: the key of evaluate's record
-
-
-def generated_table() -> pd.DataFrame:
-    """A made-up population in two regions, 4,000 people in the north and 1,000 in the south, who
-    are older, poorer and see doctors more: ages, a skewed income, visits counted, spending that
-    follows the visits (zero without any), and a plan that follows income."""
-    rng = np.random.default_rng(0)
-
-    def region(name: str, people: int, age: float, log_income: float, visit_rate: float) -> pd.DataFrame:
-        ages = rng.normal(age, 12, people).clip(18, 90).round(1)
-        incomes = rng.lognormal(log_income, 0.6, people).round(0)
-        visits = rng.poisson(visit_rate * (1 + ages / 50))
-        spending = (visits * rng.gamma(2.0, 60.0, people)).round(2)
-        richer = rng.random(people) < 1 / (1 + np.exp(-(np.log(incomes) - log_income) * 2))
-        plans = np.where(richer, rng.choice(["basic", "full"], people, p=[0.4, 0.6]),
-                         rng.choice(["none", "basic"], people, p=[0.5, 0.5]))
-        return pd.DataFrame({"region": name, "age": ages, "income": incomes, "doctor_visits": visits,
-                             "spending": spending, "plan": plans})
-
-    return pd.concat([region("north", 4000, 38, 10.0, 2.0), region("south", 1000, 52, 9.4, 3.5)],
-                     ignore_index=True)
-
-
-def tails_table() -> pd.DataFrame:
-    """Towns in two regions: 4,000 in a wide one, whose sizes spread over six orders of magnitude
-    (a few cities of millions), and 1,000 in a narrow one, none above some tens of thousands; shops
-    follow the size, earnings grow a little with it, and big places are called cities. A target
-    that fills a small part of its source's heavy-tailed range."""
-    rng = np.random.default_rng(1)
-
-    def region(name: str, towns: int, log_size: float, spread: float, age: float) -> pd.DataFrame:
-        sizes = rng.lognormal(log_size, spread, towns).round(0)
-        shops = rng.poisson(sizes / 500 + 1)
-        ages = rng.normal(age, 10, towns).clip(18, 95).round(1)
-        earnings = (rng.lognormal(10, 0.5, towns) * (1 + np.log(sizes) / 20)).round(0)
-        kind = np.where(sizes > np.exp(log_size + spread), "city", rng.choice(["village", "town"], towns))
-        return pd.DataFrame({"region": name, "town_size": sizes, "shops": shops, "age": ages,
-                             "earnings": earnings, "kind": kind})
-
-    return pd.concat([region("wide", 4000, 9.0, 1.8, 40), region("narrow", 1000, 8.0, 0.8, 45)],
-                     ignore_index=True)
-
-
-STROKE_DIRECTIONS = {"horizontal": (0, 1), "vertical": (1, 0), "falling": (1, 1), "rising": (-1, 1)}
-STROKE_KINDS = {  # each kind of image: the sets of strokes through one centre that it may draw
-    "horizontal": [("horizontal",)], "vertical": [("vertical",)], "plus": [("horizontal", "vertical")],
-    "diagonal": [("falling",), ("rising",)], "x": [("falling", "rising")],
-}
-
-
-def strokes_table() -> pd.DataFrame:
-    """8x8 images of strokes on a dark background, one pixel a column (pixel0 to pixel63) with
-    values 0-16 as in the bundled digits, which it does not read, and the image's `kind`: 4,000 of
-    horizontal bars, vertical bars and plus signs (the source), and 1,000 of the same strokes
-    turned by 45 degrees (the target): diagonals, rising or falling, and x's. Each image has its
-    own centre, stroke length and thickness (1 or 2 pixels), each stroke its own brightness, and
-    every pixel a little noise."""
-    rng = np.random.default_rng(2)
-
-    def stroke(direction: str, centre: np.ndarray, arm: int, thickness: int) -> np.ndarray:
-        """A line's pixels, `arm` pixels either side of the centre, doubled one pixel across
-        (downwards for a horizontal one, else sideways) when thick; what falls off the image is cut."""
-        pixels = centre + np.arange(-arm, arm + 1)[:, None] * np.array(STROKE_DIRECTIONS[direction])
-        if thickness == 2:
-            pixels = np.concatenate([pixels, pixels + ((1, 0) if direction == "horizontal" else (0, 1))])
-        return pixels[((pixels >= 0) & (pixels < 8)).all(axis=1)]
-
-    def image(kind: str) -> np.ndarray:
-        centre, arm, thickness = rng.integers(1, 7, 2), rng.integers(2, 4), rng.integers(1, 3)
-        choices = STROKE_KINDS[kind]
-        picture = rng.normal(0, 1, (8, 8))
-        for direction in choices[rng.integers(len(choices))]:
-            rows, columns = stroke(direction, centre, arm, thickness).T
-            picture[rows, columns] += rng.integers(10, 17)
-        return picture.clip(0, 16).round().astype(np.int64).ravel()
-
-    kinds = np.concatenate([rng.choice(SOURCE_STROKES, 4000), rng.choice(TARGET_STROKES, 1000)])
-    table = pd.DataFrame([image(kind) for kind in kinds], columns=[f"pixel{i}" for i in range(64)])
-    return table.assign(kind=kinds)
-
-
-def gapminder_table(path: Path) -> None:
-    """Gapminder as plotly ships it, without the country's name and codes (they name the row, they
-    are not a quantity to generate): continent, year, life expectancy, population, GDP per head and
-    the country's centroid. Written by the peers' Python: plotly is not one of ganxfer's packages."""
-    from against_peers import peer_python
-
-    script = ("import sys, plotly.data; plotly.data.gapminder(centroids=True)"
-              ".drop(columns=['country', 'iso_alpha', 'iso_num']).to_csv(sys.argv[1], index=False)")
-    subprocess.run([str(peer_python()), "-c", script, str(path)], check=True)
 
 
 def ganxfer(*args: str) -> None:
@@ -247,31 +116,37 @@ def one_case(folder: Path, source_ckpt: Path, target: list[str], shots: int, see
 
 
 def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], steps: int | None, source_steps: int,
-          threads: str, finetune: list[str], tag: str, source_settings: list[str]) -> pd.DataFrame:
-    """One row per run: pair, rows, seed, run, steps, fd, c2st."""
+          threads: str, finetune: list[str], tag: str, source_settings: list[str],
+          source_seeds: list[int] = (0,)) -> pd.DataFrame:
+    """One row per run: pair, source (the seed its source was pretrained with), rows, seed, run,
+    steps, fd, c2st."""
     runs.mkdir(parents=True, exist_ok=True)
-    if "generated" in pairs and not (runs / GENERATED).exists():
-        generated_table().to_csv(runs / GENERATED, index=False)
-    if "tails" in pairs and not (runs / TAILS).exists():
-        tails_table().to_csv(runs / TAILS, index=False)
-    if "strokes" in pairs and not (runs / STROKES).exists():
-        strokes_table().to_csv(runs / STROKES, index=False)
-    if "gapminder" in pairs and not (runs / GAPMINDER).exists():
-        gapminder_table(runs / GAPMINDER)
+    write_tables(runs, pairs)
     cases = []
     for name in pairs:
         pair = EVERY_PAIR[name]
-        source_ckpt = source(runs, pair, source_steps, threads, source_settings, tag)
-        for size in shots:
-            for seed in seeds:
-                case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
-                                data_settings(pair.target_data, runs), size, seed, steps, threads, finetune, tag,
-                                bool(source_settings))
-                cases.append(case.assign(pair=name))
-                print(f"{name}, {size} rows, seed {seed}: " +
-                      ", ".join(f"{run} FD {fd:.3f}" for run, fd in zip(case["run"], case["fd"])), flush=True)
+        for source_seed in source_seeds:
+            settings = [*source_settings, f"seed={source_seed}"] if source_seed else source_settings
+            runs_tag = tagged(tag, source_seed)
+            source_ckpt = source(runs, pair, source_steps, threads, settings, runs_tag)
+            for size in shots:
+                for seed in seeds:
+                    case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
+                                    data_settings(pair.target_data, runs), size, seed, steps, threads, finetune,
+                                    runs_tag, bool(settings))
+                    cases.append(case.assign(pair=name, source=source_seed))
+                    print(f"{name}, source {source_seed}, {size} rows, seed {seed}: " +
+                          ", ".join(f"{run} FD {fd:.3f}" for run, fd in zip(case["run"], case["fd"])), flush=True)
     table = pd.concat(cases, ignore_index=True)
-    return table[["pair", "rows", "seed", "run", "steps", *METRICS]]
+    return table[["pair", "source", "rows", "seed", "run", "steps", *METRICS]]
+
+
+def tagged(tag: str, source_seed: int) -> str:
+    """The tag of the runs from the source pretrained with `source_seed`: the study's own for 0 (the
+    default pretrain); else src<seed>, after the study's tag where it has one of its own."""
+    if not source_seed:
+        return tag
+    return f"src{source_seed}" if tag == "default" else f"{tag}-src{source_seed}"
 
 
 def load() -> str:
@@ -279,7 +154,10 @@ def load() -> str:
 
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Per pair, size and run: mean and sd over seeds of each metric, and the seeds counted."""
+    """Per pair, size and run: mean and sd over seeds (and sources) of each metric, and the runs
+    counted. The own run does not depend on the source: each of its runs is counted once."""
+    if "source" in results:
+        results = results[(results["run"] != "own") | ~results.duplicated(["pair", "rows", "seed", "run"])]
     grouped = results.groupby(["pair", "rows", "run"])
     table = grouped[list(METRICS)].agg(["mean", "std"])
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
@@ -340,16 +218,31 @@ def pair_table(means: pd.DataFrame) -> list[str]:
 
 def markdown(results: pd.DataFrame, command: str) -> str:
     means = summary(results)
-    seeds = sorted(results["seed"].unique())
+    seeds = ", ".join(map(str, sorted(results["seed"].unique())))
+    sources = sorted(results["source"].unique()) if "source" in results else [0]
+    over = f"seeds {seeds}"
+    if len(sources) > 1:
+        over = f"the sources pretrained with seeds {', '.join(map(str, sources))} and, from each, seeds {seeds}"
     steps = ", ".join(f"{size} rows: {count}" for size, count in
                       results.groupby("rows")["steps"].first().items())
     lines = [f"`{command}`", "",
-             f"Mean ± sd over seeds {', '.join(map(str, seeds))}; steps per run ({steps}). Every FD and C2ST "
+             f"Mean ± sd over {over}; steps per run ({steps}). Every FD and C2ST "
              "accuracy by `ganxfer evaluate`, in one space fitted on the real held-out rows; lower is better "
              "(C2ST: 0.5 is ideal). `default vs own`: (default − own) / own; below zero the default is better."]
     for pair, rows in means.groupby("pair", sort=False):
         lines += ["", f"**{pair}**", "", *pair_table(rows)]
+        if len(sources) > 1:
+            lines += ["", from_each_source(results[results["pair"] == pair])]
     return "\n".join(lines)
+
+
+def from_each_source(results: pd.DataFrame) -> str:
+    """The default's mean FD at each size from each source: how much its pretrain moves it."""
+    default = results[results["run"] == "default"].groupby(["rows", "source"])["fd"].mean()
+    sizes = [f"{size} rows {' / '.join(f'{value:.3f}' for value in default[size])}"
+             for size in default.index.get_level_values("rows").unique()]
+    return (f"The default's mean FD from each source ({' / '.join(map(str, default.index.get_level_values('source').unique()))}): "
+            + "; ".join(sizes) + ".")
 
 
 def main(argv=None) -> str:
@@ -368,6 +261,9 @@ def main(argv=None) -> str:
     parser.add_argument("--finetune", nargs="*", default=[], help="settings of the default finetune to try instead")
     parser.add_argument("--source", nargs="*", default=[], help="settings of the sources' pretrain to try instead")
     parser.add_argument("--tag", default="default", help="the name its runs are kept under, with --finetune or --source")
+    parser.add_argument("--source-seeds", type=int, nargs="+", default=[0],
+                        help="pretrain each source with each of these seeds (0: the default pretrain; N: "
+                             "sources/<name>-srcN) and run the study from every one")
     parser.add_argument("--quick", action="store_true",
                         help="checks that it runs: digits, 10 and 50 rows, seed 0, 20 steps, in a folder of --out")
     args = parser.parse_args(argv)
@@ -382,7 +278,7 @@ def main(argv=None) -> str:
         parser.error("--finetune and --source settings need a --tag of their own, so that the default's runs stay apart")
     load_before = load()
     results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads,
-                    args.finetune, args.tag, args.source)
+                    args.finetune, args.tag, args.source, args.source_seeds)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "fewshot_study.csv", index=False)
     command = "python benchmarks/fewshot_study.py " + " ".join(argv if argv is not None else sys.argv[1:])

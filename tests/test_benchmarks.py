@@ -13,6 +13,7 @@ from ganxfer import checkpoint
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import c2st_exact_values  # noqa: E402
+import fewshot_pairs  # noqa: E402
 import fewshot_study  # noqa: E402
 import run as suite  # noqa: E402  (benchmarks/ is scripts, not a package)
 
@@ -81,6 +82,19 @@ def test_fewshot_table_sets_the_default_against_each_baseline_as_a_share_of_it()
     assert "The own run needs more than 10, at most 50 rows to reach the FD of the default on 10 (5.000)" in text
 
 
+def test_fewshot_table_over_several_sources_averages_them_and_lists_the_default_from_each():
+    from_first = study_results({"default": {10: [4, 6]}, "own": {10: [10, 10]}, "scratch": {10: [4, 4]}})
+    from_second = study_results({"default": {10: [8, 8]}, "own": {10: [10, 10]}, "scratch": {10: [4, 4]}})
+    text = fewshot_study.markdown(pd.concat([from_first.assign(source=0), from_second.assign(source=1)]), "cmd")
+    assert "Mean ± sd over the sources pretrained with seeds 0, 1 and, from each, seeds 0, 1;" in text
+    [row] = [line for line in text.splitlines() if line.startswith("| 10 ")]
+    assert row.split("|")[2].strip() == "6.500 ± 1.915" and row.split("|")[5].strip() == "−35%"
+    assert "The default's mean FD from each source (0 / 1): 10 rows 5.000 / 8.000." in text
+    # The runs from each source are kept apart under a tag of their own; seed 0's is the study's.
+    assert [fewshot_study.tagged("default", seed) for seed in (0, 1, 2)] == ["default", "src1", "src2"]
+    assert [fewshot_study.tagged("deep", seed) for seed in (0, 1)] == ["deep", "deep-src1"]
+
+
 @pytest.mark.parametrize("own, needs", [
     ({10: 9.0, 50: 5.0, 200: 1.0}, "more than 10, at most 50"),  # as well as the default counts
     ({10: 9.0, 50: 5.1, 200: 1.0}, "more than 50, at most 200"),
@@ -119,19 +133,19 @@ def classes_of(settings: tuple[str, ...]) -> set[str]:
 
 def test_the_blind_pair_splits_gapminder_as_plotly_ships_it_into_a_source_and_a_large_enough_target(tmp_path):
     """Read in the peers' venv (plotly is not ganxfer's); names and codes of countries left out."""
-    path = tmp_path / fewshot_study.GAPMINDER
-    fewshot_study.gapminder_table(path)
+    path = tmp_path / fewshot_pairs.GAPMINDER
+    fewshot_pairs.gapminder_table(path)
     table = pd.read_csv(path)
     assert list(table.columns) == ["continent", "year", "lifeExp", "pop", "gdpPercap", "centroid_lon", "centroid_lat"]
-    pair = fewshot_study.BLIND_PAIRS["gapminder"]
+    pair = fewshot_pairs.BLIND_PAIRS["gapminder"]
     source, target = classes_of(pair.source_data), classes_of(pair.target_data)
     assert source.isdisjoint(target) and source | target == set(table["continent"])
     assert table["continent"].isin(target).sum() >= 200 / 0.8  # 200 training rows and a fifth held out
 
 
 def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_range():
-    table = fewshot_study.tails_table()
-    pair = fewshot_study.TUNING_PAIRS["tails"]
+    table = fewshot_pairs.tails_table()
+    pair = fewshot_pairs.TUNING_PAIRS["tails"]
     source = table[table["region"].isin(classes_of(pair.source_data))]
     target = table[table["region"].isin(classes_of(pair.target_data))]
     assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
@@ -141,8 +155,8 @@ def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_r
 
 
 def test_the_strokes_pair_splits_8x8_images_of_strokes_into_a_source_and_a_large_enough_target():
-    table = fewshot_study.strokes_table()
-    pair = fewshot_study.TUNING_PAIRS["strokes"]
+    table = fewshot_pairs.strokes_table()
+    pair = fewshot_pairs.TUNING_PAIRS["strokes"]
     assert list(table.columns) == [f"pixel{i}" for i in range(64)] + ["kind"]  # data.shape=[8,8] and the label
     source, target = classes_of(pair.source_data), classes_of(pair.target_data)
     assert source.isdisjoint(target) and source | target == set(table["kind"])
