@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -128,7 +129,9 @@ def study(runs: Path, pairs: list[str], shots: list[int], seeds: list[int], step
         for source_seed in source_seeds:
             settings = [*source_settings, f"seed={source_seed}"] if source_seed else source_settings
             runs_tag = tagged(tag, source_seed)
-            source_ckpt = source(runs, pair, source_steps, threads, settings, runs_tag)
+            # A tag of --finetune settings alone shares the default's sources.
+            source_ckpt = source(runs, pair, source_steps, threads, settings,
+                                 tagged(tag if source_settings else "default", source_seed))
             for size in shots:
                 for seed in seeds:
                     case = one_case(runs / name / str(size) / f"seed{seed}", source_ckpt,
@@ -155,9 +158,10 @@ def load() -> str:
 
 def summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per pair, size and run: mean and sd over seeds (and sources) of each metric, and the runs
-    counted. The own run does not depend on the source: each of its runs is counted once."""
-    if "source" in results:
-        results = results[(results["run"] != "own") | ~results.duplicated(["pair", "rows", "seed", "run"])]
+    counted. A run that gives the same scores from every source is counted once: the own run, which
+    has none, and scratch, which takes only the source's schema (the same for every pretrain seed)."""
+    if "source" in results:  # the own run, and scratch where the source's schema is the same, repeat
+        results = results.drop_duplicates(["pair", "rows", "seed", "run", "steps", *METRICS])
     grouped = results.groupby(["pair", "rows", "run"])
     table = grouped[list(METRICS)].agg(["mean", "std"])
     table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
@@ -276,6 +280,10 @@ def main(argv=None) -> str:
         parser.error(f"unknown pair(s) {', '.join(unknown)}; choose from {', '.join(EVERY_PAIR)}")
     if (args.finetune or args.source) and args.tag == "default":
         parser.error("--finetune and --source settings need a --tag of their own, so that the default's runs stay apart")
+    seed_tag = re.search(r"(^|-)src(\d+)$", args.tag)
+    if seed_tag and args.source != [f"seed={seed_tag.group(2)}"]:
+        parser.error(f"--tag {args.tag}: a name ending in srcN is that of the runs from a source pretrained "
+                     f"with seed N alone (--source-seeds names them so)")
     load_before = load()
     results = study(args.runs, pairs, sorted(args.shots), args.seeds, args.steps, args.source_steps, args.threads,
                     args.finetune, args.tag, args.source, args.source_seeds)

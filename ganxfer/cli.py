@@ -70,8 +70,9 @@ def report_failure(stage: str, err: Exception, with_traceback: bool = False) -> 
     who = f"ganxfer {stage}" + (f" (job {HydraConfig.get().job.num})" if in_sweep() else "")
     if not distributed.is_main():
         who += f" (rank {distributed.rank()})"
-    if isinstance(err, InterpolationResolutionError):  # a ${...} on the command line that does not resolve
-        err = UserError(f"{err.full_key} could not be resolved: {str(err).splitlines()[0]}")
+    if isinstance(err, InterpolationResolutionError) and err.full_key and "${" in this_command(stage):
+        # A ${...} the user typed that does not resolve (ganxfer's own configs' are tested).
+        err = UserError(f"{err.full_key} could not be resolved: {(str(err) or type(err).__name__).splitlines()[0]}")
     if isinstance(err, UserError):
         message = (traceback.format_exc() if with_traceback else "") + f"{who}: error: {err}"
     else:

@@ -106,9 +106,12 @@ def test_fewshot_rows_the_own_run_needs_to_match_the_default(own, needs):
     assert fewshot_study.rows_to_match(pd.Series(own), 5.0) == needs
 
 
-def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path, capsys):
+@pytest.mark.parametrize("args", [["--finetune", "transfer.lambda_g=10"],
+                                  ["--source", "model.g_layers=2", "--tag", "src1"],  # --source-seeds' name
+                                  ["--finetune", "transfer.lambda_g=10", "--tag", "try-src2"]])
+def test_fewshot_settings_to_try_are_kept_apart_from_the_defaults_runs(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as refused:
-        fewshot_study.main(["--out", str(tmp_path), "--finetune", "transfer.lambda_g=10"])
+        fewshot_study.main(["--out", str(tmp_path), *args])
     assert refused.value.code == 2 and "--tag" in capsys.readouterr().err
 
 

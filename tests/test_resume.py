@@ -91,16 +91,25 @@ def test_a_resume_of_a_lone_checkpoint_or_best_ckpt_or_into_a_given_folder_leave
     assert pd.read_csv(first / "train_log.csv")["step"].tolist() == [2, 3]
 
 
-def test_a_new_run_in_an_earlier_runs_folder_starts_its_own_log_and_says_so(tmp_path, monkeypatch):
-    """Not a resume: the earlier run's rows would read as this run's (and draw its curves)."""
+def test_a_new_run_in_an_earlier_runs_folder_sets_the_earlier_run_aside_and_says_so(tmp_path, monkeypatch):
+    """Not a resume: the earlier run's rows would read as this run's, its figures and checkpoints
+    would stay beside this one's until replaced, and a failed new run would leave a mixed folder."""
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "run"
     assert run_in_process("pretrain", *TINY, "trainer.steps=4", f"hydra.run.dir={folder}") == 0
-    assert pd.read_csv(folder / "train_log.csv")["step"].tolist() == [2, 4]
-    assert run_in_process("pretrain", *TINY, "trainer.steps=2", f"hydra.run.dir={folder}") == 0
-    assert pd.read_csv(folder / "train_log.csv")["step"].tolist() == [2]
-    assert load_last(folder)["step"] == 2
-    assert (folder / "pretrain.log").read_text().count("holds an earlier run (not resumed)") == 1
+    first = {name: (folder / name).read_bytes() for name in ("train_log.csv", "metrics.json", "curves.png")}
+    assert run_in_process("pretrain", *TINY, "trainer.steps=1", f"hydra.run.dir={folder}") == 0
+    assert pd.read_csv(folder / "train_log.csv")["step"].tolist() == [1]
+    assert load_last(folder)["step"] == 1 and not (folder / "curves.png").exists()  # one logged step: no curves
+    [aside] = folder.glob("earlier-*")
+    assert {name: (aside / name).read_bytes() for name in first} == first
+    assert checkpoint.load(aside / "checkpoints" / "last.ckpt")["step"] == 4
+    assert (folder / "pretrain.log").read_text().count("held an earlier run, not resumed") == 1
+
+    # A finetune that would write where its source lies is refused, and moves nothing.
+    result = run_in_process("finetune", f"ckpt={folder}/checkpoints/last.ckpt", "data=digits_target", *TINY,
+                            "trainer.steps=1", f"hydra.run.dir={folder}")
+    assert result == 2 and load_last(folder)["step"] == 1 and len(list(folder.glob("earlier-*"))) == 1
 
 
 def test_dropping_the_rows_after_the_resumed_step_keeps_every_complete_row_before_it(tmp_path):

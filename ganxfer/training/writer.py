@@ -2,17 +2,19 @@
 monitored metric), one CSV row per log step, the trackers' rows, and metrics.json at the end.
 Rank 0 writes for every process; the other ranks get callbacks that do nothing. A resumed run
 carries on the run it continues: its best so far, and its train_log.csv up to the resumed step; a
-new run in an earlier run's folder starts a train_log.csv of its own."""
+new run in an earlier run's folder moves the earlier run's files aside first."""
 
 import csv
 import json
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import torch
 
 from ganxfer import checkpoint, distributed, loggers, metrics
 from ganxfer.data import TrainingData
+from ganxfer.errors import UserError
 from ganxfer.files import atomic_link, atomic_write
 from ganxfer.runtime import console, run_log
 from ganxfer.training.build import Run
@@ -44,12 +46,8 @@ class RunWriter:
             self.best = _best_before(resumed, self.monitor)
             if distributed.is_main():
                 _drop_rows_after(out / "train_log.csv", resumed["step"])
-        elif distributed.is_main() and (out / "train_log.csv").exists():
-            # A new run in the folder of an earlier one: its log must not carry on the other's.
-            log.warning("%s holds an earlier run (not resumed): this run starts its own train_log.csv "
-                        "and replaces the earlier one's checkpoints and metrics.json (resume=%s carries "
-                        "a run on instead)", out, out / "checkpoints" / "last.ckpt")
-            (out / "train_log.csv").unlink()
+        elif distributed.is_main():
+            _set_aside_an_earlier_run(out, plan.source_path)
 
     def callbacks(self, before_step, evaluate) -> Callbacks:
         """The loop's callbacks: on ranks other than 0 only `before_step`, which every rank runs."""
@@ -134,6 +132,31 @@ def _best_before(resumed: dict, monitor: str) -> dict | None:
     than trainer.monitor now names."""
     best = resumed.get("best")
     return best if best is not None and monitor in best else None
+
+
+# What a training run writes into its folder; a new run in the folder of an earlier one finds the
+# earlier run's here (Hydra's .hydra/ and <stage>.log keep a record of every command instead).
+RUN_FILES = ("train_log.csv", "metrics.json", "curves.png", "samples.png", "checkpoints")
+
+
+def _set_aside_an_earlier_run(out: Path, source_path: str | None) -> None:
+    """A new run (not a resume) in the folder of an earlier one: the earlier run's files move to
+    earlier-<time>/ inside it, so that neither run's log, checkpoints or figures mix with the
+    other's and nothing written is lost. A finetune may not write where its source lies."""
+    if source_path is not None and (out / "checkpoints").resolve() in Path(source_path).resolve().parents:
+        raise UserError(f"the source checkpoint {source_path} lies in this run's folder {out}: the finetune "
+                        "would write its own checkpoints there; give it another hydra.run.dir")
+    earlier = [out / name for name in RUN_FILES
+               if (out / name).is_file() or (out / name).is_dir() and any((out / name).iterdir())]
+    if not earlier:
+        return  # a new folder, or the empty checkpoints/ that run.check_writable made
+    aside = out / f"earlier-{datetime.now():%Y-%m-%d_%H-%M-%S-%f}"
+    aside.mkdir()
+    for path in earlier:
+        path.rename(aside / path.name)
+    (out / "checkpoints").mkdir(exist_ok=True)
+    log.warning("%s held an earlier run, not resumed (resume=.../checkpoints/last.ckpt carries a run on): "
+                "its files are moved to %s", out, aside.name)
 
 
 def _drop_rows_after(path: Path, step: int) -> None:
