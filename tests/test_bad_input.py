@@ -256,8 +256,7 @@ CASES = {
     "out-of-range": Case(("pretrain", "trainer.steps=0", "data.holdout=1.5", "augment=tabular", "augment.p=2"),
                          ("trainer.steps=0", "data.holdout=1.5", "augment.p=2")),
     "sample-zero-rows": Case(("sample", "ckpt={ckpt}", "n=0"), ("n=0",)),
-    # An interpolation of the user's that does not resolve (the braces doubled for str.format)
-    "unresolved-interpolation": Case(("pretrain", "data=csv", "data.path=${{oc.env:GANXFER_UNSET_VARIABLE}}"),
+    "unresolved-interpolation": Case(("pretrain", "data=csv", "data.path=${{oc.env:GANXFER_UNSET_VARIABLE}}"),  # {{: format
                                      ("data.path could not be resolved", "GANXFER_UNSET_VARIABLE")),
     # A run that meets its own checkpoint or data
     "resume-other-network": Case(("pretrain", "data=csv", "data.path={data}", *tiny(4), "model.g_hidden=32",
