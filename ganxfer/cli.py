@@ -257,9 +257,10 @@ def run(stage: str, overrides: list[str]) -> None:
     overrides, output_folder = pin_output_folder(stage, overrides)
     # Noted before Hydra makes the output folder: a failed run removes none of these.
     existing = outputs.folders_on_the_way(Path(output_folder)) if output_folder else set()
-    sweep_folder = Path(output_folder) if output_folder and any(arg in MULTIRUN_FLAGS for arg in overrides) else None
+    multirun = any(arg in MULTIRUN_FLAGS for arg in overrides)
+    sweep_folder = Path(output_folder) if output_folder and multirun else None
     earlier_jobs = outputs.job_starts(sweep_folder) if sweep_folder else {}
-    with distributed.process_group(), without_hydras_notes_on_our_failures(any(arg in MULTIRUN_FLAGS for arg in overrides)):
+    with distributed.process_group(), without_hydras_notes_on_our_failures(multirun):
         if distributed.active():
             overrides = distributed.hydra_overrides(overrides, default_folder("hydra.run.dir"))
         sys.argv = [f"ganxfer {stage}", *with_settings_first(overrides, f"stage={stage}")]
