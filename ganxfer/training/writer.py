@@ -46,8 +46,10 @@ class RunWriter:
             self.best = _best_before(resumed, self.monitor)
             if distributed.is_main():
                 _drop_rows_after(out / "train_log.csv", resumed["step"])
-        elif distributed.is_main():
-            _set_aside_an_earlier_run(out, plan.source_path)
+        else:
+            _check_not_the_sources_folder(out, plan.source_path)  # on every rank: all stop alike
+            if distributed.is_main():
+                _set_aside_an_earlier_run(out)
 
     def callbacks(self, before_step, evaluate) -> Callbacks:
         """The loop's callbacks: on ranks other than 0 only `before_step`, which every rank runs."""
@@ -139,13 +141,17 @@ def _best_before(resumed: dict, monitor: str) -> dict | None:
 RUN_FILES = ("train_log.csv", "metrics.json", "curves.png", "samples.png", "checkpoints")
 
 
-def _set_aside_an_earlier_run(out: Path, source_path: str | None) -> None:
-    """A new run (not a resume) in the folder of an earlier one: the earlier run's files move to
-    earlier-<time>/ inside it, so that neither run's log, checkpoints or figures mix with the
-    other's and nothing written is lost. A finetune may not write where its source lies."""
+def _check_not_the_sources_folder(out: Path, source_path: str | None) -> None:
+    """A finetune may not write its checkpoints where its source lies."""
     if source_path is not None and (out / "checkpoints").resolve() in Path(source_path).resolve().parents:
         raise UserError(f"the source checkpoint {source_path} lies in this run's folder {out}: the finetune "
                         "would write its own checkpoints there; give it another hydra.run.dir")
+
+
+def _set_aside_an_earlier_run(out: Path) -> None:
+    """A new run (not a resume) in the folder of an earlier one: the earlier run's files move to
+    earlier-<time>/ inside it, so that neither run's log, checkpoints or figures mix with the
+    other's and nothing written is lost."""
     earlier = [out / name for name in RUN_FILES
                if (out / name).is_file() or (out / name).is_dir() and any((out / name).iterdir())]
     if not earlier:
