@@ -242,11 +242,9 @@ def markdown(results: pd.DataFrame, command: str) -> str:
 
 def from_each_source(results: pd.DataFrame) -> str:
     """The default's mean FD at each size from each source: how much its pretrain moves it."""
-    default = results[results["run"] == "default"].groupby(["rows", "source"])["fd"].mean()
-    sizes = [f"{size} rows {' / '.join(f'{value:.3f}' for value in default[size])}"
-             for size in default.index.get_level_values("rows").unique()]
-    return (f"The default's mean FD from each source ({' / '.join(map(str, default.index.get_level_values('source').unique()))}): "
-            + "; ".join(sizes) + ".")
+    default = results[results["run"] == "default"].pivot_table(index="rows", columns="source", values="fd")
+    sizes = [f"{size} rows {' / '.join(f'{value:.3f}' for value in means)}" for size, means in default.iterrows()]
+    return f"The default's mean FD from each source ({' / '.join(map(str, default.columns))}): {'; '.join(sizes)}."
 
 
 def main(argv=None) -> str:
