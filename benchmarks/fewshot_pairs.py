@@ -21,6 +21,7 @@ class Pair:
 
 GENERATED = "generated.csv"  # the generated pair's table, written into RUNS by generated_table
 TAILS = "tails.csv"  # the tails pair's table, written into RUNS by tails_table
+PLANTS = "plants.csv"  # the plants pair's table, written into RUNS by plants_table
 STROKES = "strokes.csv"  # the strokes pair's images, written into RUNS by strokes_table
 SOURCE_STROKES, TARGET_STROKES = ("horizontal", "vertical", "plus"), ("diagonal", "x")  # kinds of strokes_table
 STROKE_IMAGES = ("data=csv", f"data.path={{runs}}/{STROKES}", "data.shape=[8,8]", "data.pixel_range=[0,16]",
@@ -39,6 +40,9 @@ TUNING_PAIRS = {
     "tails": Pair("tails",
                   ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[wide]"),
                   ("data=csv", f"data.path={{runs}}/{TAILS}", "data.label=region", "data.classes=[narrow]")),
+    "plants": Pair("plants",
+                   ("data=csv", f"data.path={{runs}}/{PLANTS}", "data.label=plant", "data.classes=[old]"),
+                   ("data=csv", f"data.path={{runs}}/{PLANTS}", "data.label=plant", "data.classes=[new]")),
     "strokes": Pair("strokes", (*STROKE_IMAGES, f"data.classes=[{','.join(SOURCE_STROKES)}]"),
                     (*STROKE_IMAGES, f"data.classes=[{','.join(TARGET_STROKES)}]")),
 }
@@ -90,6 +94,29 @@ def tails_table() -> pd.DataFrame:
                              "earnings": earnings, "kind": kind})
 
     return pd.concat([region("wide", 4000, 9.0, 1.8, 40), region("narrow", 1000, 8.0, 0.8, 45)],
+                     ignore_index=True)
+
+
+def plants_table() -> pd.DataFrame:
+    """Machine readings from two plants: 4,000 from an old one and 1,000 from a new one that runs
+    faster and hotter, draws more power, and whose machines shake more as they speed up where the
+    old plant's shook less; defects follow the shaking, and the new plant works a night shift the
+    old one rarely does. A target far from its source: shifted by one to three of the source's
+    standard deviations, some values past the source's range, and one relation turned round."""
+    rng = np.random.default_rng(3)
+
+    def plant(name: str, machines: int, speed: float, heat: float, shake_per_speed: float,
+              night: float) -> pd.DataFrame:
+        speeds = rng.normal(speed, 150, machines).clip(100).round(0)
+        temperatures = (heat + speeds / 100 + rng.normal(0, 4, machines)).round(1)
+        vibration = (3 + shake_per_speed * (speeds - speed) / 100 + rng.gamma(2.0, 0.5, machines)).clip(0).round(2)
+        power = (speeds * rng.lognormal(0, 0.15, machines) / 10 + temperatures).round(1)
+        defects = rng.poisson(0.2 + vibration / 2)
+        shifts = rng.choice(["day", "evening", "night"], machines, p=[(1 - night) * 0.6, (1 - night) * 0.4, night])
+        return pd.DataFrame({"plant": name, "speed": speeds, "temperature": temperatures, "vibration": vibration,
+                             "power": power, "defects": defects, "shift": shifts})
+
+    return pd.concat([plant("old", 4000, 1200, 40, -0.8, 0.05), plant("new", 1000, 1450, 46, 1.2, 0.4)],
                      ignore_index=True)
 
 
@@ -146,6 +173,7 @@ def write_tables(runs: Path, pairs: list[str]) -> None:
     """The tables of the chosen pairs that ganxfer does not bundle, written into RUNS once."""
     writers = {"generated": (GENERATED, lambda path: generated_table().to_csv(path, index=False)),
                "tails": (TAILS, lambda path: tails_table().to_csv(path, index=False)),
+               "plants": (PLANTS, lambda path: plants_table().to_csv(path, index=False)),
                "strokes": (STROKES, lambda path: strokes_table().to_csv(path, index=False)),
                "gapminder": (GAPMINDER, gapminder_table)}
     for name, (file_name, write) in writers.items():

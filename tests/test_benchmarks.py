@@ -157,6 +157,20 @@ def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_r
         assert span < 0.01 * (source[column].max() - source[column].min())
 
 
+def test_the_plants_pairs_target_is_shifted_past_its_source_and_turns_one_relation_round():
+    table = fewshot_pairs.plants_table()
+    pair = fewshot_pairs.TUNING_PAIRS["plants"]
+    source = table[table["plant"].isin(classes_of(pair.source_data))]
+    target = table[table["plant"].isin(classes_of(pair.target_data))]
+    assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
+    for column in ("speed", "temperature", "power"):  # shifted by more than one of the source's sd
+        assert target[column].mean() - source[column].mean() > source[column].std()
+    assert (target["temperature"] > source["temperature"].max()).mean() > 0.05  # some past the source's range
+    shaking = [part["speed"].corr(part["vibration"]) for part in (source, target)]
+    assert shaking[0] < -0.5 and shaking[1] > 0.5  # the new plant shakes more as it speeds up
+    assert set(table["shift"]) == {"day", "evening", "night"}
+
+
 def test_the_strokes_pair_splits_8x8_images_of_strokes_into_a_source_and_a_large_enough_target():
     table = fewshot_pairs.strokes_table()
     pair = fewshot_pairs.TUNING_PAIRS["strokes"]
