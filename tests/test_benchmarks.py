@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -126,6 +127,44 @@ def test_fewshot_source_settings_train_a_source_of_their_own_for_the_finetune_an
     assert (tmp_path / "runs" / "sources" / "digits-deep" / "checkpoints" / "last.ckpt").exists()
     scored = pd.read_json(case / "evaluate-deep" / "metrics.json")["checkpoint"]
     assert [Path(path).parents[1].name for path in scored] == ["deep", "own-20", "scratch-20-deep"]
+
+
+def test_source_signals_tell_a_target_drawn_like_its_source_from_a_shifted_one():
+    import source_signals
+    from ganxfer.metrics.space import Space
+
+    rng = np.random.default_rng(0)
+    source = pd.DataFrame(rng.normal(size=(4000, 3)), columns=list("abc"))
+    alike = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
+    shifted = alike + 3
+    fd = {name: source_signals.fd_ratio(source, rows, Space.fit(rows)) for name, rows in
+          (("alike", alike), ("shifted", shifted))}
+    nn = {name: source_signals.nn_ratio(source, rows, Space.fit(source)) for name, rows in
+          (("alike", alike), ("shifted", shifted))}
+    assert fd["alike"] < 2 < 100 < fd["shifted"]  # within the rows' own noise, and far beyond it
+    assert 0.5 < nn["alike"] < 1.5 < 3 < nn["shifted"]
+
+
+def test_source_signals_pick_between_two_finetunes_by_the_fifth_of_the_rows_held_back(tmp_path):
+    """On the quick study's runs: the signals at each size, and at 50 rows the default and a
+    weaker pull fine-tuned again on 40 of the 50 rows, scored on the other 10."""
+    import source_signals
+
+    fewshot_study.main(["--quick", "--out", str(tmp_path)])
+    fewshot_study.main(["--quick", "--out", str(tmp_path), "--finetune", "transfer.lambda_g=1",
+                        "transfer.lambda_d=1", "--tag", "weak"])
+    runs, out = tmp_path / "runs", tmp_path / "signals"
+    text = source_signals.main(["--runs", str(runs), "--out", str(out), "--pairs", "digits", "--shots", "10", "50",
+                                "--seeds", "0", "--pick", "weak"])
+    table = pd.read_csv(out / "source_signals.csv")
+    assert list(table["rows"]) == [10, 50] and (table[["fd_ratio", "nn_ratio"]] > 0).all().all()
+    case = runs / "digits" / "50" / "seed0"
+    whole, fifths = (set(checkpoint.load(case / run / "checkpoints" / "last.ckpt")["split"]["train_rows"].tolist())
+                     for run in ("default", "fifths-weak"))
+    assert len(fifths) == 40 and fifths < whole
+    weak = checkpoint.load(case / "fifths-weak" / "checkpoints" / "last.ckpt")["config"]["transfer"]
+    assert weak["lambda_g"] == weak["lambda_d"] == 1
+    assert "| digits | 50 | 0 | 10 |" in text  # one pick, at 50 rows, by the 10 rows held back
 
 
 def classes_of(settings: tuple[str, ...]) -> set[str]:
