@@ -167,6 +167,16 @@ def test_source_signals_pick_between_two_finetunes_by_the_fifth_of_the_rows_held
     assert "| digits | 50 | 0 | 10 |" in text  # one pick, at 50 rows, by the 10 rows held back
 
 
+def sides(table: pd.DataFrame, pair_name: str, label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A tuning pair's source and target rows of its table, which together are the whole table
+    and leave the target 200 training rows and a fifth held out."""
+    pair = fewshot_pairs.TUNING_PAIRS[pair_name]
+    source = table[table[label].isin(classes_of(pair.source_data))]
+    target = table[table[label].isin(classes_of(pair.target_data))]
+    assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
+    return source, target
+
+
 def classes_of(settings: tuple[str, ...]) -> set[str]:
     """The values of a pair's `data.classes=[A,B]` setting."""
     [chosen] = [setting for setting in settings if setting.startswith("data.classes=")]
@@ -186,11 +196,7 @@ def test_the_blind_pair_splits_gapminder_as_plotly_ships_it_into_a_source_and_a_
 
 
 def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_range():
-    table = fewshot_pairs.tails_table()
-    pair = fewshot_pairs.TUNING_PAIRS["tails"]
-    source = table[table["region"].isin(classes_of(pair.source_data))]
-    target = table[table["region"].isin(classes_of(pair.target_data))]
-    assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
+    source, target = sides(fewshot_pairs.tails_table(), "tails", "region")
     for column in ("town_size", "shops"):
         span = target[column].max() - target[column].min()
         assert span < 0.01 * (source[column].max() - source[column].min())
@@ -198,10 +204,7 @@ def test_the_tails_pairs_target_fills_a_small_part_of_its_sources_heavy_tailed_r
 
 def test_the_plants_pairs_target_is_shifted_past_its_source_and_turns_one_relation_round():
     table = fewshot_pairs.plants_table()
-    pair = fewshot_pairs.TUNING_PAIRS["plants"]
-    source = table[table["plant"].isin(classes_of(pair.source_data))]
-    target = table[table["plant"].isin(classes_of(pair.target_data))]
-    assert len(target) >= 200 / 0.8 and len(source) + len(target) == len(table)
+    source, target = sides(table, "plants", "plant")
     for column in ("speed", "temperature", "power"):  # shifted by more than one of the source's sd
         assert target[column].mean() - source[column].mean() > source[column].std()
     assert (target["temperature"] > source["temperature"].max()).mean() > 0.05  # some past the source's range
