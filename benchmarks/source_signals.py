@@ -16,8 +16,8 @@ For each pair, source and size (the training rows are the same for every seed):
 - the default finetune against the own run (held-out FD, mean over seeds), as the study scored it.
 
 With `--pick TAG` (a study run with `--finetune ... --tag TAG`), at 50 and 200 rows: the default
-and TAG's settings each fine-tuned again on four fifths of the training rows (`data.shots`, whose
-rows are among the whole size's), scored by FD on the fifth held back, in the training rows'
+and TAG's finetunes each run again, with the settings they were given, on four fifths of the
+training rows (`data.shots`, whose rows are among the whole size's), scored by FD on the fifth held back, in the training rows'
 space; the one scoring lower is the pick, and its FD on the held-out rows (its whole-size run's) is
 set beside both. Writes DIR/source_signals.csv and .md."""
 
@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from sklearn.neighbors import NearestNeighbors
 
 from fewshot_pairs import EVERY_PAIR, TUNING_PAIRS, write_tables
-from fewshot_study import data_settings, ganxfer, tagged, trained
+from fewshot_study import ganxfer, tagged, trained
 from ganxfer import checkpoint
 from ganxfer.data import Schema
 from ganxfer.metrics import frechet_distance
@@ -95,39 +96,38 @@ def signals(runs: Path, pair_name: str, source_seed: int, sizes: list[int], seed
 
 
 def pick(runs: Path, pair_name: str, size: int, seed: int, tag: str) -> dict:
-    """The default and `tag`'s settings on four fifths of the rows, scored on the fifth held back."""
-    pair = EVERY_PAIR[pair_name]
+    """The default and `tag`'s finetune run again on four fifths of the rows, scored on the fifth held back."""
     cell = runs / pair_name / str(size) / f"seed{seed}"
-    source = runs / "sources" / pair.source / "checkpoints" / "last.ckpt"
-    whole = {name: checkpoint.load(cell / name / "checkpoints" / "last.ckpt", "cpu") for name in ("default", tag)}
-    train, table, data = training_rows(whole["default"])
+    source = runs / "sources" / EVERY_PAIR[pair_name].source / "checkpoints" / "last.ckpt"
+    train, table, data = training_rows(checkpoint.load(cell / "default" / "checkpoints" / "last.ckpt", "cpu"))
     validation = {}
-    for name, state in whole.items():
+    for name in ("default", tag):
         folder = cell / f"fifths-{name}"
         if trained(folder, None, source) is None:
-            settings = [f"{key}={value}" for key, value in fitted_settings(state, whole["default"]).items()]
-            ganxfer("finetune", f"ckpt={source}", *data_settings(pair.target_data, runs), f"data.shots={size * 4 // 5}",
-                    f"seed={seed}", "trainer.threads=1", "trainer.ckpt_every=100000",
-                    f"trainer.steps={whole[name]['step']}", *settings, f"hydra.run.dir={folder}")
+            ganxfer(*on_four_fifths(cell / name, source, size), f"hydra.run.dir={folder}")
         fitted = checkpoint.load(trained(folder), "cpu")
         held_back = train.drop(index=recorded_rows(fitted, table, "train_rows").index)
         schema = Schema.from_dict(fitted["schema"])
-        columns = [name for name in held_back.columns if name in schema.names]
+        columns = [column for column in held_back.columns if column in schema.names]
         space = comparison_space(data, table, train[columns])
         validation[name] = frechet_distance(space(held_back[columns]),
                                             space(synthetic_rows(fitted, schema, 2000, 0, "cpu")[columns]))
     chosen = min(validation, key=validation.get)
-    scores = {name: held_out_fd(cell, name)["finetune"] for name in whole}
+    scores = {name: held_out_fd(cell, name)["finetune"] for name in validation}
     return {"pair": pair_name, "rows": size, "seed": seed, "held_back": len(held_back),
             "validation_default": validation["default"], f"validation_{tag}": validation[tag], "pick": chosen,
             "fd_default": scores["default"], f"fd_{tag}": scores[tag], "fd_pick": scores[chosen],
             "fd_own": held_out_fd(cell, "default")["own"]}
 
 
-def fitted_settings(state: dict, default: dict) -> dict:
-    """The transfer settings in which a tagged finetune differs from the default's."""
-    mine, theirs = state["config"]["transfer"], default["config"]["transfer"]
-    return {f"transfer.{key}": value for key, value in mine.items() if theirs.get(key) != value}
+def on_four_fifths(run: Path, source: Path, size: int) -> list[str]:
+    """The command line of a finetune the study ran, with every setting it was given (read from
+    its .hydra/overrides.yaml) but for its rows, four fifths of them, and as many steps."""
+    steps = checkpoint.load(run / "checkpoints" / "last.ckpt", "cpu")["step"]
+    given = [str(override) for override in OmegaConf.load(run / ".hydra" / "overrides.yaml")]
+    kept = [override for override in given
+            if not override.startswith(("stage=", "ckpt=", "data.shots=", "trainer.steps=", "hydra."))]
+    return ["finetune", f"ckpt={source}", *kept, f"data.shots={size * 4 // 5}", f"trainer.steps={steps}"]
 
 
 def markdown_table(frame: pd.DataFrame) -> list[str]:
