@@ -135,9 +135,9 @@ class Transfer:
     fisher_batches: int | None = None
     # freeze_d, freeze_g
     freeze_layers: int | None = None
-    # l2sp
-    lambda_g: float | None = None
-    lambda_d: float | None = None
+    # l2sp: a number, or "auto" (resolved from the training rows: training.plan.pull_weight)
+    lambda_g: Any = None
+    lambda_d: Any = None
     # minegan
     mine_steps: int | None = None
     miner_hidden: int | None = None

@@ -1,6 +1,7 @@
 """The finetune defaults for few rows: L2-SP, a run as long as its rows need (trainer.steps=auto), an
 EMA that starts from the source's G (trainer.ema_warmup=auto) and forgets it faster the more rows
-there are (trainer.ema_decay=auto), adaptive augmentation of image rows (augment=auto)."""
+there are (trainer.ema_decay=auto), a pull toward the source that weakens from 10 rows on
+(transfer.lambda_g and lambda_d = auto), adaptive augmentation of image rows (augment=auto)."""
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from conftest import TINY, assert_user_error, load_last, run_in_process
 from ganxfer import checkpoint
 from ganxfer.augment import for_data
 from ganxfer.settings import group_from_saved
-from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, average_decay, total_steps
+from ganxfer.training.plan import FEWEST_STEPS, MOST_STEPS, STEPS_PER_ROW, average_decay, pull_weight, total_steps
 
 
 @pytest.mark.parametrize("rows, steps", [(1, FEWEST_STEPS), (10, FEWEST_STEPS), (200, FEWEST_STEPS),
@@ -30,6 +31,13 @@ def test_an_average_from_the_source_forgets_it_faster_with_more_rows(rows, decay
     assert average_decay(0.5, True, rows) == 0.5
 
 
+@pytest.mark.parametrize("rows, weight", [(1, 100), (10, 100), (20, 37.10), (30, 20.77), (50, 10), (200, 10),
+                                          (100_000, 10)])
+def test_the_pull_toward_the_source_weakens_log_linearly_from_10_to_50_rows(rows, weight):
+    assert pull_weight("auto", rows) == pytest.approx(weight, rel=1e-3)
+    assert pull_weight(3, rows) == 3.0
+
+
 @pytest.fixture(scope="module")
 def digits_source(tmp_path_factory):
     out = tmp_path_factory.mktemp("source")
@@ -42,6 +50,18 @@ def test_the_default_finetune_runs_auto_steps_for_its_rows(ganxfer, digits_sourc
     state = load_last(run)
     assert state["step"] == total_steps("auto", 20)
     assert state["config"]["transfer"]["name"] == "l2sp"
+
+
+@pytest.mark.parametrize("shots, settings, said", [
+    ("10", [], "L2-SP weight 100 (auto)"), ("100", [], "L2-SP weight 10 (auto)"),
+    ("100", ["transfer.lambda_g=3"], "L2-SP weights 3 (G) and 10 (D) (auto)"),
+    ("100", ["transfer.lambda_g=3", "transfer.lambda_d=3"], "L2-SP weight 3,")])
+def test_the_default_finetune_pulls_as_its_rows_say_and_its_opening_line_says_how_hard(ganxfer, digits_source,
+                                                                                         shots, settings, said):
+    """The strategy trains with the weights auto resolved to; the checkpoint keeps the setting."""
+    run = ganxfer("finetune", f"ckpt={digits_source}", f"data.shots={shots}", *TINY[1:], "trainer.steps=1", *settings)
+    assert said in (run / "finetune.log").read_text()
+    assert load_last(run)["config"]["transfer"]["lambda_d"] == ("auto" if len(settings) < 2 else 3)
 
 
 def test_auto_augments_image_rows_adaptively_and_leaves_tables_alone():

@@ -2,7 +2,7 @@
 for a finetune), their optimisers, the objective and the random stream; then restoring a
 resumed run's state into them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -12,10 +12,10 @@ from ganxfer.data.rows import Rows
 from ganxfer.errors import UserError
 from ganxfer.objective import Objective
 from ganxfer.runtime import console
-from ganxfer.settings import Settings, Trainer
+from ganxfer.settings import Settings, Trainer, Transfer
 from ganxfer.training import conditioning, meta
 from ganxfer.training.loop import GAN
-from ganxfer.training.plan import Start, average_decay
+from ganxfer.training.plan import Start, average_decay, pull_weight
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Run:
 
 def build_run(settings: Settings, start: Start, data: TrainingData, device, steps: int) -> Run:
     # pretrain starts from random weights exactly like the scratch baseline.
-    strategy = transfer.get(settings.transfer) if start.plan.stage == "finetune" else transfer.Scratch(settings.transfer)
+    strategy = (transfer.get(resolved(settings.transfer, len(data.rows))) if start.plan.stage == "finetune"
+                else transfer.Scratch(settings.transfer))
     distributed.check_strategy(strategy)
     if start.source is not None:
         conditioning.check_new_labels(settings.transfer, start.networks, data.schema, start.source)
@@ -52,6 +53,14 @@ def build_run(settings: Settings, start: Start, data: TrainingData, device, step
         objective.augment = augment.Augment(augmentation, image_shape, rng, device)
     learner = meta.build(settings.meta, gan, rows, data.tasks, settings.seed, steps)
     return Run(gan, strategy, objective, rng, rows, labels, learner)
+
+
+def resolved(settings: Transfer, training_rows: int) -> Transfer:
+    """The strategy's settings with `auto` replaced by what the training rows make of it."""
+    if settings.name != "l2sp":
+        return settings
+    return replace(settings, lambda_g=pull_weight(settings.lambda_g, training_rows),
+                   lambda_d=pull_weight(settings.lambda_d, training_rows))
 
 
 def restore(run: Run, start: Start, positions, batch_size: int) -> int:

@@ -3,6 +3,7 @@ config and the checkpoints it names. The config stays exactly as the user compos
 run decides for itself (the source, the networks' settings, the conditioning, the target's
 domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
 
+import math
 from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -197,6 +198,29 @@ def average_decay(setting, from_source: bool, training_rows: int) -> float:
     if not from_source:
         return SLOWEST_DECAY
     return min(SLOWEST_DECAY, max(FASTEST_DECAY, 1 - training_rows / DECAY_ROWS))
+
+
+# transfer.lambda_g and lambda_d = auto (transfer=l2sp). L2-SP pulls the weights toward the
+# source's with the same strength whatever the number of rows, while what the rows say grows with
+# them. Chosen on the tuning pairs by the FD of the finetune over the own run's (a pretrain on the
+# same rows), geometric mean over the pairs: with 10 rows the strong pull did best; from 50 rows a
+# pull ten times weaker did, gaining most where the source is unlike the target and costing up to
+# half on a related one (docs/transfer.md, "Where the defaults came from").
+STRONG_PULL, WEAK_PULL = 100.0, 10.0
+STRONG_PULL_ROWS, WEAK_PULL_ROWS = 10, 50
+
+
+def pull_weight(setting, training_rows: int) -> float:
+    """L2-SP's weight: a number as given; `auto` from the number of training rows, log-linear in
+    the rows between the strong pull's last size and the weak pull's first."""
+    if setting != "auto":
+        return float(setting)
+    if training_rows <= STRONG_PULL_ROWS:
+        return STRONG_PULL
+    if training_rows >= WEAK_PULL_ROWS:
+        return WEAK_PULL
+    share = math.log(training_rows / STRONG_PULL_ROWS) / math.log(WEAK_PULL_ROWS / STRONG_PULL_ROWS)
+    return STRONG_PULL * (WEAK_PULL / STRONG_PULL) ** share
 
 
 def check_continues(start: Start, steps: int) -> None:

@@ -85,7 +85,8 @@ def _train(settings: Settings, config: dict, stage: str) -> float | None:
                     f"steps, stops improving)")
         average = "" if run.gan.ema is None else f", average decay {run.gan.ema.decay:g}"
         console.print(f"{stage}: {prepared.rows.describe()} x {prepared.schema.width} columns, "
-                      f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}{_augmentation(run, settings)}, "
+                      f"{len(prepared.holdout)} held out, {steps} steps{auto}{average}{_pull(run, settings, stage)}"
+                      f"{_augmentation(run, settings)}, "
                       f"on {where}; writing to {out}")
         writer = RunWriter(out, settings.trainer.monitor, config, start.plan, prepared, run, start.resumed,
                            stopping=rule)
@@ -97,6 +98,17 @@ def _train(settings: Settings, config: dict, stage: str) -> float | None:
         if not distributed.is_main():
             return None
         return finish(settings, run, writer, prepared.schema, evaluation_rows)
+
+
+def _pull(run: Run, settings: Settings, stage: str) -> str:
+    """A finetune's L2-SP weights, for the run's opening line, and whether `auto` chose them."""
+    if stage != "finetune" or settings.transfer.name != "l2sp":
+        return ""
+    chosen = " (auto)" if "auto" in (settings.transfer.lambda_g, settings.transfer.lambda_d) else ""
+    weights = {run.strategy.settings.lambda_g, run.strategy.settings.lambda_d}
+    if len(weights) == 1:
+        return f", L2-SP weight {weights.pop():.3g}{chosen}"
+    return f", L2-SP weights {run.strategy.settings.lambda_g:.3g} (G) and {run.strategy.settings.lambda_d:.3g} (D){chosen}"
 
 
 def _augmentation(run: Run, settings: Settings) -> str:
