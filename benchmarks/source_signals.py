@@ -17,9 +17,9 @@ For each pair, source and size (the training rows are the same for every seed):
 
 With `--pick TAG` (a study run with `--finetune ... --tag TAG`), at 50 and 200 rows: the default
 and TAG's finetunes each run again, with the settings they were given, on four fifths of the
-training rows (`data.shots`, whose rows are among the whole size's), scored by FD on the fifth held back, in the training rows'
-space; the one scoring lower is the pick, and its FD on the held-out rows (its whole-size run's) is
-set beside both. Writes DIR/source_signals.csv and .md."""
+training rows (`data.shots`, whose rows are among the whole size's), scored by FD on the fifth
+held back, in the training rows' space; the one scoring lower is the pick, and its FD on the
+held-out rows (its whole-size run's) is set beside both. Writes DIR/source_signals.csv and .md."""
 
 import argparse
 import json
@@ -156,7 +156,8 @@ def main(argv=None) -> str:
     parser.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--source-seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--pick", default=None, help="a study tag to choose between it and the default by validation")
+    parser.add_argument("--pick", default=None,
+                        help="a study tag to choose between it and the default by validation")
     args = parser.parse_args(argv)
     pairs = args.pairs.split(",")
     write_tables(args.runs, pairs)

@@ -43,8 +43,8 @@ CHECKS = {
     "data.holdout": (lambda v: 0 < v < 1, "a share strictly between 0 and 1", False),
     "augment.p": (lambda v: 0 <= v <= 1, "a probability in [0, 1]", False),
     "augment.r_target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
-    "transfer.lambda_g": (lambda v: v == "auto" or (not isinstance(v, bool) and v >= 0), "auto or a number >= 0", False),
-    "transfer.lambda_d": (lambda v: v == "auto" or (not isinstance(v, bool) and v >= 0), "auto or a number >= 0", False),
+    "transfer.lambda_g": (lambda v: _auto_or_at_least_0(v), "auto or a number >= 0", False),
+    "transfer.lambda_d": (lambda v: _auto_or_at_least_0(v), "auto or a number >= 0", False),
     "transfer.lr_g_mult": (lambda v: v > 0, "> 0", False),
     "transfer.lr_d_mult": (lambda v: v > 0, "> 0", False),
     "meta.inner_steps": (lambda v: v >= 1, "an integer >= 1", False),
@@ -56,6 +56,10 @@ CHECKS = {
 }
 
 _ABSENT = object()
+
+
+def _auto_or_at_least_0(value) -> bool:
+    return value == "auto" or (not isinstance(value, bool) and value >= 0)
 
 
 def check_values(cfg) -> None:

@@ -105,10 +105,10 @@ def _pull(run: Run, settings: Settings, stage: str) -> str:
     if stage != "finetune" or settings.transfer.name != "l2sp":
         return ""
     chosen = " (auto)" if "auto" in (settings.transfer.lambda_g, settings.transfer.lambda_d) else ""
-    weights = {run.strategy.settings.lambda_g, run.strategy.settings.lambda_d}
-    if len(weights) == 1:
-        return f", L2-SP weight {weights.pop():.3g}{chosen}"
-    return f", L2-SP weights {run.strategy.settings.lambda_g:.3g} (G) and {run.strategy.settings.lambda_d:.3g} (D){chosen}"
+    on_g, on_d = run.strategy.settings.lambda_g, run.strategy.settings.lambda_d
+    if on_g == on_d:
+        return f", L2-SP weight {on_g:.3g}{chosen}"
+    return f", L2-SP weights {on_g:.3g} (G) and {on_d:.3g} (D){chosen}"
 
 
 def _augmentation(run: Run, settings: Settings) -> str:
