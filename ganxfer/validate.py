@@ -18,6 +18,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganxfer.errors import UserError
 
+def _auto_or_at_least_0(value) -> bool:
+    return value == "auto" or (not isinstance(value, bool) and value >= 0)
+
+
 # key -> (test, what a valid value is, whether null is allowed); a key absent from the config is skipped.
 CHECKS = {
     "trainer.steps": (lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
@@ -43,8 +47,8 @@ CHECKS = {
     "data.holdout": (lambda v: 0 < v < 1, "a share strictly between 0 and 1", False),
     "augment.p": (lambda v: 0 <= v <= 1, "a probability in [0, 1]", False),
     "augment.r_target": (lambda v: 0 <= v <= 1, "in [0, 1]", False),
-    "transfer.lambda_g": (lambda v: _auto_or_at_least_0(v), "auto or a number >= 0", False),
-    "transfer.lambda_d": (lambda v: _auto_or_at_least_0(v), "auto or a number >= 0", False),
+    "transfer.lambda_g": (_auto_or_at_least_0, "auto or a number >= 0", False),
+    "transfer.lambda_d": (_auto_or_at_least_0, "auto or a number >= 0", False),
     "transfer.lr_g_mult": (lambda v: v > 0, "> 0", False),
     "transfer.lr_d_mult": (lambda v: v > 0, "> 0", False),
     "meta.inner_steps": (lambda v: v >= 1, "an integer >= 1", False),
@@ -56,10 +60,6 @@ CHECKS = {
 }
 
 _ABSENT = object()
-
-
-def _auto_or_at_least_0(value) -> bool:
-    return value == "auto" or (not isinstance(value, bool) and value >= 0)
 
 
 def check_values(cfg) -> None:
