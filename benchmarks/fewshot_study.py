@@ -21,7 +21,10 @@ Scratch and the own run train as many steps as the default's `trainer.steps=auto
 `--steps`. Then `ganxfer evaluate ckpt=[default,scratch,own] metrics=[fd,c2st]` scores the three
 in one space fitted on the real held-out rows (docs/metrics.md, "the comparison space"). Every run
 is kept under RUNS/<pair>/<rows>/seed<seed>/ and reused: a tag names one setting, and a run older
-than its source runs again. Two studies at once need RUNS of their own, or may train one own run.
+than its source runs again. A run made before a default of ganxfer changed is reused as it was:
+after such a change, give RUNS anew or move the default's runs aside (docs/transfer.md keeps the
+runs of the pull before `transfer.lambda_g=auto` under the tag `lam100`). Two studies at once need
+RUNS of their own, or may train one own run.
 
 `--pairs` also takes the tuning pairs (TUNING_PAIRS), on which alone a default may be chosen, and
 the blind pair, which chose nothing: Gapminder's other continents -> Africa (plotly's, from the
