@@ -274,6 +274,11 @@ def group_from_saved(group: str, values: dict):
     return GROUPS[group](**_with_todays_defaults({group: values})[group])
 
 
+def todays_group(stage: str, group: str, option: str) -> dict:
+    """Today's defaults of one group's option, as a run of `stage` composes them (unresolved)."""
+    return _todays_defaults((f"stage={stage}", f"{group}={option}")).get(group, {})
+
+
 def _with_todays_defaults(config: dict) -> dict:
     """`config` over today's composed defaults for the options it names: each group's YAML file of
     the same name (its `name` key), the top-level keys of config.yaml and of its stage."""

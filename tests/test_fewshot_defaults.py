@@ -110,6 +110,22 @@ def test_a_run_trained_without_augmentation_resumes_without_it_unless_the_comman
     assert_user_error(asked, "augment.name: 'none' -> 'auto'", "augment=none")
 
 
+def test_a_run_trained_with_another_pull_resumes_with_it_unless_the_command_line_says_otherwise(
+        ganxfer, ganxfer_outcome, digits_source, tmp_path):
+    """A finetune of an earlier ganxfer pulled at 100 whatever its rows: resumed under today's
+    `auto`, it goes on at its own weight without naming it; naming another is refused."""
+    half = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=100", *TINY[1:], "trainer.steps=4",
+                   "transfer.lambda_g=100.0", "transfer.lambda_d=100.0")
+    resume = f"resume={half}/checkpoints/last.ckpt"
+    resumed = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=100", *TINY[1:], "trainer.steps=8", resume)
+    state = load_last(resumed)
+    assert state["step"] == 8 and state["config"]["transfer"]["lambda_g"] == state["config"]["transfer"]["lambda_d"] == 100
+    assert "L2-SP weight 100," in (resumed / "finetune.log").read_text()
+    asked = ganxfer_outcome(tmp_path, "finetune", f"ckpt={digits_source}", "data.shots=100", *TINY[1:],
+                            "trainer.steps=12", "transfer.lambda_g=auto", resume)
+    assert_user_error(asked, "transfer.lambda_g: 100.0 -> 'auto'", "transfer.lambda_g=100.0")
+
+
 def test_a_finetune_names_the_model_settings_its_source_overrules(ganxfer_outcome, digits_source, tmp_path):
     """A finetune's networks are its source's: a model setting that differs from them is named as
     not used; those that match it (TINY's) are not named."""

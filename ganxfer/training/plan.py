@@ -4,6 +4,7 @@ run decides for itself (the source, the networks' settings, the conditioning, th
 domain name) lives here, is passed down as arguments and is saved in every checkpoint."""
 
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -14,7 +15,7 @@ from ganxfer.data import Schema
 from ganxfer.data.tables import DOMAIN
 from ganxfer.errors import UserError
 from ganxfer.runtime import console
-from ganxfer.settings import Data, Model, Settings, group_from_saved
+from ganxfer.settings import Data, Model, Settings, group_from_saved, todays_group
 from ganxfer.training.conditioning import check_strategy_takes_labels
 
 
@@ -248,17 +249,22 @@ FIXED_ON_RESUME = {"pretrain": ("model", "transfer", "data", "optimizer", "augme
 
 def resumed_options(resume: str, stage: str, named: set[str]) -> list[str]:
     """For `resume=PATH`, the checkpoint's option of each group fixed on resume that the command
-    line does not name (`augment=none`): a resumed run goes on as it was trained, even where
-    today's default option differs. `data` is left out: its option comes with the files it reads.
-    Nothing when the checkpoint cannot be read (the run then says why)."""
+    line does not name (`augment=none`), and its values in that option that today's defaults
+    changed (`transfer.lambda_g=100.0`, from before `auto`): a resumed run goes on as it was
+    trained. `data` is left out: its option comes with the files it reads. Nothing when the
+    checkpoint cannot be read (the run then says why)."""
     try:
         saved = checkpoint.load(resume)["config"]
     except UserError:
         return []
     options = []
     for group in FIXED_ON_RESUME[stage]:
-        if group not in named and group != "data" and group in saved:
-            options.append(f"{group}={saved[group]['name']}")
+        if group in named or group == "data" or group not in saved:
+            continue
+        options.append(f"{group}={saved[group]['name']}")
+        today = _flatten(todays_group(stage, group, saved[group]["name"]))
+        options += [_override(f"{group}.{key}", value) for key, value in _flatten(saved[group]).items()
+                    if key in today and today[key] != value and f"{group}.{key}" not in named]
     return options
 
 
@@ -286,7 +292,20 @@ def _override(key: str, value) -> str:
     group, _, leaf = key.partition(".")
     if leaf == "name":
         return f"{group}={value}"
-    return f"{key}={value}".replace(" ", "")
+    return f"{key}={_as_typed(value)}"
+
+
+def _as_typed(value) -> str:
+    """A saved value as the command line writes it, for Hydra to read back the same."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_as_typed(item) for item in value) + "]"
+    if isinstance(value, str) and not re.fullmatch(r"[\w./-]+", value):
+        return repr(value)
+    return str(value)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
