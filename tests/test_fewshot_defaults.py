@@ -119,7 +119,8 @@ def test_a_run_trained_with_another_pull_resumes_with_it_unless_the_command_line
     resume = f"resume={half}/checkpoints/last.ckpt"
     resumed = ganxfer("finetune", f"ckpt={digits_source}", "data.shots=100", *TINY[1:], "trainer.steps=8", resume)
     state = load_last(resumed)
-    assert state["step"] == 8 and state["config"]["transfer"]["lambda_g"] == state["config"]["transfer"]["lambda_d"] == 100
+    pulls = state["config"]["transfer"]
+    assert state["step"] == 8 and pulls["lambda_g"] == pulls["lambda_d"] == 100
     assert "L2-SP weight 100," in (resumed / "finetune.log").read_text()
     asked = ganxfer_outcome(tmp_path, "finetune", f"ckpt={digits_source}", "data.shots=100", *TINY[1:],
                             "trainer.steps=12", "transfer.lambda_g=auto", resume)
