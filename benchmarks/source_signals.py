@@ -41,6 +41,7 @@ from ganxfer.stages.evaluate import comparison_space, loaded, recorded_rows, syn
 
 SOURCE_SAMPLES = 4000  # the nn ratio's: 3,000 to search, 1,000 to ask
 HALVES = 20  # random halves of the training rows averaged for their own noise
+TABLES: dict = {}  # each data file's rows, read once for every size, seed and pick (evaluate.loaded's cache)
 
 
 def fd_ratio(source_rows: pd.DataFrame, train: pd.DataFrame, space, seed: int = 0) -> float:
@@ -71,7 +72,7 @@ def held_out_fd(cell: Path, tag: str) -> dict:
 def training_rows(state: dict) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     """(the training rows, the whole table, the data settings) a checkpoint's run recorded."""
     data = group_from_saved("data", state["config"]["data"])
-    table = loaded(data, {}, checkpoint.domain(state))
+    table = loaded(data, TABLES, checkpoint.domain(state))
     return recorded_rows(state, table, "train_rows"), table, data
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganxfer.errors import UserError
 
+
 def _auto_or_at_least_0(value) -> bool:
     return value == "auto" or (not isinstance(value, bool) and value >= 0)
 
